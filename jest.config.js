@@ -1,0 +1,11 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/src', '<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  // Integration files each own a PostgreSQL schema and a Redis key prefix, so two workers can share the services.
+  maxWorkers: 2,
+  testTimeout: 30000,
+  setupFiles: ['reflect-metadata'],
+};

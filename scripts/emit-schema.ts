@@ -1,0 +1,16 @@
+import 'reflect-metadata';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { printParleySchema } from '../src/schema';
+
+const target = path.resolve(__dirname, '../../schema.graphql');
+printParleySchema().then(
+  (sdl) => {
+    writeFileSync(target, sdl);
+    console.log(`wrote ${target}`);
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,200 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDisableSuggestions } from '@apollo/server/plugin/disableSuggestions';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import cors from 'cors';
+import express from 'express';
+import { Redis } from 'ioredis';
+import type { Config } from './config';
+import { createContext, type Context, type Services } from './context';
+import { openDatabase } from './database/open-database';
+import { createFormatError, UnauthenticatedError } from './errors';
+import { createHealthRouter, type ReadinessCheck } from './observability/health';
+import { createLogger, type Logger } from './observability/logger';
+import { createErrorLoggingPlugin } from './observability/error-logging.plugin';
+import { createCursorCodec } from './pagination/cursor';
+import { buildParleySchema } from './schema';
+import { viewerFromAuthorization } from './security/auth';
+import { InvalidTokenError, createTokenService } from './security/jwt';
+import { createInProcessPresence, createRedisPresence, type PresenceStore } from './subscriptions/presence';
+import { createInProcessBus, createRedisBus, type EventBus } from './subscriptions/pubsub';
+import { attachWsServer } from './subscriptions/ws-server';
+
+export interface App {
+  /** `http://host:port/graphql`; valid after `start()`. */
+  readonly url: string;
+  readonly services: Services;
+  readonly bus: EventBus;
+  /** Starts listening on `config.port` (0 picks a free port). */
+  start(): Promise<void>;
+  /** Undoes start-up in reverse order; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  logger?: Logger;
+  /** Sees every SQL statement; tests count statements with it. */
+  onQuery?: (sql: string, parameters?: unknown[]) => void;
+}
+
+interface Disposable {
+  name: string;
+  dispose(): Promise<unknown> | unknown;
+}
+
+/**
+ * The composition root: the only place that creates the database, Redis clients, bus, schema and
+ * servers. If any step fails, what was already created is disposed before the error propagates.
+ */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config);
+  const instanceId = randomUUID();
+  const disposables: Disposable[] = [];
+  let shuttingDown = false;
+  let stopping: Promise<void> | undefined;
+
+  const stop = () =>
+    (stopping ??= (async () => {
+      shuttingDown = true;
+      for (const { name, dispose } of disposables.reverse()) {
+        try {
+          logger.debug({ component: name }, 'stopping');
+          await dispose();
+        } catch (error) {
+          logger.error({ err: error, component: name }, 'failed to stop cleanly');
+        }
+      }
+      logger.info('stopped');
+    })());
+
+  try {
+    if (config.auth.jwtSecretGenerated) {
+      logger.warn('JWT_SECRET is not set: using a random secret, so tokens stop working when this process exits');
+    }
+
+    const database = await openDatabase(config, logger, options.onQuery);
+    disposables.push({ name: 'database', dispose: database.close });
+    const { dataSource } = database;
+
+    const readiness: ReadinessCheck[] = [{ name: 'database', check: () => dataSource.query('SELECT 1') }];
+    let bus: EventBus;
+    let presence: PresenceStore;
+    if (config.redis.url) {
+      const redisOptions = { lazyConnect: true, connectionName: `parley:${instanceId}` };
+      const publisher = new Redis(config.redis.url, redisOptions);
+      const subscriber = new Redis(config.redis.url, redisOptions);
+      disposables.push({ name: 'redis', dispose: () => Promise.all([publisher.quit(), subscriber.quit()]) });
+      await Promise.all([publisher.connect(), subscriber.connect()]);
+      bus = createRedisBus(publisher, subscriber, config.redis.keyPrefix);
+      presence = createRedisPresence({ redis: publisher, keyPrefix: config.redis.keyPrefix, instanceId });
+      readiness.push({ name: 'redis', check: () => publisher.ping() });
+    } else {
+      bus = createInProcessBus();
+      presence = createInProcessPresence();
+    }
+    disposables.push({ name: 'bus', dispose: () => bus.close() });
+    disposables.push({ name: 'presence', dispose: () => presence.dispose() });
+
+    const production = config.env === 'production';
+    const services: Services = {
+      dataSource,
+      tokens: createTokenService({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.jwtTtlSeconds }),
+      presence,
+      cursors: createCursorCodec(config.auth.jwtSecret),
+      logger,
+    };
+    const schema = await buildParleySchema({ pubSub: bus });
+    const formatError = createFormatError({ production });
+
+    const expressApp = express();
+    expressApp.disable('x-powered-by');
+    const httpServer: Server = createServer(expressApp);
+
+    const apollo = new ApolloServer<Context>({
+      schema,
+      formatError,
+      includeStacktraceInErrorResponses: !production,
+      introspection: !production,
+      persistedQueries: false,
+      // main.ts owns signals: Apollo's own handler would stop the server out of order and re-raise.
+      stopOnTerminationSignals: false,
+      plugins: [
+        ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+        createErrorLoggingPlugin(),
+        production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+        ...(production ? [ApolloServerPluginDisableSuggestions()] : []),
+      ],
+    });
+    await apollo.start();
+    disposables.push({ name: 'http', dispose: () => apollo.stop() });
+    // Disposed before the HTTP drain: it closes every socket with 1001 instead of letting the drain cut them.
+    const ws = attachWsServer({ httpServer, path: '/graphql', schema, services, logger, formatError });
+    disposables.push({ name: 'websocket', dispose: ws.dispose });
+
+    expressApp.use(createHealthRouter({ checks: readiness, isShuttingDown: () => shuttingDown }));
+    expressApp.use(
+      '/graphql',
+      cors(),
+      express.json({ limit: '1mb' }),
+      expressMiddleware(apollo, {
+        context: async ({ req, res }) => {
+          const requestId = requestIdFrom(req.headers['x-request-id']);
+          res.setHeader('x-request-id', requestId);
+          try {
+            const viewer = await viewerFromAuthorization(services.tokens, req.headers.authorization);
+            return createContext(services, viewer, requestId);
+          } catch (error) {
+            if (error instanceof InvalidTokenError) throw new UnauthenticatedError(error.message, 401);
+            throw error;
+          }
+        },
+      }),
+    );
+
+    let url = '';
+    return {
+      get url() {
+        return url;
+      },
+      services,
+      bus,
+      start: async () => {
+        await new Promise<void>((resolve, reject) => {
+          httpServer.once('error', reject);
+          httpServer.listen(config.port, config.host, () => {
+            httpServer.off('error', reject);
+            resolve();
+          });
+        });
+        const { port } = httpServer.address() as AddressInfo;
+        const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+        url = `http://${host}:${port}/graphql`;
+        logger.info(
+          {
+            url,
+            instanceId,
+            database: database.embedded ? 'embedded' : 'external',
+            bus: config.redis.url ? 'redis' : 'in-process',
+            mode: config.redis.url ? 'cluster' : 'single-instance',
+          },
+          `Parley listening on ${url} (${config.redis.url ? 'cluster mode: PostgreSQL + Redis' : 'single-instance mode: in-process pub/sub'})`,
+        );
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Keeps a caller's request id when it looks like one (for tracing across services), else makes one. */
+function requestIdFrom(header: string | string[] | undefined): string {
+  return typeof header === 'string' && /^[\w.:-]{8,128}$/.test(header) ? header : randomUUID();
+}

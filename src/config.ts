@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseDuration } from './duration';
+
+export type NodeEnv = 'development' | 'production' | 'test';
+
+/** Everything Parley reads from its environment, parsed and validated once at start-up. */
+export interface Config {
+  env: NodeEnv;
+  /** TCP port of the HTTP + WebSocket server; 0 picks a free one. Default 4000. */
+  port: number;
+  /** Interface to listen on. Default `0.0.0.0`. */
+  host: string;
+  database: {
+    /** Primary PostgreSQL. Absent → an embedded PostgreSQL is started under `embedded.dataDir`. */
+    url: string | undefined;
+    /** Read replicas; SELECTs outside transactions are spread over them. */
+    readUrls: string[];
+    /** Connections per pool (primary, and each replica). */
+    poolMax: number;
+    /** PostgreSQL schema holding Parley's tables (tests give each file its own). */
+    schema: string;
+    /** Apply pending migrations at start-up. */
+    migrationsRun: boolean;
+    embedded: { dataDir: string; port: number };
+  };
+  redis: {
+    /** Absent → single-instance mode: in-process pub/sub, counters and caches. */
+    url: string | undefined;
+    /** Prefix of every Redis key and channel, so several deployments can share one Redis. */
+    keyPrefix: string;
+  };
+  auth: {
+    /** HS256 signing key. Secret. */
+    jwtSecret: string;
+    /** True when no JWT_SECRET was given and a random one was made (tokens die with the process). */
+    jwtSecretGenerated: boolean;
+    /** Lifetime of an issued token, in seconds. */
+    jwtTtlSeconds: number;
+  };
+  log: { level: string; pretty: boolean };
+  /** How long `stop()` waits for in-flight HTTP requests before closing them, in ms. */
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\/\S+$/.test(v), 'must be a postgres:// or postgresql:// URL');
+const redisUrl = z.string().refine((v) => /^rediss?:\/\/\S+$/.test(v), 'must be a redis:// or rediss:// URL');
+const wholeNumber = (message: string) => z.string().regex(/^\d{1,15}$/, message).transform(Number);
+const port = wholeNumber('must be 0..65535').refine((p) => p <= 65535, 'must be 0..65535');
+const positiveInt = wholeNumber('must be a positive integer').refine((n) => n > 0, 'must be a positive integer');
+const bool = z.enum(['true', 'false', '1', '0'], 'must be true or false').transform((v) => v === 'true' || v === '1');
+const duration = z.string().transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) ctx.addIssue({ code: 'custom', message: 'must be a duration such as "15m", "12h" or "7d"' });
+  return ms ?? 0;
+});
+const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier');
+
+/**
+ * Reads and validates the environment. Collects every problem before failing, so one start-up
+ * shows them all; each problem names the variable and the value it was given.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  function read<T>(name: string, schema: z.ZodType<T>, fallback: T): T {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    const secret = /SECRET|PASSWORD/.test(name);
+    problems.push(`${name} ${parsed.error.issues[0].message}, got ${secret ? '(hidden)' : JSON.stringify(raw)}`);
+    return fallback;
+  }
+
+  const nodeEnv = read('NODE_ENV', z.enum(['development', 'production', 'test'], 'must be development, production or test'), 'development' as NodeEnv);
+  const production = nodeEnv === 'production';
+
+  let jwtSecret = read('JWT_SECRET', z.string().min(32, 'must be at least 32 characters'), '');
+  const jwtSecretGenerated = jwtSecret === '';
+  if (jwtSecretGenerated) {
+    if (production) problems.push('JWT_SECRET is required when NODE_ENV=production');
+    jwtSecret = randomBytes(32).toString('base64url');
+  }
+
+  const config: Config = {
+    env: nodeEnv,
+    port: read('PORT', port, 4000),
+    host: read('HOST', z.string().min(1), '0.0.0.0'),
+    database: {
+      url: read('DATABASE_URL', postgresUrl, undefined as string | undefined),
+      readUrls: read(
+        'DATABASE_READ_URLS',
+        z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)).pipe(z.array(postgresUrl)),
+        [] as string[],
+      ),
+      poolMax: read('DATABASE_POOL_MAX', positiveInt, 10),
+      schema: read('DATABASE_SCHEMA', identifier, 'public'),
+      migrationsRun: read('MIGRATIONS_RUN', bool, true),
+      embedded: {
+        dataDir: path.resolve(read('EMBEDDED_PG_DIR', z.string().min(1), '.data/pg')),
+        port: read('EMBEDDED_PG_PORT', port.refine((p) => p > 0, 'must be 1..65535'), 54329),
+      },
+    },
+    redis: {
+      url: read('REDIS_URL', redisUrl, undefined as string | undefined),
+      keyPrefix: read('REDIS_KEY_PREFIX', z.string().regex(/^[\w:.-]*$/, 'must use only letters, digits, _ : . -'), 'parley:'),
+    },
+    auth: {
+      jwtSecret,
+      jwtSecretGenerated,
+      jwtTtlSeconds: Math.floor(read('JWT_TTL', duration, 7 * 86_400_000) / 1000),
+    },
+    log: {
+      level: read('LOG_LEVEL', z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), nodeEnv === 'test' ? 'silent' : 'info'),
+      pretty: read('LOG_PRETTY', bool, nodeEnv === 'development'),
+    },
+    shutdownTimeoutMs: read('SHUTDOWN_TIMEOUT', duration, 10_000),
+  };
+  if (config.database.readUrls.length > 0 && !config.database.url) {
+    problems.push('DATABASE_READ_URLS needs DATABASE_URL: replicas of the embedded database are not supported');
+  }
+  if (config.auth.jwtTtlSeconds < 1) problems.push(`JWT_TTL must be at least 1s, got ${JSON.stringify(env.JWT_TTL)}`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

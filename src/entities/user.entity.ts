@@ -1,0 +1,55 @@
+import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Node } from '../resolvers/node.type';
+
+export enum Role {
+  USER = 'USER',
+  ADMIN = 'ADMIN',
+}
+registerEnumType(Role, { name: 'Role' });
+
+/**
+ * A person who can sign in. Only columns marked `@Field` are visible in GraphQL; `id` is exposed as
+ * a global id by the Node interface and `email` only to the user themself (see user.resolver.ts).
+ */
+@ObjectType({ implements: Node })
+@Entity({ name: 'users' })
+@Check('users_role_check', `role IN ('USER', 'ADMIN')`)
+// Expression indexes (lower(...)), created by the migration; TypeORM cannot describe them.
+@Index('users_handle_lower_key', { synchronize: false })
+@Index('users_email_lower_key', { synchronize: false })
+@Index('users_handle_prefix_idx', { synchronize: false })
+@Index('users_display_name_prefix_idx', { synchronize: false })
+export class User {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  /** Unique ignoring case (index `users_handle_lower_key`); kept as the user typed it. */
+  @Field(() => String)
+  @Column({ type: 'varchar', length: 32 })
+  handle!: string;
+
+  @Field(() => String)
+  @Column({ name: 'display_name', type: 'varchar', length: 64 })
+  displayName!: string;
+
+  /** Stored lower-cased; unique. */
+  @Column({ type: 'varchar', length: 254 })
+  email!: string;
+
+  /** scrypt, see security/passwords.ts. Never a GraphQL field. */
+  @Column({ name: 'password_hash', type: 'text' })
+  passwordHash!: string;
+
+  @Field(() => Role)
+  @Column({ type: 'varchar', length: 16, default: Role.USER })
+  role!: Role;
+
+  @Field(() => Date, { nullable: true })
+  @Column({ name: 'last_seen_at', type: 'timestamptz', nullable: true })
+  lastSeenAt!: Date | null;
+
+  @Field(() => Date)
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+}

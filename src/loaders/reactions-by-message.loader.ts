@@ -1,0 +1,25 @@
+import DataLoader from 'dataloader';
+import type { DataSource } from 'typeorm';
+import { groupByKeys } from './group-by-keys';
+
+export interface ReactionSummaryRow {
+  messageId: string;
+  emoji: string;
+  count: number;
+  viewerHasReacted: boolean;
+}
+
+/** Reactions of each message grouped per emoji (first used first), with whether the viewer is among them. */
+export function createReactionsByMessageLoader(dataSource: DataSource, viewerId: string | null): DataLoader<string, ReactionSummaryRow[]> {
+  return new DataLoader(async (messageIds) => {
+    const rows: ReactionSummaryRow[] = await dataSource.query(
+      `SELECT message_id AS "messageId", emoji, count(*)::int AS count, coalesce(bool_or(user_id = $2), false) AS "viewerHasReacted"
+       FROM reactions
+       WHERE message_id = ANY($1::uuid[])
+       GROUP BY message_id, emoji
+       ORDER BY message_id, min(created_at), emoji`,
+      [messageIds, viewerId],
+    );
+    return groupByKeys(messageIds, rows, (r) => r.messageId);
+  });
+}

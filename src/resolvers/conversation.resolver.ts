@@ -1,0 +1,91 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
+import type { Context } from '../context';
+import { Conversation, ConversationStatus } from '../entities/conversation.entity';
+import { MemberRole } from '../entities/membership.entity';
+import { Message } from '../entities/message.entity';
+import { User } from '../entities/user.entity';
+import { loadConnection, toConnection, type Connection } from '../pagination/connection';
+import type { CursorKey } from '../pagination/cursor';
+import { fromGlobalIdOf, toGlobalId } from '../pagination/global-id';
+import { ForwardPageArgs, PageArgs, toPageRequest, type PageRequest } from '../pagination/page-args';
+import { listViewerConversations } from '../services/conversations';
+import { ConversationConnection, MemberConnection, MessageConnection, type MemberEdge, type MessageEdge } from './connections';
+import { visibleConversation } from './visibility';
+
+const emptyConnection = { edges: [], pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null } };
+
+@Resolver(() => Conversation)
+export class ConversationResolver {
+  @Authorized()
+  @Query(() => Conversation, { nullable: true, description: 'Null unless the viewer is a member.' })
+  conversation(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<Conversation | null> {
+    return visibleConversation(context, fromGlobalIdOf('Conversation', id));
+  }
+
+  @Authorized()
+  @Query(() => ConversationConnection, { description: "The viewer's conversations, most recent activity first." })
+  async conversations(
+    @Arg('status', () => ConversationStatus, { nullable: true }) status: ConversationStatus | null,
+    @Args(() => ForwardPageArgs) args: ForwardPageArgs,
+    @Ctx() { viewer, services, loaders }: Context,
+  ): Promise<Connection<{ cursor: string; node: Conversation }>> {
+    const request = toPageRequest(args);
+    const list = `conversations:${viewer!.id}:${status ?? 'ALL'}`;
+    const load = (cursorKey: CursorKey | null) => listViewerConversations(services.dataSource, viewer!.id, status ?? null, request, cursorKey);
+    return loadConnection(services.cursors, list, request, load, ({ conversation, membership }, cursor) => {
+      loaders.conversationsById.prime(conversation.id, conversation);
+      loaders.viewerMembership.prime(conversation.id, membership);
+      return { cursor, node: conversation };
+    });
+  }
+
+  @FieldResolver(() => ID)
+  id(@Root() conversation: Conversation): string {
+    return toGlobalId('Conversation', conversation.id);
+  }
+
+  @FieldResolver(() => User)
+  async createdBy(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<User> {
+    return (await loaders.usersById.load(conversation.createdById))!;
+  }
+
+  @FieldResolver(() => Message, { nullable: true })
+  async lastMessage(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<Message | null> {
+    return loaders.lastMessage.load(conversation.id);
+  }
+
+  @FieldResolver(() => Int, { description: "Messages after the viewer's read marker, not counting the viewer's own." })
+  unreadCount(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<number> {
+    return loaders.unreadCount.load(conversation.id);
+  }
+
+  @FieldResolver(() => MemberRole, { nullable: true })
+  async viewerRole(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<MemberRole | null> {
+    return (await loaders.viewerMembership.load(conversation.id))?.role ?? null;
+  }
+
+  @FieldResolver(() => MemberConnection, { description: 'Members in join order.' })
+  async members(@Root() conversation: Conversation, @Args(() => PageArgs) args: PageArgs, @Ctx() context: Context) {
+    const request = toPageRequest(args);
+    if (!(await context.loaders.viewerMembership.load(conversation.id))) return { ...emptyConnection, totalCount: 0 };
+    const page = await context.loaders.membersPage.load({ parentId: conversation.id, request });
+    const connection = toConnection<(typeof page.rows)[number]['row'], MemberEdge>(request, page, context.services.cursors, page.list, (m, cursor) => ({
+      cursor,
+      node: m.user,
+      role: m.role,
+      joinedAt: m.joinedAt,
+      lastReadSeq: m.lastReadSeq,
+    }));
+    return { ...connection, totalCount: page.extra.__total as number };
+  }
+
+  @FieldResolver(() => MessageConnection, {
+    description: 'Messages in seq order: first/after pages forward from the oldest, last/before backward from the newest.',
+  })
+  async messages(@Root() conversation: Conversation, @Args(() => PageArgs) args: PageArgs, @Ctx() context: Context): Promise<Connection<MessageEdge>> {
+    const request: PageRequest = toPageRequest(args);
+    if (!(await context.loaders.viewerMembership.load(conversation.id))) return emptyConnection;
+    const page = await context.loaders.messagesPage.load({ parentId: conversation.id, request });
+    return toConnection(request, page, context.services.cursors, page.list, (node, cursor) => ({ cursor, node }));
+  }
+}

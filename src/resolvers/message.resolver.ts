@@ -1,0 +1,60 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
+import type { Context } from '../context';
+import { Conversation } from '../entities/conversation.entity';
+import { Message } from '../entities/message.entity';
+import { User } from '../entities/user.entity';
+import { BadUserInputError } from '../errors';
+import { loadConnection, type Connection } from '../pagination/connection';
+import type { CursorKey } from '../pagination/cursor';
+import { fromGlobalIdOf, toGlobalId } from '../pagination/global-id';
+import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
+import { searchMessages } from '../services/messages';
+import { MessageConnection, type MessageEdge } from './connections';
+import { ReactionSummary } from './reaction-summary.type';
+import { visibleConversation } from './visibility';
+
+const MAX_SEARCH_LENGTH = 200;
+
+@Resolver(() => Message)
+export class MessageResolver {
+  @Authorized()
+  @Query(() => MessageConnection, { description: 'Full-text search over messages the viewer can read, best match first.' })
+  async searchMessages(
+    @Arg('query', () => String) query: string,
+    @Arg('conversationId', () => ID, { nullable: true }) conversationId: string | null,
+    @Args(() => ForwardPageArgs) args: ForwardPageArgs,
+    @Ctx() { viewer, services }: Context,
+  ): Promise<Connection<MessageEdge>> {
+    const text = query.trim();
+    if (text.length < 1 || text.length > MAX_SEARCH_LENGTH) {
+      throw new BadUserInputError(`query must be 1 to ${MAX_SEARCH_LENGTH} characters, got ${text.length}.`, { argument: 'query' });
+    }
+    const conversation = conversationId ? fromGlobalIdOf('Conversation', conversationId) : null;
+    const request = toPageRequest(args);
+    // The cursor is bound to the search: reusing it for another query or scope is refused.
+    const list = `search:${viewer!.id}:${conversation ?? '*'}:${text}`;
+    const load = (cursorKey: CursorKey | null) => searchMessages(services.dataSource, viewer!.id, text, conversation, request, cursorKey);
+    return loadConnection(services.cursors, list, request, load, (node, cursor) => ({ cursor, node }));
+  }
+
+  @FieldResolver(() => ID)
+  id(@Root() message: Message): string {
+    return toGlobalId('Message', message.id);
+  }
+
+  @FieldResolver(() => Conversation)
+  async conversation(@Root() message: Message, @Ctx() context: Context): Promise<Conversation> {
+    // A message is only ever handed out to members, so its conversation is visible too.
+    return (await visibleConversation(context, message.conversationId))!;
+  }
+
+  @FieldResolver(() => User)
+  async author(@Root() message: Message, @Ctx() { loaders }: Context): Promise<User> {
+    return (await loaders.usersById.load(message.authorId))!;
+  }
+
+  @FieldResolver(() => [ReactionSummary])
+  reactions(@Root() message: Message, @Ctx() { loaders }: Context): Promise<ReactionSummary[]> {
+    return loaders.reactionsByMessage.load(message.id);
+  }
+}

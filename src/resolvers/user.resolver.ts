@@ -1,0 +1,80 @@
+import { Arg, Args, Authorized, Ctx, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import type { Context } from '../context';
+import { User } from '../entities/user.entity';
+import { loadConnection, type Connection } from '../pagination/connection';
+import type { CursorKey } from '../pagination/cursor';
+import { toGlobalId } from '../pagination/global-id';
+import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
+import { authenticate, createAccount, findUserByHandle, searchUsers } from '../services/accounts';
+import { UserConnection, type UserEdge } from './connections';
+import { BadUserInputError } from '../errors';
+import { SignInInput, SignUpInput } from './user.inputs';
+
+const MAX_SEARCH_LENGTH = 100;
+
+@ObjectType()
+class AuthPayload {
+  @Field(() => String)
+  token!: string;
+
+  @Field(() => User)
+  user!: User;
+}
+
+@Resolver(() => User)
+export class UserResolver {
+  @Query(() => User, { nullable: true, description: 'The signed-in user; null without a valid token.' })
+  async me(@Ctx() { viewer, loaders }: Context): Promise<User | null> {
+    return viewer ? loaders.usersById.load(viewer.id) : null;
+  }
+
+  @Authorized()
+  @Query(() => User, { nullable: true })
+  user(@Arg('handle', () => String) handle: string, @Ctx() { services }: Context): Promise<User | null> {
+    return findUserByHandle(services.dataSource, handle);
+  }
+
+  @Authorized()
+  @Query(() => UserConnection, { description: 'Users whose handle or display name starts with `search`, in handle order.' })
+  async users(
+    @Arg('search', () => String, { nullable: true }) search: string | null,
+    @Args(() => ForwardPageArgs) args: ForwardPageArgs,
+    @Ctx() { services }: Context,
+  ): Promise<Connection<UserEdge>> {
+    const request = toPageRequest(args);
+    const prefix = search?.trim() || null;
+    if (prefix && prefix.length > MAX_SEARCH_LENGTH) {
+      throw new BadUserInputError(`search must be at most ${MAX_SEARCH_LENGTH} characters, got ${prefix.length}.`, { argument: 'search' });
+    }
+    const list = `users:${prefix?.toLowerCase() ?? '*'}`;
+    const load = (cursorKey: CursorKey | null) => searchUsers(services.dataSource, prefix, request, cursorKey);
+    return loadConnection(services.cursors, list, request, load, (node, cursor) => ({ cursor, node }));
+  }
+
+  @Mutation(() => AuthPayload)
+  async signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() { services }: Context): Promise<AuthPayload> {
+    const user = await createAccount(services.dataSource, input);
+    return { token: await services.tokens.issue(user.id), user };
+  }
+
+  @Mutation(() => AuthPayload)
+  async signIn(@Arg('input', () => SignInInput) input: SignInInput, @Ctx() { services }: Context): Promise<AuthPayload> {
+    const user = await authenticate(services.dataSource, input.login, input.password);
+    return { token: await services.tokens.issue(user.id), user };
+  }
+
+  @FieldResolver(() => Boolean, { description: 'True while the user has a live connection to any instance.' })
+  online(@Root() user: User, @Ctx() { loaders }: Context): Promise<boolean> {
+    return loaders.onlineByUserId.load(user.id);
+  }
+
+  @FieldResolver(() => ID)
+  id(@Root() user: User): string {
+    return toGlobalId('User', user.id);
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: 'Only visible to the user themself; null for everyone else.' })
+  email(@Root() user: User, @Ctx() { viewer }: Context): string | null {
+    return viewer?.id === user.id ? user.email : null;
+  }
+}

@@ -1,0 +1,61 @@
+import { errors, jwtVerify, SignJWT } from 'jose';
+
+export interface TokenClaims {
+  /** User id. */
+  sub: string;
+}
+
+export interface TokenService {
+  issue(userId: string): Promise<string>;
+  /** Resolves the claims, or rejects with `InvalidTokenError` for an expired, tampered or malformed token. */
+  verify(token: string): Promise<TokenClaims>;
+}
+
+export class InvalidTokenError extends Error {
+  constructor(readonly reason: 'expired' | 'invalid') {
+    super(reason === 'expired' ? 'The token has expired; sign in again.' : 'The token is not valid.');
+    this.name = 'InvalidTokenError';
+  }
+}
+
+const ISSUER = 'parley';
+
+/** HS256 tokens with a fixed issuer and a lifetime of `ttlSeconds`. */
+export function createTokenService(options: { secret: string; ttlSeconds: number; now?: () => number }): TokenService {
+  const key = new TextEncoder().encode(options.secret);
+  const nowSeconds = () => Math.floor((options.now?.() ?? Date.now()) / 1000);
+  return {
+    async issue(userId) {
+      const iat = nowSeconds();
+      return new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(userId)
+        .setIssuer(ISSUER)
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + options.ttlSeconds)
+        .sign(key);
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: ['HS256'],
+          issuer: ISSUER,
+          currentDate: new Date(nowSeconds() * 1000),
+          requiredClaims: ['sub', 'exp'],
+        });
+        return { sub: payload.sub as string };
+      } catch (error) {
+        if (error instanceof errors.JWTExpired) throw new InvalidTokenError('expired');
+        throw new InvalidTokenError('invalid');
+      }
+    },
+  };
+}
+
+/** Reads `Bearer <token>`; `undefined` when absent, `null` when present but not of that form. */
+export function parseBearer(header: unknown): string | undefined | null {
+  if (header === undefined || header === null || header === '') return undefined;
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  return match ? match[1] : null;
+}

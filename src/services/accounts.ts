@@ -1,0 +1,100 @@
+import type { DataSource } from 'typeorm';
+import { Role, User } from '../entities/user.entity';
+import { ConflictError, NotFoundError, UnauthenticatedError } from '../errors';
+import { hashPassword, verifyAgainstNothing, verifyPassword } from '../security/passwords';
+import { entityColumns, hydrate } from '../database/entity-columns';
+import { violatedUniqueIndex } from '../database/postgres-errors';
+import type { CursorKey } from '../pagination/cursor';
+import type { PageRows } from '../pagination/connection';
+import type { KeyOrder } from '../pagination/keyset';
+import type { PageRequest } from '../pagination/page-args';
+import { loadPage } from '../pagination/single-page';
+
+export interface NewAccount {
+  handle: string;
+  displayName: string;
+  email: string;
+  password: string;
+}
+
+const UNIQUE_FIELDS: Record<string, 'handle' | 'email'> = {
+  users_handle_lower_key: 'handle',
+  users_email_lower_key: 'email',
+};
+
+/**
+ * Creates a user. Uniqueness is left to the database's unique indexes (checking first would race
+ * with a concurrent sign-up); a violation becomes CONFLICT naming the field.
+ */
+export async function createAccount(dataSource: DataSource, input: NewAccount): Promise<User> {
+  const repository = dataSource.getRepository(User);
+  const user = repository.create({
+    handle: input.handle,
+    displayName: input.displayName.trim(),
+    email: input.email.trim().toLowerCase(),
+    passwordHash: await hashPassword(input.password),
+    role: Role.USER,
+  });
+  try {
+    return await repository.save(user);
+  } catch (error) {
+    const field = UNIQUE_FIELDS[violatedUniqueIndex(error) ?? ''];
+    if (field) throw new ConflictError(`That ${field} is already taken: ${JSON.stringify(field === 'email' ? user.email : user.handle)}.`, { field });
+    throw error;
+  }
+}
+
+/**
+ * Checks a handle-or-email and password. An unknown login and a wrong password fail with the same
+ * message after the same amount of work, so neither reveals which accounts exist.
+ */
+export async function authenticate(dataSource: DataSource, login: string, password: string): Promise<User> {
+  const user = await dataSource
+    .getRepository(User)
+    .createQueryBuilder('user')
+    .where('lower(user.handle) = lower(:login) OR lower(user.email) = lower(:login)', { login: login.trim() })
+    .getOne();
+  const valid = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstNothing(password);
+  if (!user || !valid) throw new UnauthenticatedError('Wrong login or password.');
+  return user;
+}
+
+export function findUserByHandle(dataSource: DataSource, handle: string): Promise<User | null> {
+  return dataSource.getRepository(User).createQueryBuilder('user').where('lower(user.handle) = lower(:handle)', { handle: handle.trim() }).getOne();
+}
+
+/** Used by the `grant-admin` command: the first ADMIN cannot be made through the API. */
+export async function setRole(dataSource: DataSource, handle: string, role: Role): Promise<User> {
+  const user = await findUserByHandle(dataSource, handle);
+  if (!user) throw new NotFoundError(`No user with handle ${JSON.stringify(handle)}.`);
+  user.role = role;
+  return dataSource.getRepository(User).save(user);
+}
+
+/** Called when a user's last connection closes: `User.lastSeenAt` shows when they were last online. */
+export async function recordLastSeen(dataSource: DataSource, userId: string, at: Date = new Date()): Promise<void> {
+  await dataSource.getRepository(User).update({ id: userId }, { lastSeenAt: at });
+}
+
+/** Handle order, matching the unique index on lower(handle). */
+const USER_ORDER: KeyOrder = { columns: [{ sql: 'lower(u.handle)', type: 'text' }], descending: false };
+
+/** Users whose handle or display name starts with `search` (any case); all users without one. */
+export async function searchUsers(
+  dataSource: DataSource,
+  search: string | null,
+  request: PageRequest,
+  cursorKey: CursorKey | null,
+): Promise<PageRows<User>> {
+  const prefix = search ? `${search.trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  const page = await loadPage(dataSource, {
+    request,
+    cursorKey,
+    order: USER_ORDER,
+    from: 'users u',
+    where: prefix ? `lower(u.handle) LIKE $1 OR lower(u.display_name) LIKE $1` : 'TRUE',
+    params: prefix ? [prefix] : [],
+    select: entityColumns(dataSource, User, 'u'),
+  });
+  return { beyond: page.beyond, rows: page.rows.map(({ row, key }) => ({ row: hydrate(User, row), key })) };
+}

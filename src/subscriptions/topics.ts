@@ -1,0 +1,40 @@
+import type { ConversationStatus } from '../entities/conversation.entity';
+
+/** What each kind of stored conversation event records. Ids and scalar facts only; JSON-safe. */
+export interface StoredEventPayloads {
+  MessageAdded: { messageId: string };
+  MessageEdited: { messageId: string };
+  MessageDeleted: { messageId: string };
+  ReactionChanged: { messageId: string; userId: string; emoji: string; added: boolean };
+  MemberJoined: { userId: string };
+  MemberLeft: { userId: string };
+  ConversationStatusChanged: { status: ConversationStatus };
+}
+
+export type StoredEventType = keyof StoredEventPayloads;
+
+/** A row of the event log as it travels on the bus (dates as ISO strings). */
+export type StoredEvent = {
+  [T in StoredEventType]: { conversationId: string; seq: number; type: T; occurredAt: string; payload: StoredEventPayloads[T] };
+}[StoredEventType];
+
+/** Typing and read receipts: never stored, no seq. */
+export type EphemeralEvent =
+  | { conversationId: string; seq: null; type: 'TypingChanged'; occurredAt: string; payload: { userId: string; typing: boolean } }
+  | { conversationId: string; seq: null; type: 'ReadReceipt'; occurredAt: string; payload: { userId: string; lastReadSeq: number } };
+
+export type ConversationTopicEvent = StoredEvent | EphemeralEvent;
+
+declare const payloadType: unique symbol;
+
+/** A topic name that remembers the payload type published on it. */
+export type Topic<P> = string & { readonly [payloadType]: P };
+
+/**
+ * The typed registry of every topic: publishing and subscribing go through these builders only, so
+ * a topic's name and its payload type cannot drift apart.
+ */
+export const Topic = {
+  /** Every event of one conversation, stored and ephemeral. */
+  conversation: (conversationId: string) => `conversation:${conversationId}` as Topic<ConversationTopicEvent>,
+};

@@ -1,0 +1,93 @@
+import type { Server } from 'node:http';
+import type { GraphQLError, GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createContext, type Services, type Viewer } from '../context';
+import type { Logger } from '../observability/logger';
+import { viewerFromAuthorization } from '../security/auth';
+import { InvalidTokenError } from '../security/jwt';
+import { recordLastSeen } from '../services/accounts';
+
+export interface WsServerOptions {
+  httpServer: Server;
+  /** Same path as HTTP GraphQL, so one URL serves both. */
+  path: string;
+  schema: GraphQLSchema;
+  services: Services;
+  logger: Logger;
+  /** The HTTP side's formatter, so both transports mask and shape errors alike. */
+  formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+}
+
+interface SocketState {
+  viewer: Viewer | null;
+  /** True once this socket was counted in presence; then, and only then, its close uncounts it. */
+  counted: boolean;
+}
+
+/**
+ * graphql-ws on the HTTP server's upgrade path. `connection_init` may carry
+ * `{ authorization: "Bearer <jwt>" }`; a bad or expired token closes the socket with 4403.
+ * `dispose()` closes every socket with 1001 (going away), stops accepting upgrades, and waits for
+ * the close handlers (presence, last seen) before the stores they write to are closed.
+ */
+export function attachWsServer({ httpServer, path, schema, services, logger, formatError }: WsServerOptions) {
+  const wsServer = new WebSocketServer({ server: httpServer, path });
+  const log = logger.child({ component: 'ws' });
+  const format = (errors: readonly GraphQLError[]) => errors.map((e) => formatError(e.toJSON(), e));
+  const closing = new Set<Promise<void>>();
+
+  const uncount = async (viewer: Viewer) => {
+    try {
+      if (await services.presence.disconnected(viewer.id)) await recordLastSeen(services.dataSource, viewer.id);
+    } catch (error) {
+      log.warn({ err: error, userId: viewer.id }, 'could not record presence on disconnect');
+    }
+  };
+
+  const server = useServer<Record<string, unknown> | undefined, { state: SocketState }>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        let viewer: Viewer | null;
+        try {
+          viewer = await viewerFromAuthorization(services.tokens, ctx.connectionParams?.authorization);
+        } catch (error) {
+          if (!(error instanceof InvalidTokenError)) throw error;
+          log.debug({ err: error }, 'refused connection_init');
+          return false;
+        }
+        ctx.extra.state = { viewer, counted: false };
+        // The socket may have closed while the token was checked; onClose has then run already and
+        // would never uncount it.
+        if (viewer && ctx.extra.socket.readyState === WebSocket.OPEN) {
+          ctx.extra.state.counted = true;
+          // Presence is best effort: a Redis hiccup must not refuse the connection (the heartbeat re-announces it).
+          services.presence.connected(viewer.id).catch((error: unknown) => log.warn({ err: error, userId: viewer.id }, 'could not record presence on connect'));
+        }
+        return true;
+      },
+      // onClose runs for every socket, acknowledged or not (onDisconnect does not).
+      onClose: (ctx) => {
+        const state = ctx.extra.state;
+        if (!state?.counted || !state.viewer) return;
+        state.counted = false;
+        const done = uncount(state.viewer).finally(() => closing.delete(done));
+        closing.add(done);
+      },
+      context: (ctx) => createContext(services, ctx.extra.state?.viewer ?? null),
+      onError: (_ctx, _id, _payload, errors) => format(errors),
+      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
+    },
+    wsServer,
+  );
+
+  return {
+    dispose: async () => {
+      await server.dispose();
+      // graphql-ws calls onClose a few ticks after the socket reports closed: let those run first.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (closing.size > 0) await Promise.all([...closing]);
+    },
+  };
+}

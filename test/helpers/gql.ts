@@ -1,0 +1,34 @@
+import type { GraphQLFormattedError } from 'graphql';
+
+export interface GqlResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  data?: T | null;
+  errors?: GraphQLFormattedError[];
+}
+
+export interface GqlOptions {
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+/** POSTs one operation to the app's `/graphql` and returns status, headers and the parsed body. */
+export async function gql<T = Record<string, unknown>>(
+  app: { url: string },
+  query: string,
+  variables?: Record<string, unknown>,
+  { token, headers = {} }: GqlOptions = {},
+): Promise<GqlResponse<T>> {
+  const response = await fetch(app.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: T | null; errors?: GraphQLFormattedError[] };
+  return { status: response.status, headers: response.headers, ...body };
+}
+
+/** The `extensions.code` of every error, for compact assertions. */
+export function errorCodes(response: { errors?: GraphQLFormattedError[] }): unknown[] {
+  return (response.errors ?? []).map((e) => e.extensions?.code);
+}
