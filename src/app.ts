@@ -22,6 +22,7 @@ import { createCursorCodec } from './pagination/cursor';
 import { buildParleySchema } from './schema';
 import { viewerFromAuthorization } from './security/auth';
 import { InvalidTokenError, createTokenService } from './security/jwt';
+import { announceOffline } from './services/online-status';
 import { createInProcessPresence, createRedisPresence, type PresenceStore } from './subscriptions/presence';
 import { createInProcessBus, createRedisBus, type EventBus } from './subscriptions/pubsub';
 import { attachWsServer } from './subscriptions/ws-server';
@@ -92,7 +93,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       disposables.push({ name: 'redis', dispose: () => Promise.all([publisher.quit(), subscriber.quit()]) });
       await Promise.all([publisher.connect(), subscriber.connect()]);
       bus = createRedisBus(publisher, subscriber, config.redis.keyPrefix);
-      presence = createRedisPresence({ redis: publisher, keyPrefix: config.redis.keyPrefix, instanceId });
+      presence = createRedisPresence({
+        redis: publisher,
+        keyPrefix: config.redis.keyPrefix,
+        instanceId,
+        ttlMs: config.realtime.presenceTtlMs,
+        onExpired: (userIds) => void announceOffline({ dataSource, bus, logger }, userIds).catch((error: unknown) => logger.warn({ err: error }, 'could not record expired presence')),
+        onError: (error) => logger.warn({ err: error }, 'presence heartbeat failed'),
+      });
       readiness.push({ name: 'redis', check: () => publisher.ping() });
     } else {
       bus = createInProcessBus();
@@ -103,7 +111,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     const production = config.env === 'production';
     const services: Services = {
+      config,
       dataSource,
+      bus,
       tokens: createTokenService({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.jwtTtlSeconds }),
       presence,
       cursors: createCursorCodec(config.auth.jwtSecret),

@@ -39,6 +39,20 @@ export interface Config {
     /** Lifetime of an issued token, in seconds. */
     jwtTtlSeconds: number;
   };
+  realtime: {
+    /** Most stored events `conversationEvents(afterSeq)` replays (or backfills into a gap) before it sends ResyncRequired instead. */
+    replayLimit: number;
+    /** A TypingChanged(true) not refreshed within this many ms is followed by TypingChanged(false). */
+    typingTimeoutMs: number;
+    /** WebSocket ping interval, in ms; a socket that misses a pong for as long is dropped (and its user goes offline). */
+    wsKeepAliveMs: number;
+    /** How long a crashed instance's users stay online, in ms: the TTL of its presence heartbeat in Redis. */
+    presenceTtlMs: number;
+  };
+  limits: {
+    /** Longest message body, in characters after trimming. */
+    messageMaxLength: number;
+  };
   log: { level: string; pretty: boolean };
   /** How long `stop()` waits for in-flight HTTP requests before closing them, in ms. */
   shutdownTimeoutMs: number;
@@ -123,6 +137,15 @@ export function loadConfig(env: Env = process.env): Config {
       jwtSecret,
       jwtSecretGenerated,
       jwtTtlSeconds: Math.floor(read('JWT_TTL', duration, 7 * 86_400_000) / 1000),
+    },
+    realtime: {
+      replayLimit: read('REPLAY_LIMIT', positiveInt, 500),
+      typingTimeoutMs: read('TYPING_TIMEOUT', duration, 5_000),
+      wsKeepAliveMs: read('WS_KEEPALIVE', duration, 12_000),
+      presenceTtlMs: read('PRESENCE_TTL', duration, 60_000),
+    },
+    limits: {
+      messageMaxLength: read('MESSAGE_MAX_LENGTH', positiveInt, 4000),
     },
     log: {
       level: read('LOG_LEVEL', z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), nodeEnv === 'test' ? 'silent' : 'info'),

@@ -1,19 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import type { Config } from './config';
 import { createLoaders, type Loaders } from './loaders';
 import type { Logger } from './observability/logger';
 import type { TokenService } from './security/jwt';
 import type { CursorCodec } from './pagination/cursor';
 import type { PresenceStore } from './subscriptions/presence';
+import type { EventBus } from './subscriptions/pubsub';
 
 /** The signed-in user, as far as the token says. Roles are loaded fresh when a check needs them. */
 export interface Viewer {
   id: string;
+  /** When the token that named this viewer expires (ms since the epoch); a WebSocket is closed then. */
+  tokenExpiresAt?: number;
 }
 
 /** Long-lived collaborators the composition root hands to every request. */
 export interface Services {
+  config: Config;
   dataSource: DataSource;
+  bus: EventBus;
   tokens: TokenService;
   presence: PresenceStore;
   cursors: CursorCodec;
@@ -23,6 +29,7 @@ export interface Services {
 export interface Context {
   requestId: string;
   viewer: Viewer | null;
+  /** Replaced for every event a subscription delivers (see `refreshLoaders`). */
   loaders: Loaders;
   services: Services;
   logger: Logger;
@@ -36,4 +43,14 @@ export function createContext(services: Services, viewer: Viewer | null, request
     services,
     logger: services.logger.child({ requestId, viewerId: viewer?.id }),
   };
+}
+
+/**
+ * graphql-ws keeps one context for the whole life of a subscription, and a loader's cache would
+ * serve every later event the rows it saw first. Each subscription's root resolver calls this
+ * before resolving an event; graphql-js resolves one event of a subscription at a time, so the
+ * swap never changes loaders under a running resolution.
+ */
+export function refreshLoaders(context: Context): void {
+  context.loaders = createLoaders(context.services, context.viewer?.id ?? null);
 }

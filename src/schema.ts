@@ -2,21 +2,28 @@ import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchema, type PubSub } from 'type-graphql';
+import { conversationEventResolvers } from './resolvers/conversation-event.resolver';
 import { ConversationResolver } from './resolvers/conversation.resolver';
+import { InboxUpdateResolver } from './resolvers/inbox-update.resolver';
+import { PresenceEventResolver } from './resolvers/presence-event.resolver';
 import { MessageResolver } from './resolvers/message.resolver';
 import { NodeResolver } from './resolvers/node.resolver';
 import { UserResolver } from './resolvers/user.resolver';
 import { authChecker } from './security/auth';
+import { createInProcessBus } from './subscriptions/pubsub';
 
 export interface SchemaOptions {
-  /** Needed once the schema has subscriptions; the SDL printer builds without one. */
-  pubSub?: PubSub;
+  /**
+   * type-graphql refuses to build subscriptions without one, though Parley's subscriptions open
+   * their own streams on the bus (src/subscriptions/*-stream.ts) rather than type-graphql topics.
+   */
+  pubSub: PubSub;
 }
 
 /** The executable schema. `schema.graphql` is this, printed (scripts/emit-schema.ts). */
-export function buildParleySchema({ pubSub }: SchemaOptions = {}): Promise<GraphQLSchema> {
+export function buildParleySchema({ pubSub }: SchemaOptions): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [UserResolver, ConversationResolver, MessageResolver, NodeResolver],
+    resolvers: [UserResolver, ConversationResolver, MessageResolver, NodeResolver, ...conversationEventResolvers, InboxUpdateResolver, PresenceEventResolver],
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
     validate: { forbidUnknownValues: false },
     authChecker,
@@ -26,5 +33,5 @@ export function buildParleySchema({ pubSub }: SchemaOptions = {}): Promise<Graph
 
 /** The SDL committed as `schema.graphql`: sorted, with directive definitions and their uses. */
 export async function printParleySchema(): Promise<string> {
-  return `${printSchemaWithDirectives(lexicographicSortSchema(await buildParleySchema()))}\n`;
+  return `${printSchemaWithDirectives(lexicographicSortSchema(await buildParleySchema({ pubSub: createInProcessBus() })))}\n`;
 }

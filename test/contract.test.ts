@@ -7,8 +7,11 @@ import {
   isInterfaceType,
   isObjectType,
   type GraphQLNamedType,
+  parse,
+  validate,
   type GraphQLSchema,
 } from 'graphql';
+import { operation, operationNames } from './helpers/operations';
 
 const contractPath = path.resolve(__dirname, '../../shared/schema-contract.graphql');
 const schemaPath = path.resolve(__dirname, '../schema.graphql');
@@ -23,10 +26,16 @@ const REQUIRED_TYPES = [
   // read API
   ...['UserEdge', 'UserConnection', 'Conversation', 'ConversationKind', 'ConversationStatus', 'MemberRole', 'MemberEdge', 'MemberConnection'],
   ...['ConversationEdge', 'ConversationConnection', 'ReactionSummary', 'Message', 'MessageEdge', 'MessageConnection'],
+  // real-time chat
+  ...['CreateConversationInput', 'SendMessageInput', 'ConversationEvent', 'MessageAdded', 'MessageEdited', 'MessageDeleted', 'ReactionChanged'],
+  ...['MemberJoined', 'MemberLeft', 'ConversationStatusChanged', 'ReadReceipt', 'TypingChanged', 'ResyncRequired', 'InboxUpdate', 'PresenceEvent'],
 ];
 const REQUIRED_FIELDS = [
   ...['Query.me', 'Mutation.signUp', 'Mutation.signIn'],
   ...['Query.node', 'Query.user', 'Query.users', 'Query.conversation', 'Query.conversations', 'Query.searchMessages'],
+  ...['createConversation', 'addMember', 'removeMember', 'leaveConversation', 'closeConversation', 'reopenConversation'].map((m) => `Mutation.${m}`),
+  ...['sendMessage', 'editMessage', 'deleteMessage', 'addReaction', 'removeReaction', 'markRead', 'setTyping'].map((m) => `Mutation.${m}`),
+  ...['Subscription.conversationEvents', 'Subscription.inboxUpdates', 'Subscription.presence'],
 ];
 
 /** Every member of a type as `name(args): Type` strings, keyed by name. */
@@ -85,6 +94,15 @@ function interfaces(type: GraphQLNamedType): string[] {
       }
     }
     expect(differences).toEqual([]);
+  });
+});
+
+describe('operations/*.graphql', () => {
+  it('are valid against schema.graphql, so the README, the tests and the manifest use documents that run', () => {
+    const schema = buildSchema(readFileSync(schemaPath, 'utf8'));
+    const invalid = operationNames.flatMap((name) => validate(schema, parse(operation(name))).map((e) => `${name}: ${e.message}`));
+    expect(invalid).toEqual([]);
+    expect(operationNames.length).toBeGreaterThan(20);
   });
 });
 

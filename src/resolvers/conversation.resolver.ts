@@ -1,4 +1,4 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
 import { Conversation, ConversationStatus } from '../entities/conversation.entity';
 import { MemberRole } from '../entities/membership.entity';
@@ -8,7 +8,9 @@ import { loadConnection, toConnection, type Connection } from '../pagination/con
 import type { CursorKey } from '../pagination/cursor';
 import { fromGlobalIdOf, toGlobalId } from '../pagination/global-id';
 import { ForwardPageArgs, PageArgs, toPageRequest, type PageRequest } from '../pagination/page-args';
-import { listViewerConversations } from '../services/conversations';
+import { createConversation, listViewerConversations, setConversationStatus } from '../services/conversations';
+import { addMember, leaveConversation, markRead, removeMember, setTyping } from '../services/memberships';
+import { CreateConversationInput } from './conversation.inputs';
 import { ConversationConnection, MemberConnection, MessageConnection, type MemberEdge, type MessageEdge } from './connections';
 import { visibleConversation } from './visibility';
 
@@ -37,6 +39,55 @@ export class ConversationResolver {
       loaders.viewerMembership.prime(conversation.id, membership);
       return { cursor, node: conversation };
     });
+  }
+
+  @Authorized()
+  @Mutation(() => Conversation)
+  createConversation(@Arg('input', () => CreateConversationInput) input: CreateConversationInput, @Ctx() { services, viewer }: Context) {
+    const memberIds = input.memberIds.map((id) => fromGlobalIdOf('User', id));
+    return createConversation(services, viewer!.id, { kind: input.kind, title: input.title ?? null, memberIds });
+  }
+
+  @Authorized()
+  @Mutation(() => Conversation)
+  addMember(@Arg('conversationId', () => ID) conversationId: string, @Arg('userId', () => ID) userId: string, @Ctx() { services, viewer }: Context) {
+    return addMember(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId), fromGlobalIdOf('User', userId));
+  }
+
+  @Authorized()
+  @Mutation(() => Conversation)
+  removeMember(@Arg('conversationId', () => ID) conversationId: string, @Arg('userId', () => ID) userId: string, @Ctx() { services, viewer }: Context) {
+    return removeMember(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId), fromGlobalIdOf('User', userId));
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean)
+  leaveConversation(@Arg('conversationId', () => ID) conversationId: string, @Ctx() { services, viewer }: Context) {
+    return leaveConversation(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId));
+  }
+
+  @Authorized()
+  @Mutation(() => Conversation)
+  closeConversation(@Arg('id', () => ID) id: string, @Ctx() { services, viewer }: Context) {
+    return setConversationStatus(services, viewer!.id, fromGlobalIdOf('Conversation', id), ConversationStatus.CLOSED);
+  }
+
+  @Authorized()
+  @Mutation(() => Conversation)
+  reopenConversation(@Arg('id', () => ID) id: string, @Ctx() { services, viewer }: Context) {
+    return setConversationStatus(services, viewer!.id, fromGlobalIdOf('Conversation', id), ConversationStatus.OPEN);
+  }
+
+  @Authorized()
+  @Mutation(() => Conversation, { description: "Moves the viewer's read marker forward (never backward)." })
+  markRead(@Arg('conversationId', () => ID) conversationId: string, @Arg('seq', () => Int) seq: number, @Ctx() { services, viewer }: Context) {
+    return markRead(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId), seq);
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean)
+  setTyping(@Arg('conversationId', () => ID) conversationId: string, @Arg('typing', () => Boolean) typing: boolean, @Ctx() { services, viewer }: Context) {
+    return setTyping(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId), typing);
   }
 
   @FieldResolver(() => ID)

@@ -1,4 +1,4 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
 import { Conversation } from '../entities/conversation.entity';
 import { Message } from '../entities/message.entity';
@@ -8,7 +8,9 @@ import { loadConnection, type Connection } from '../pagination/connection';
 import type { CursorKey } from '../pagination/cursor';
 import { fromGlobalIdOf, toGlobalId } from '../pagination/global-id';
 import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
-import { searchMessages } from '../services/messages';
+import { deleteMessage, editMessage, searchMessages, sendMessage } from '../services/messages';
+import { addReaction, removeReaction } from '../services/reactions';
+import { SendMessageInput } from './message.inputs';
 import { MessageConnection, type MessageEdge } from './connections';
 import { ReactionSummary } from './reaction-summary.type';
 import { visibleConversation } from './visibility';
@@ -35,6 +37,37 @@ export class MessageResolver {
     const list = `search:${viewer!.id}:${conversation ?? '*'}:${text}`;
     const load = (cursorKey: CursorKey | null) => searchMessages(services.dataSource, viewer!.id, text, conversation, request, cursorKey);
     return loadConnection(services.cursors, list, request, load, (node, cursor) => ({ cursor, node }));
+  }
+
+  @Authorized()
+  @Mutation(() => Message)
+  sendMessage(@Arg('input', () => SendMessageInput) input: SendMessageInput, @Ctx() { services, viewer }: Context): Promise<Message> {
+    const conversationId = fromGlobalIdOf('Conversation', input.conversationId);
+    return sendMessage(services, viewer!.id, { ...input, conversationId }, services.config.limits.messageMaxLength);
+  }
+
+  @Authorized()
+  @Mutation(() => Message)
+  editMessage(@Arg('id', () => ID) id: string, @Arg('body', () => String) body: string, @Ctx() { services, viewer }: Context): Promise<Message> {
+    return editMessage(services, viewer!.id, fromGlobalIdOf('Message', id), body, services.config.limits.messageMaxLength);
+  }
+
+  @Authorized()
+  @Mutation(() => Message)
+  deleteMessage(@Arg('id', () => ID) id: string, @Ctx() { services, viewer }: Context): Promise<Message> {
+    return deleteMessage(services, viewer!.id, fromGlobalIdOf('Message', id));
+  }
+
+  @Authorized()
+  @Mutation(() => Message)
+  addReaction(@Arg('messageId', () => ID) messageId: string, @Arg('emoji', () => String) emoji: string, @Ctx() { services, viewer }: Context): Promise<Message> {
+    return addReaction(services, viewer!.id, fromGlobalIdOf('Message', messageId), emoji);
+  }
+
+  @Authorized()
+  @Mutation(() => Message)
+  removeReaction(@Arg('messageId', () => ID) messageId: string, @Arg('emoji', () => String) emoji: string, @Ctx() { services, viewer }: Context): Promise<Message> {
+    return removeReaction(services, viewer!.id, fromGlobalIdOf('Message', messageId), emoji);
   }
 
   @FieldResolver(() => ID)

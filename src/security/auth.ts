@@ -26,6 +26,6 @@ export async function viewerFromAuthorization(tokens: TokenService, authorizatio
   const token = parseBearer(authorization);
   if (token === undefined) return null;
   if (token === null) throw new InvalidTokenError('invalid');
-  const { sub } = await tokens.verify(token);
-  return { id: sub };
+  const { sub, exp } = await tokens.verify(token);
+  return { id: sub, tokenExpiresAt: exp * 1000 };
 }

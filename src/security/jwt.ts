@@ -3,6 +3,8 @@ import { errors, jwtVerify, SignJWT } from 'jose';
 export interface TokenClaims {
   /** User id. */
   sub: string;
+  /** Expiry, in seconds since the epoch. */
+  exp: number;
 }
 
 export interface TokenService {
@@ -43,7 +45,7 @@ export function createTokenService(options: { secret: string; ttlSeconds: number
           currentDate: new Date(nowSeconds() * 1000),
           requiredClaims: ['sub', 'exp'],
         });
-        return { sub: payload.sub as string };
+        return { sub: payload.sub as string, exp: payload.exp as number };
       } catch (error) {
         if (error instanceof errors.JWTExpired) throw new InvalidTokenError('expired');
         throw new InvalidTokenError('invalid');

@@ -71,11 +71,6 @@ export async function setRole(dataSource: DataSource, handle: string, role: Role
   return dataSource.getRepository(User).save(user);
 }
 
-/** Called when a user's last connection closes: `User.lastSeenAt` shows when they were last online. */
-export async function recordLastSeen(dataSource: DataSource, userId: string, at: Date = new Date()): Promise<void> {
-  await dataSource.getRepository(User).update({ id: userId }, { lastSeenAt: at });
-}
-
 /** Handle order, matching the unique index on lower(handle). */
 const USER_ORDER: KeyOrder = { columns: [{ sql: 'lower(u.handle)', type: 'text' }], descending: false };
 

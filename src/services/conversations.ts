@@ -1,12 +1,17 @@
-import type { DataSource } from 'typeorm';
+import { randomUUID } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
 import { entityColumns, hydrate } from '../database/entity-columns';
-import { Conversation, type ConversationStatus } from '../entities/conversation.entity';
-import { Membership, type MemberRole } from '../entities/membership.entity';
+import { Conversation, ConversationKind, type ConversationStatus } from '../entities/conversation.entity';
+import { Membership, MemberRole } from '../entities/membership.entity';
+import { BadUserInputError, NotFoundError } from '../errors';
 import type { CursorKey } from '../pagination/cursor';
 import type { PageRows } from '../pagination/connection';
+import { toGlobalId } from '../pagination/global-id';
 import type { KeyOrder } from '../pagination/keyset';
 import type { PageRequest } from '../pagination/page-args';
 import { loadPage } from '../pagination/single-page';
+import { Topic } from '../subscriptions/topics';
+import { commitChange, lockConversation, requireOwner, type Change, type ChangeDeps } from './changes';
 
 /** Most recent activity first: the last message, else creation; ties by id. */
 const INBOX_ORDER: KeyOrder = {
@@ -54,4 +59,73 @@ export async function listViewerConversations(
       return { row: { conversation, membership }, key };
     }),
   };
+}
+
+export interface NewConversation {
+  kind: ConversationKind;
+  title: string | null;
+  /** The other members (user ids); the creator is added first, as OWNER. */
+  memberIds: string[];
+}
+
+/**
+ * Creates a conversation with its members, each joining with a MemberJoined event (seq 1..n).
+ * A DIRECT conversation has exactly one other member and is unique per pair: creating it again
+ * returns the first one, also when two creates race (the partial unique index on direct_key decides).
+ */
+export async function createConversation(deps: ChangeDeps, creatorId: string, input: NewConversation): Promise<Conversation> {
+  const others = [...new Set(input.memberIds)].filter((id) => id !== creatorId);
+  if (input.kind === ConversationKind.DIRECT && others.length !== 1) {
+    throw new BadUserInputError(`A DIRECT conversation needs exactly one other member, got ${others.length}.`, { field: 'memberIds' });
+  }
+  const title = input.title?.trim() || null;
+  return commitChange(deps, async (change) => {
+    await requireUsers(change.manager, others);
+    const directKey = input.kind === ConversationKind.DIRECT ? [creatorId, others[0]].sort().join(':') : null;
+    const id = randomUUID();
+    const inserted = await change.manager.query(
+      `INSERT INTO conversations (id, kind, title, created_by_id, direct_key) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (direct_key) WHERE direct_key IS NOT NULL DO NOTHING RETURNING id`,
+      [id, input.kind, title, creatorId, directKey],
+    );
+    if (inserted.length === 0) return change.manager.getRepository(Conversation).findOneByOrFail({ directKey: directKey! });
+    for (const [index, userId] of [creatorId, ...others].entries()) {
+      await join(change, id, userId, index === 0 ? MemberRole.OWNER : MemberRole.MEMBER);
+    }
+    return change.manager.getRepository(Conversation).findOneByOrFail({ id });
+  });
+}
+
+/** Adds a membership with its MemberJoined event and tells the user's inbox; false when already a member. */
+export async function join(change: Change, conversationId: string, userId: string, role: MemberRole): Promise<boolean> {
+  const rows = await change.manager.query(
+    `INSERT INTO memberships (conversation_id, user_id, role, joined_at) VALUES ($1, $2, $3, clock_timestamp())
+     ON CONFLICT DO NOTHING RETURNING user_id`,
+    [conversationId, userId, role],
+  );
+  if (rows.length === 0) return false;
+  await change.append(conversationId, 'MemberJoined', { userId });
+  change.publish(Topic.user(userId), { conversationId, joined: true });
+  return true;
+}
+
+/** NOT_FOUND naming the first of `userIds` that does not exist. */
+export async function requireUsers(manager: EntityManager, userIds: string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  const found: { id: string }[] = await manager.query(`SELECT id FROM users WHERE id = ANY($1::uuid[])`, [userIds]);
+  const missing = userIds.find((id) => !found.some((row) => row.id === id));
+  if (missing) throw new NotFoundError(`No user ${toGlobalId('User', missing)}.`);
+}
+
+/** Closes or reopens a conversation (OWNER only); setting the status it already has changes nothing. */
+export async function setConversationStatus(deps: ChangeDeps, viewerId: string, conversationId: string, status: ConversationStatus): Promise<Conversation> {
+  return commitChange(deps, async (change) => {
+    const conversation = await lockConversation(change.manager, conversationId, viewerId);
+    requireOwner(conversation, `${status === 'CLOSED' ? 'close' : 'reopen'} it`);
+    if (conversation.status !== status) {
+      await change.manager.query(`UPDATE conversations SET status = $2 WHERE id = $1`, [conversationId, status]);
+      await change.append(conversationId, 'ConversationStatusChanged', { status });
+    }
+    return change.manager.getRepository(Conversation).findOneByOrFail({ id: conversationId });
+  });
 }

@@ -1,22 +1,31 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { queryPrimary } from '../database/primary';
 import type { StoredEvent, StoredEventPayloads, StoredEventType } from '../subscriptions/topics';
+
+export interface AppendOptions {
+  /** Also move the conversation's `last_message_at` (inbox order) to the event's time. */
+  touchesLastMessage?: boolean;
+}
 
 /**
  * Appends one event to a conversation's log inside the caller's transaction and returns it.
  *
  * The seq comes from `UPDATE conversations SET last_seq = last_seq + 1 … RETURNING`: the row lock it
  * takes serialises concurrent writers of one conversation until commit, and a rollback undoes the
- * increment with the rest of the change, so seqs stay gapless. The caller publishes the returned
- * event only after its transaction commits (delivery contract, step 1–2).
+ * increment with the rest of the change, so seqs stay gapless. It also means that by the time seq N
+ * is committed, every seq below N is committed too, which is what lets a subscriber backfill a gap
+ * from the log. The caller publishes the returned event only after its transaction commits.
  */
 export async function appendEvent<T extends StoredEventType>(
   manager: EntityManager,
   conversationId: string,
   type: T,
   payload: StoredEventPayloads[T],
+  { touchesLastMessage = false }: AppendOptions = {},
 ): Promise<StoredEvent & { type: T }> {
   const [[row]] = await manager.query(
-    `UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq AS seq, now() AS "occurredAt"`,
+    `UPDATE conversations SET last_seq = last_seq + 1${touchesLastMessage ? ', last_message_at = now()' : ''}
+     WHERE id = $1 RETURNING last_seq AS seq, now() AS "occurredAt"`,
     [conversationId],
   );
   if (!row) throw new Error(`appendEvent: conversation ${conversationId} does not exist`);
@@ -28,4 +37,21 @@ export async function appendEvent<T extends StoredEventType>(
     row.occurredAt,
   ]);
   return { conversationId, seq: row.seq, type, occurredAt: (row.occurredAt as Date).toISOString(), payload } as StoredEvent & { type: T };
+}
+
+/** Up to `limit` stored events with seq > `afterSeq`, in seq order, read from the primary. */
+export async function readEvents(dataSource: DataSource, conversationId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+  const rows = await queryPrimary<{ seq: number; type: StoredEventType; payload: never; occurredAt: Date }>(
+    dataSource,
+    `SELECT seq, type, payload, occurred_at AS "occurredAt" FROM conversation_events
+     WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+    [conversationId, afterSeq, limit],
+  );
+  return rows.map((r) => ({ conversationId, seq: r.seq, type: r.type, payload: r.payload, occurredAt: r.occurredAt.toISOString() }) as StoredEvent);
+}
+
+/** The conversation's highest committed seq, from the primary; null when it does not exist. */
+export async function headSeq(dataSource: DataSource, conversationId: string): Promise<number | null> {
+  const [row] = await queryPrimary<{ lastSeq: number }>(dataSource, `SELECT last_seq AS "lastSeq" FROM conversations WHERE id = $1`, [conversationId]);
+  return row?.lastSeq ?? null;
 }

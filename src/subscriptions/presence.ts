@@ -1,14 +1,14 @@
 import type { Redis } from 'ioredis';
 
 /**
- * Who is online: a user with at least one open, authenticated WebSocket on any instance. Counts are
- * kept per instance; in cluster mode each instance also keeps a heartbeat entry per user in Redis,
- * so the presence of an instance that dies without cleaning up expires on its own after `ttlMs`.
+ * Who is online: a user with at least one open, authenticated WebSocket on any instance. Counts
+ * are kept per instance; in cluster mode each instance also keeps a heartbeat entry per user in
+ * Redis, so the users of an instance that dies without cleaning up go offline after `ttlMs`.
  */
 export interface PresenceStore {
-  /** A socket of this user opened here. Resolves true when the user was offline on this instance. */
+  /** A socket of this user opened here. Resolves true when the user was offline everywhere until now. */
   connected(userId: string): Promise<boolean>;
-  /** A socket of this user closed here. Resolves true when it was the user's last one on this instance. */
+  /** A socket of this user closed here. Resolves true when the user is now offline everywhere. */
   disconnected(userId: string): Promise<boolean>;
   /** The subset of `userIds` online anywhere in the cluster. */
   online(userIds: readonly string[]): Promise<Set<string>>;
@@ -50,46 +50,103 @@ export function createInProcessPresence(): PresenceStore {
   };
 }
 
+/** Lua, shared head: counts the entries of other instances that have not expired. KEYS: user hash, instance set. */
+const COUNT_OTHERS = `
+local others = 0
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  if entries[i] ~= ARGV[1] and tonumber(entries[i + 1]) > tonumber(ARGV[3]) then others = others + 1 end
+end`;
+/** ARGV: instance, user, now, expiresAt, ttlMs, instanceSetTtlMs. */
+const JOIN = `${COUNT_OTHERS}
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return others`;
+const LEAVE = `${COUNT_OTHERS}
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return others`;
+
 export interface RedisPresenceOptions {
   redis: Redis;
   keyPrefix: string;
   instanceId: string;
-  /** How long an instance's entry outlives its last heartbeat, in ms. Heartbeats run every ttlMs / 3. */
-  ttlMs?: number;
+  /** How long an instance's entries outlive its last heartbeat, in ms. Heartbeats run every ttlMs / 3. */
+  ttlMs: number;
+  /** Users who went offline because the instance holding them died (its heartbeat lapsed). */
+  onExpired(userIds: string[]): void;
+  /** A heartbeat or reaping round failed (Redis down); the next one retries. */
+  onError(error: unknown): void;
   now?: () => number;
 }
 
-/** Hash `<prefix>presence:<userId>`: field = instance id, value = expiry time (ms since epoch). */
-export function createRedisPresence({ redis, keyPrefix, instanceId, ttlMs = 60_000, now = Date.now }: RedisPresenceOptions): PresenceStore {
+/**
+ * Keys: `presence:user:<id>` hash, field = instance id, value = expiry (ms since epoch);
+ * `presence:instance:<id>` set of the users an instance holds; `presence:instances` sorted set of
+ * instance ids by expiry. Every heartbeat also reaps instances whose expiry has passed: one
+ * instance (a short lock decides which) removes a dead instance's entries and reports the users
+ * left with no live instance as expired.
+ */
+export function createRedisPresence(options: RedisPresenceOptions): PresenceStore {
+  const { redis, keyPrefix, instanceId, ttlMs, now = Date.now } = options;
   const local = new LocalCounts();
-  const key = (userId: string) => `${keyPrefix}presence:${userId}`;
-  const refresh = (userIds: string[]) => {
-    if (userIds.length === 0) return Promise.resolve();
-    const pipeline = redis.pipeline();
+  const userKey = (userId: string) => `${keyPrefix}presence:user:${userId}`;
+  const instanceKey = (id: string) => `${keyPrefix}presence:instance:${id}`;
+  const instancesKey = `${keyPrefix}presence:instances`;
+  /** A dead instance's user set outlives it long enough to be reaped, and no longer. */
+  const instanceSetTtlMs = ttlMs * 10;
+
+  /**
+   * Adds or removes one instance's entry for a user and counts the other instances holding the user
+   * alive, in one atomic step: when two instances connect (or disconnect) the same user at once,
+   * exactly one of them sees nobody else and announces the change.
+   */
+  const updateEntry = async (script: string, userId: string, instance: string): Promise<number> =>
+    Number(await redis.eval(script, 2, userKey(userId), instanceKey(instance), instance, userId, now(), now() + ttlMs, ttlMs, instanceSetTtlMs));
+
+  const heartbeat = async () => {
     const expiresAt = now() + ttlMs;
-    for (const userId of userIds) pipeline.hset(key(userId), instanceId, expiresAt).pexpire(key(userId), ttlMs);
-    return pipeline.exec().then(() => undefined);
+    const users = local.users();
+    const pipeline = redis.pipeline().zadd(instancesKey, expiresAt, instanceId);
+    for (const userId of users) pipeline.hset(userKey(userId), instanceId, expiresAt).pexpire(userKey(userId), ttlMs);
+    if (users.length > 0) pipeline.sadd(instanceKey(instanceId), ...users).pexpire(instanceKey(instanceId), instanceSetTtlMs);
+    await pipeline.exec();
+    await reap();
   };
-  const heartbeat = setInterval(() => {
-    refresh(local.users()).catch(() => undefined); // Redis down: entries expire, and the next beat restores them
+
+  const reap = async () => {
+    const dead = (await redis.zrangebyscore(instancesKey, '-inf', now())).filter((id) => id !== instanceId);
+    for (const deadId of dead) {
+      const claimed = await redis.set(`${keyPrefix}presence:reaping:${deadId}`, instanceId, 'PX', ttlMs, 'NX');
+      if (!claimed) continue;
+      const expired: string[] = [];
+      for (const userId of await redis.smembers(instanceKey(deadId))) {
+        if ((await updateEntry(LEAVE, userId, deadId)) === 0) expired.push(userId);
+      }
+      await redis.pipeline().del(instanceKey(deadId)).zrem(instancesKey, deadId).exec();
+      if (expired.length > 0) options.onExpired(expired);
+    }
+  };
+
+  let beating = heartbeat().catch(options.onError);
+  const timer = setInterval(() => {
+    beating = beating.then(() => heartbeat().catch(options.onError));
   }, Math.floor(ttlMs / 3));
-  heartbeat.unref();
+  timer.unref();
 
   return {
     async connected(userId) {
-      const first = local.add(userId);
-      await refresh([userId]);
-      return first;
+      return local.add(userId) && (await updateEntry(JOIN, userId, instanceId)) === 0;
     },
     async disconnected(userId) {
-      const last = local.remove(userId);
-      if (last) await redis.hdel(key(userId), instanceId);
-      return last;
+      return local.remove(userId) && (await updateEntry(LEAVE, userId, instanceId)) === 0;
     },
     async online(userIds) {
       if (userIds.length === 0) return new Set();
       const pipeline = redis.pipeline();
-      for (const userId of userIds) pipeline.hvals(key(userId));
+      for (const userId of userIds) pipeline.hvals(userKey(userId));
       const results = (await pipeline.exec()) ?? [];
       const at = now();
       return new Set(
@@ -100,11 +157,10 @@ export function createRedisPresence({ redis, keyPrefix, instanceId, ttlMs = 60_0
       );
     },
     async dispose() {
-      clearInterval(heartbeat);
-      const users = local.users();
-      if (users.length === 0) return;
-      const pipeline = redis.pipeline();
-      for (const userId of users) pipeline.hdel(key(userId), instanceId);
+      clearInterval(timer);
+      await beating;
+      const pipeline = redis.pipeline().del(instanceKey(instanceId)).zrem(instancesKey, instanceId);
+      for (const userId of local.users()) pipeline.hdel(userKey(userId), instanceId);
       await pipeline.exec();
     },
   };

@@ -2,29 +2,44 @@ import { PubSub as InProcessPubSub, type PubSubEngine } from 'graphql-subscripti
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Redis } from 'ioredis';
 import type { PubSub } from 'type-graphql';
+import type { Topic } from './topics';
 
 /**
- * The event bus as type-graphql wants it (`subscribe` returns an async iterable), over either
- * graphql-subscriptions' in-process engine or RedisPubSub, whose `subscribe` is callback-based.
- * RedisPubSub issues one Redis SUBSCRIBE per channel however many iterators listen on it.
+ * The event bus, over either graphql-subscriptions' in-process engine or RedisPubSub. Parley's own
+ * streams use `publishTo`/`listen` (typed by the topic registry); `publish`/`subscribe` are the
+ * shape type-graphql's PubSub wants. RedisPubSub issues one Redis SUBSCRIBE per channel per
+ * instance, however many listeners share it.
  */
 export interface EventBus extends PubSub {
+  /** Publishes `payload` to every listener of `topic` on every instance. */
+  publishTo<P>(topic: Topic<P>, payload: P): Promise<void>;
+  /**
+   * Calls `handler` for each payload published on `topic` from now on. Resolves once the
+   * subscription is active (for Redis: SUBSCRIBE acknowledged), so anything published after that
+   * is seen; resolves to the function that stops listening.
+   */
+  listen<P>(topic: Topic<P>, handler: (payload: P) => void): Promise<() => void>;
   publish(topic: string, payload: unknown): Promise<void>;
   subscribe(topic: string): AsyncIterable<unknown>;
   close(): Promise<void>;
 }
 
-function adapt(engine: PubSubEngine, prefix: string, close: () => Promise<void>): EventBus {
+function adapt(engine: PubSubEngine, prefix: string): EventBus {
   return {
+    publishTo: (topic, payload) => engine.publish(prefix + topic, payload),
+    async listen(topic, handler) {
+      const id = await engine.subscribe(prefix + topic, handler, {});
+      return () => engine.unsubscribe(id);
+    },
     publish: (topic, payload) => engine.publish(prefix + topic, payload),
     subscribe: (topic) => engine.asyncIterableIterator(prefix + topic),
-    close,
+    close: async () => undefined,
   };
 }
 
-/** Single-instance mode: events never leave this process. */
+/** Single-instance mode: events never leave this process. Listeners get the published object itself, so none may mutate it. */
 export function createInProcessBus(): EventBus {
-  return adapt(new InProcessPubSub(), '', async () => undefined);
+  return adapt(new InProcessPubSub(), '');
 }
 
 /**
@@ -32,6 +47,5 @@ export function createInProcessBus(): EventBus {
  * The two connections belong to the caller, who closes them after `close()`.
  */
 export function createRedisBus(publisher: Redis, subscriber: Redis, keyPrefix: string): EventBus {
-  const engine = new RedisPubSub({ publisher, subscriber });
-  return adapt(engine, keyPrefix, async () => undefined);
+  return adapt(new RedisPubSub({ publisher, subscriber }), keyPrefix);
 }

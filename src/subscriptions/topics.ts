@@ -25,6 +25,20 @@ export type EphemeralEvent =
 
 export type ConversationTopicEvent = StoredEvent | EphemeralEvent;
 
+/** Changes to one user's own memberships: how an inbox subscription learns of conversations it must start or stop following. */
+export interface MembershipChange {
+  conversationId: string;
+  joined: boolean;
+}
+
+/** A user came online (first connection anywhere in the cluster) or went offline (last one closed, or its instance died). */
+export interface PresenceChange {
+  userId: string;
+  online: boolean;
+  /** ISO time of the change; for offline, also the user's new lastSeenAt. */
+  at: string;
+}
+
 declare const payloadType: unique symbol;
 
 /** A topic name that remembers the payload type published on it. */
@@ -37,4 +51,8 @@ export type Topic<P> = string & { readonly [payloadType]: P };
 export const Topic = {
   /** Every event of one conversation, stored and ephemeral. */
   conversation: (conversationId: string) => `conversation:${conversationId}` as Topic<ConversationTopicEvent>,
+  /** Membership changes of one user (joined, left, removed). */
+  user: (userId: string) => `user:${userId}` as Topic<MembershipChange>,
+  /** Online/offline transitions of every user; each subscription keeps those of the members it watches. */
+  presence: () => 'presence' as Topic<PresenceChange>,
 };

@@ -1,12 +1,13 @@
 import type { Server } from 'node:http';
 import type { GraphQLError, GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createContext, type Services, type Viewer } from '../context';
 import type { Logger } from '../observability/logger';
 import { viewerFromAuthorization } from '../security/auth';
 import { InvalidTokenError } from '../security/jwt';
-import { recordLastSeen } from '../services/accounts';
+import { announceOffline, announceOnline } from '../services/online-status';
 
 export interface WsServerOptions {
   httpServer: Server;
@@ -23,13 +24,20 @@ interface SocketState {
   viewer: Viewer | null;
   /** True once this socket was counted in presence; then, and only then, its close uncounts it. */
   counted: boolean;
+  /** Closes the socket with 4403 when the viewer's token expires. */
+  expiry?: NodeJS.Timeout;
 }
+
+/** setTimeout's longest delay (about 24.8 days); a later expiry is re-armed when this one fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * graphql-ws on the HTTP server's upgrade path. `connection_init` may carry
- * `{ authorization: "Bearer <jwt>" }`; a bad or expired token closes the socket with 4403.
- * `dispose()` closes every socket with 1001 (going away), stops accepting upgrades, and waits for
- * the close handlers (presence, last seen) before the stores they write to are closed.
+ * `{ authorization: "Bearer <jwt>" }`; a bad or expired token closes the socket with 4403, and so
+ * does the token expiring while the socket is open (the client reconnects with a fresh one).
+ * Sockets are pinged every WS_KEEPALIVE; one that misses a pong is dropped, so a vanished client
+ * goes offline. `dispose()` closes every socket with 1001 (going away), stops accepting upgrades,
+ * and waits for the close handlers (presence, last seen) before the stores they write to close.
  */
 export function attachWsServer({ httpServer, path, schema, services, logger, formatError }: WsServerOptions) {
   const wsServer = new WebSocketServer({ server: httpServer, path });
@@ -39,10 +47,19 @@ export function attachWsServer({ httpServer, path, schema, services, logger, for
 
   const uncount = async (viewer: Viewer) => {
     try {
-      if (await services.presence.disconnected(viewer.id)) await recordLastSeen(services.dataSource, viewer.id);
+      if (await services.presence.disconnected(viewer.id)) await announceOffline(services, [viewer.id]);
     } catch (error) {
       log.warn({ err: error, userId: viewer.id }, 'could not record presence on disconnect');
     }
+  };
+
+  const closeOnExpiry = (socket: WebSocket, state: SocketState, expiresAt: number) => {
+    const delay = expiresAt - Date.now();
+    state.expiry = setTimeout(
+      () => (delay > MAX_TIMER_MS ? closeOnExpiry(socket, state, expiresAt) : socket.close(CloseCode.Forbidden, 'Token expired')),
+      Math.min(Math.max(delay, 0), MAX_TIMER_MS),
+    );
+    state.expiry.unref();
   };
 
   const server = useServer<Record<string, unknown> | undefined, { state: SocketState }>(
@@ -57,19 +74,24 @@ export function attachWsServer({ httpServer, path, schema, services, logger, for
           log.debug({ err: error }, 'refused connection_init');
           return false;
         }
-        ctx.extra.state = { viewer, counted: false };
+        const state: SocketState = { viewer, counted: false };
+        ctx.extra.state = state;
         // The socket may have closed while the token was checked; onClose has then run already and
         // would never uncount it.
-        if (viewer && ctx.extra.socket.readyState === WebSocket.OPEN) {
-          ctx.extra.state.counted = true;
-          // Presence is best effort: a Redis hiccup must not refuse the connection (the heartbeat re-announces it).
-          services.presence.connected(viewer.id).catch((error: unknown) => log.warn({ err: error, userId: viewer.id }, 'could not record presence on connect'));
-        }
+        if (!viewer || ctx.extra.socket.readyState !== WebSocket.OPEN) return true;
+        if (viewer.tokenExpiresAt) closeOnExpiry(ctx.extra.socket, state, viewer.tokenExpiresAt);
+        state.counted = true;
+        // Presence is best effort: a Redis hiccup must not refuse the connection (the heartbeat re-announces it).
+        services.presence.connected(viewer.id).then(
+          (cameOnline) => cameOnline && state.counted && announceOnline(services, viewer.id),
+          (error: unknown) => log.warn({ err: error, userId: viewer.id }, 'could not record presence on connect'),
+        );
         return true;
       },
       // onClose runs for every socket, acknowledged or not (onDisconnect does not).
       onClose: (ctx) => {
         const state = ctx.extra.state;
+        clearTimeout(state?.expiry);
         if (!state?.counted || !state.viewer) return;
         state.counted = false;
         const done = uncount(state.viewer).finally(() => closing.delete(done));
@@ -80,6 +102,7 @@ export function attachWsServer({ httpServer, path, schema, services, logger, for
       onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
     },
     wsServer,
+    services.config.realtime.wsKeepAliveMs,
   );
 
   return {

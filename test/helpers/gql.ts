@@ -1,4 +1,5 @@
 import type { GraphQLFormattedError } from 'graphql';
+import { operation } from './operations';
 
 export interface GqlResponse<T = Record<string, unknown>> {
   status: number;
@@ -31,4 +32,9 @@ export async function gql<T = Record<string, unknown>>(
 /** The `extensions.code` of every error, for compact assertions. */
 export function errorCodes(response: { errors?: GraphQLFormattedError[] }): unknown[] {
   return (response.errors ?? []).map((e) => e.extensions?.code);
+}
+
+/** Runs one of the example operations of operations/*.graphql by name. */
+export function runOperation<T = Record<string, any>>(app: { url: string }, name: string, variables?: Record<string, unknown>, options?: GqlOptions) {
+  return gql<T>(app, operation(name), variables, options);
 }

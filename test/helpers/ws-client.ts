@@ -6,6 +6,8 @@ import { AsyncQueue } from './async-queue';
 export interface TestSubscription {
   /** The next result, buffered if it already arrived. */
   next(timeoutMs?: number): Promise<ExecutionResult>;
+  /** Takes every result that arrived and was not taken yet. */
+  drain(): ExecutionResult[];
   /** Resolves when the server completes the operation (or rejects it with an error). */
   done: Promise<{ error?: unknown }>;
   unsubscribe(): void;
@@ -53,7 +55,7 @@ export function connectWs(url: string, { token, authorization }: { token?: strin
       { query, variables },
       { next: (result) => results.push(result as ExecutionResult), error: (error) => finish({ error }), complete: () => finish({}) },
     );
-    return { next: (timeoutMs) => results.next(timeoutMs, `a result of ${query.slice(0, 60)}`), done, unsubscribe };
+    return { next: (timeoutMs) => results.next(timeoutMs, `a result of ${query.slice(0, 60)}`), drain: () => results.drain(), done, unsubscribe };
   };
 
   return {

@@ -1,0 +1,74 @@
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Resolver, Root, Subscription, type ClassType } from 'type-graphql';
+import { refreshLoaders, type Context } from '../context';
+import { Message } from '../entities/message.entity';
+import { User } from '../entities/user.entity';
+import { BadUserInputError } from '../errors';
+import { fromGlobalIdOf } from '../pagination/global-id';
+import { openConversationStream, type StreamItem } from '../subscriptions/conversation-stream';
+import { ConversationEvent, messageEventTypes, toEventObject, userEventTypes } from './conversation-event.types';
+
+interface ConversationEventsArgs {
+  conversationId: string;
+  afterSeq?: number | null;
+}
+
+function subscribe({ conversationId, afterSeq }: ConversationEventsArgs, { services, viewer }: Context) {
+  if (afterSeq != null && afterSeq < 0) throw new BadUserInputError(`afterSeq must be ≥ 0, got ${afterSeq}.`, { argument: 'afterSeq' });
+  return openConversationStream({
+    bus: services.bus,
+    dataSource: services.dataSource,
+    conversationId: fromGlobalIdOf('Conversation', conversationId),
+    viewerId: viewer!.id,
+    afterSeq: afterSeq ?? null,
+    replayLimit: services.config.realtime.replayLimit,
+    typingTimeoutMs: services.config.realtime.typingTimeoutMs,
+  });
+}
+
+@Resolver()
+export class ConversationEventsResolver {
+  @Authorized()
+  @Subscription(() => ConversationEvent, {
+    description: 'Live events of one conversation, in seq order, each once. With afterSeq, first replays every stored event after it.',
+    subscribe: ({ args, context }) => subscribe(args as ConversationEventsArgs, context as Context),
+  })
+  conversationEvents(
+    @Root() item: StreamItem,
+    @Arg('conversationId', () => ID) _conversationId: string,
+    @Arg('afterSeq', () => Int, { nullable: true }) _afterSeq: number | null,
+    @Ctx() context: Context,
+  ): ConversationEvent {
+    refreshLoaders(context);
+    return toEventObject(item);
+  }
+}
+
+/** `message` of every message event; the subscriber is a member, so the message is visible. */
+function messageFieldResolver(of: ClassType<{ messageId: string }>) {
+  @Resolver(() => of)
+  class MessageFieldResolver {
+    @FieldResolver(() => Message)
+    async message(@Root() event: { messageId: string }, @Ctx() { loaders }: Context): Promise<Message> {
+      return (await loaders.messagesById.load(event.messageId))!;
+    }
+  }
+  return MessageFieldResolver;
+}
+
+/** `user` of every event about a user. */
+function userFieldResolver(of: ClassType<{ userId: string }>) {
+  @Resolver(() => of)
+  class UserFieldResolver {
+    @FieldResolver(() => User)
+    async user(@Root() event: { userId: string }, @Ctx() { loaders }: Context): Promise<User> {
+      return (await loaders.usersById.load(event.userId))!;
+    }
+  }
+  return UserFieldResolver;
+}
+
+export const conversationEventResolvers = [
+  ConversationEventsResolver,
+  ...messageEventTypes.map(messageFieldResolver),
+  ...userEventTypes.map(userFieldResolver),
+] as const;

@@ -1,0 +1,38 @@
+import { Authorized, Ctx, Field, FieldResolver, Int, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
+import { refreshLoaders, type Context } from '../context';
+import { Conversation } from '../entities/conversation.entity';
+import { openInboxStream, type InboxItem } from '../subscriptions/inbox-stream';
+
+@ObjectType()
+export class InboxUpdate {
+  conversationId!: string;
+
+  @Field(() => Boolean, { description: 'True when the viewer was removed or left; the client should drop the conversation.' })
+  removed!: boolean;
+}
+
+@Resolver(() => InboxUpdate)
+export class InboxUpdateResolver {
+  @Authorized()
+  @Subscription(() => InboxUpdate, {
+    description: "Changes to any of the viewer's conversations (new message, membership, status, read marker).",
+    subscribe: ({ context }) => {
+      const { services, viewer } = context as Context;
+      return openInboxStream({ bus: services.bus, dataSource: services.dataSource, viewerId: viewer!.id });
+    },
+  })
+  inboxUpdates(@Root() item: InboxItem, @Ctx() context: Context): InboxUpdate {
+    refreshLoaders(context);
+    return Object.assign(new InboxUpdate(), item);
+  }
+
+  @FieldResolver(() => Conversation)
+  async conversation(@Root() update: InboxUpdate, @Ctx() { loaders }: Context): Promise<Conversation> {
+    return (await loaders.conversationsById.load(update.conversationId))!;
+  }
+
+  @FieldResolver(() => Int, { description: "The viewer's unread count in it now (0 once removed)." })
+  unreadCount(@Root() update: InboxUpdate, @Ctx() { loaders }: Context): Promise<number> | number {
+    return update.removed ? 0 : loaders.unreadCount.load(update.conversationId);
+  }
+}

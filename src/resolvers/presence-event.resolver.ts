@@ -1,0 +1,39 @@
+import { Arg, Authorized, Ctx, Field, FieldResolver, ID, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
+import { refreshLoaders, type Context } from '../context';
+import { User } from '../entities/user.entity';
+import { fromGlobalIdOf } from '../pagination/global-id';
+import { openPresenceStream } from '../subscriptions/presence-stream';
+import type { PresenceChange } from '../subscriptions/topics';
+
+@ObjectType()
+export class PresenceEvent {
+  userId!: string;
+
+  @Field(() => Boolean)
+  online!: boolean;
+
+  @Field(() => Date, { nullable: true, description: 'When the user went offline; null while online.' })
+  lastSeenAt!: Date | null;
+}
+
+@Resolver(() => PresenceEvent)
+export class PresenceEventResolver {
+  @Authorized()
+  @Subscription(() => PresenceEvent, {
+    description: "Online / offline changes of a conversation's members.",
+    subscribe: ({ args, context }) => {
+      const { services, viewer } = context as Context;
+      const conversationId = fromGlobalIdOf('Conversation', (args as { conversationId: string }).conversationId);
+      return openPresenceStream({ bus: services.bus, dataSource: services.dataSource, conversationId, viewerId: viewer!.id });
+    },
+  })
+  presence(@Root() change: PresenceChange, @Arg('conversationId', () => ID) _conversationId: string, @Ctx() context: Context): PresenceEvent {
+    refreshLoaders(context);
+    return Object.assign(new PresenceEvent(), { userId: change.userId, online: change.online, lastSeenAt: change.online ? null : new Date(change.at) });
+  }
+
+  @FieldResolver(() => User)
+  async user(@Root() event: PresenceEvent, @Ctx() { loaders }: Context): Promise<User> {
+    return (await loaders.usersById.load(event.userId))!;
+  }
+}

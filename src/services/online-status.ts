@@ -1,0 +1,21 @@
+import type { DataSource } from 'typeorm';
+import { User } from '../entities/user.entity';
+import { In } from 'typeorm';
+import { Topic } from '../subscriptions/topics';
+import { announce, type ChangeDeps } from './changes';
+
+/** A user's first connection anywhere opened: tell presence subscribers. */
+export function announceOnline(deps: ChangeDeps, userId: string): void {
+  announce(deps, Topic.presence(), { userId, online: true, at: new Date().toISOString() });
+}
+
+/** Users went offline (last connection closed, or their instance died): record when, then tell presence subscribers. */
+export async function announceOffline(deps: ChangeDeps, userIds: string[], at: Date = new Date()): Promise<void> {
+  await recordLastSeen(deps.dataSource, userIds, at);
+  for (const userId of userIds) announce(deps, Topic.presence(), { userId, online: false, at: at.toISOString() });
+}
+
+/** `User.lastSeenAt` shows when a user was last online. */
+export async function recordLastSeen(dataSource: DataSource, userIds: string[], at: Date): Promise<void> {
+  await dataSource.getRepository(User).update({ id: In(userIds) }, { lastSeenAt: at });
+}

@@ -1,0 +1,142 @@
+import type { DataSource } from 'typeorm';
+import { BadUserInputError, ForbiddenError } from '../errors';
+import { queryPrimary } from '../database/primary';
+import { readEvents } from '../services/event-log';
+import { EventQueue } from './event-queue';
+import type { EventBus } from './pubsub';
+import { Topic, type ConversationTopicEvent } from './topics';
+
+/** Sent instead of events when more were missed than the server replays. */
+export interface ResyncItem {
+  conversationId: string;
+  seq: null;
+  type: 'ResyncRequired';
+  occurredAt: string;
+  payload: { fromSeq: number };
+}
+
+export type StreamItem = ConversationTopicEvent | ResyncItem;
+
+export interface ConversationStreamOptions {
+  bus: EventBus;
+  dataSource: DataSource;
+  conversationId: string;
+  viewerId: string;
+  /** Replay every stored event after this seq first; null: only what happens from now on. */
+  afterSeq: number | null;
+  /** Most stored events replayed, or backfilled into one gap, before ResyncRequired is sent instead. */
+  replayLimit: number;
+  /** A TypingChanged(true) not refreshed within this many ms is followed by a TypingChanged(false). */
+  typingTimeoutMs: number;
+}
+
+/**
+ * One subscriber's view of a conversation (ARCHITECTURE.md, real-time delivery contract 3–6):
+ * stored events in seq order, each exactly once, ephemeral ones as they come.
+ *
+ * The seam between history and live events is closed by ordering: listen on the topic first
+ * (buffering), then read the head seq and membership, replay the log up to it, then drain the
+ * buffer skipping what was replayed. A live event whose seq leaves a gap is preceded by the missing
+ * events, read from the log: they are committed by then, because a seq is only handed out after the
+ * previous one's transaction ended. Rejects with FORBIDDEN for a non-member; fails the stream with
+ * FORBIDDEN when the viewer's MemberLeft comes by.
+ */
+export async function openConversationStream(options: ConversationStreamOptions): Promise<EventQueue<StreamItem>> {
+  const { bus, dataSource, conversationId, viewerId, replayLimit, typingTimeoutMs } = options;
+  const inbound: ConversationTopicEvent[] = [];
+  const typingTimers = new Map<string, NodeJS.Timeout>();
+  let live = false;
+  let draining = false;
+  let delivered = 0;
+  /** Membership was checked at this seq: only a MemberLeft after it revokes the subscription. */
+  let checkedAt = 0;
+
+  const queue = new EventQueue<StreamItem>(() => {
+    stopListening();
+    for (const timer of typingTimers.values()) clearTimeout(timer);
+    typingTimers.clear();
+  });
+  const stopListening = await bus.listen(Topic.conversation(conversationId), (event) => {
+    inbound.push(event);
+    if (live) void drain();
+  });
+
+  const resync = (fromSeq: number): ResyncItem => ({ conversationId, seq: null, type: 'ResyncRequired', occurredAt: new Date().toISOString(), payload: { fromSeq } });
+
+  /** Delivers stored events after `delivered` up to and excluding `upTo`, or ResyncRequired when there are too many. */
+  const catchUp = async (upTo: number) => {
+    const missing = upTo - delivered - 1;
+    if (missing <= 0) return;
+    if (missing > replayLimit) {
+      queue.push(resync(delivered + 1));
+      delivered = upTo - 1;
+      return;
+    }
+    for (const event of await readEvents(dataSource, conversationId, delivered, missing)) deliver(event);
+  };
+
+  const deliver = (event: ConversationTopicEvent) => {
+    if (event.seq !== null) delivered = event.seq;
+    if (event.type === 'MemberLeft' && event.payload.userId === viewerId && event.seq > checkedAt) {
+      queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
+      return;
+    }
+    if (event.type === 'TypingChanged') expireTyping(event);
+    queue.push(event);
+  };
+
+  const expireTyping = ({ payload: { userId, typing } }: { payload: { userId: string; typing: boolean } }) => {
+    clearTimeout(typingTimers.get(userId));
+    typingTimers.delete(userId);
+    if (!typing) return;
+    const timer = setTimeout(() => {
+      typingTimers.delete(userId);
+      queue.push({ conversationId, seq: null, type: 'TypingChanged', occurredAt: new Date().toISOString(), payload: { userId, typing: false } });
+    }, typingTimeoutMs);
+    timer.unref();
+    typingTimers.set(userId, timer);
+  };
+
+  // One drain at a time, so events are delivered in the order the gap checks assume. An event that
+  // arrives while a backfill is awaited waits in `inbound` for the running loop.
+  const drain = async () => {
+    if (draining) return;
+    draining = true;
+    try {
+      while (inbound.length > 0 && queue.isOpen) {
+        const event = inbound.shift()!;
+        if (event.seq === null) deliver(event);
+        else if (event.seq > delivered) {
+          await catchUp(event.seq);
+          deliver(event);
+        }
+      }
+    } catch (error) {
+      queue.fail(error);
+    } finally {
+      draining = false;
+    }
+  };
+
+  try {
+    const [state] = await queryPrimary<{ lastSeq: number; member: boolean }>(
+      dataSource,
+      `SELECT c.last_seq AS "lastSeq", EXISTS (SELECT 1 FROM memberships WHERE conversation_id = c.id AND user_id = $2) AS member
+       FROM conversations c WHERE c.id = $1`,
+      [conversationId, viewerId],
+    );
+    if (!state?.member) throw new ForbiddenError('Only members can follow a conversation.');
+    checkedAt = state.lastSeq;
+    if (options.afterSeq !== null && options.afterSeq > state.lastSeq) {
+      throw new BadUserInputError(`afterSeq ${options.afterSeq} is beyond the conversation's last seq, ${state.lastSeq}.`, { argument: 'afterSeq' });
+    }
+    delivered = options.afterSeq ?? state.lastSeq;
+    await catchUp(state.lastSeq + 1);
+  } catch (error) {
+    await queue.return();
+    throw error;
+  }
+  live = true;
+  void drain();
+  return queue;
+}

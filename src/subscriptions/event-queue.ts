@@ -1,0 +1,79 @@
+/**
+ * A push-driven async iterator: producers `push` values (from bus callbacks, timers), one consumer
+ * (graphql-js, for one subscription) pulls them in order. `fail` ends the stream with an error after
+ * what was already queued; `return()` — the client unsubscribed or the socket closed — runs
+ * `onClose` once, so listeners and timers never outlive the subscription.
+ */
+export class EventQueue<T> implements AsyncIterableIterator<T> {
+  private readonly values: T[] = [];
+  private readonly waiting: { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }[] = [];
+  private error: unknown = undefined;
+  private ended = false;
+  private closed = false;
+
+  constructor(private readonly onClose: () => void = () => undefined) {}
+
+  /** Values queued and not yet pulled: how far the consumer lags behind. */
+  get size(): number {
+    return this.values.length;
+  }
+
+  get isOpen(): boolean {
+    return !this.ended;
+  }
+
+  push(value: T): void {
+    if (this.ended) return;
+    const waiter = this.waiting.shift();
+    if (waiter) waiter.resolve({ value, done: false });
+    else this.values.push(value);
+  }
+
+  /** Ends the stream with `error` once the consumer has taken what is queued. */
+  fail(error: unknown): void {
+    if (this.ended) return;
+    this.error = error;
+    this.finish();
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.values.length > 0) return Promise.resolve({ value: this.values.shift() as T, done: false });
+    if (this.error !== undefined) {
+      const error = this.error;
+      this.error = undefined;
+      return Promise.reject(error);
+    }
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.values.length = 0;
+    this.error = undefined;
+    this.finish();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.finish();
+    return Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private finish(): void {
+    this.ended = true;
+    for (const waiter of this.waiting.splice(0)) {
+      if (this.error !== undefined) {
+        waiter.reject(this.error);
+        this.error = undefined;
+      } else waiter.resolve({ value: undefined, done: true });
+    }
+    if (!this.closed) {
+      this.closed = true;
+      this.onClose();
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import type { DataSource } from 'typeorm';
+import { queryPrimary } from '../database/primary';
+import { EventQueue } from './event-queue';
+import type { EventBus } from './pubsub';
+import { Topic, type ConversationTopicEvent } from './topics';
+
+export interface InboxItem {
+  conversationId: string;
+  /** The viewer left or was removed. */
+  removed: boolean;
+}
+
+/** Whether a conversation event changes what the viewer's inbox shows (last message, unread count, members, status). */
+function changesInbox(event: ConversationTopicEvent, viewerId: string): boolean {
+  switch (event.type) {
+    case 'MessageAdded':
+    case 'MessageEdited':
+    case 'MessageDeleted':
+    case 'MemberJoined':
+    case 'ConversationStatusChanged':
+      return true;
+    case 'MemberLeft':
+      return event.payload.userId !== viewerId; // the viewer's own leaving arrives on their user topic
+    case 'ReadReceipt':
+      return event.payload.userId === viewerId;
+    case 'ReactionChanged':
+    case 'TypingChanged':
+      return false;
+  }
+}
+
+/**
+ * The viewer's conversations as they change. It follows the topic of each conversation the viewer
+ * belongs to, so a message costs one publish however many inboxes show it, plus the viewer's own
+ * user topic, which says when to start or stop following one.
+ */
+export async function openInboxStream({ bus, dataSource, viewerId }: { bus: EventBus; dataSource: DataSource; viewerId: string }): Promise<EventQueue<InboxItem>> {
+  const following = new Map<string, Promise<() => void>>();
+  const queue = new EventQueue<InboxItem>(() => {
+    stopUser();
+    for (const stop of following.values()) void stop.then((unlisten) => unlisten());
+    following.clear();
+  });
+  const follow = (conversationId: string) => {
+    if (following.has(conversationId) || !queue.isOpen) return;
+    following.set(
+      conversationId,
+      bus.listen(Topic.conversation(conversationId), (event) => {
+        if (changesInbox(event, viewerId)) queue.push({ conversationId, removed: false });
+      }),
+    );
+  };
+  const unfollow = (conversationId: string) => {
+    void following.get(conversationId)?.then((unlisten) => unlisten());
+    following.delete(conversationId);
+  };
+  const stopUser = await bus.listen(Topic.user(viewerId), ({ conversationId, joined }) => {
+    if (joined) follow(conversationId);
+    else unfollow(conversationId);
+    queue.push({ conversationId, removed: !joined });
+  });
+  try {
+    const rows = await queryPrimary<{ id: string }>(dataSource, `SELECT conversation_id AS id FROM memberships WHERE user_id = $1`, [viewerId]);
+    for (const { id } of rows) follow(id);
+    await Promise.all(following.values());
+  } catch (error) {
+    await queue.return();
+    throw error;
+  }
+  return queue;
+}
