@@ -22,7 +22,7 @@ import { createCursorCodec } from './pagination/cursor';
 import { buildParleySchema } from './schema';
 import { viewerFromAuthorization } from './security/auth';
 import { InvalidTokenError, createTokenService } from './security/jwt';
-import { announceOffline } from './services/online-status';
+import { announceOffline, announceOnline } from './services/online-status';
 import { createInProcessPresence, createRedisPresence, type PresenceStore } from './subscriptions/presence';
 import { createInProcessBus, createRedisBus, type EventBus } from './subscriptions/pubsub';
 import { attachWsServer } from './subscriptions/ws-server';
@@ -30,6 +30,8 @@ import { attachWsServer } from './subscriptions/ws-server';
 export interface App {
   /** `http://host:port/graphql`; valid after `start()`. */
   readonly url: string;
+  /** Names this process among the instances of a cluster (Redis connection names, presence, metrics). */
+  readonly instanceId: string;
   readonly services: Services;
   readonly bus: EventBus;
   /** Starts listening on `config.port` (0 picks a free port). */
@@ -99,6 +101,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         instanceId,
         ttlMs: config.realtime.presenceTtlMs,
         onExpired: (userIds) => void announceOffline({ dataSource, bus, logger }, userIds).catch((error: unknown) => logger.warn({ err: error }, 'could not record expired presence')),
+        onRevived: (userIds) => userIds.forEach((userId) => announceOnline({ dataSource, bus, logger }, userId)),
         onError: (error) => logger.warn({ err: error }, 'presence heartbeat failed'),
       });
       readiness.push({ name: 'redis', check: () => publisher.ping() });
@@ -172,6 +175,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       get url() {
         return url;
       },
+      instanceId,
       services,
       bus,
       start: async () => {

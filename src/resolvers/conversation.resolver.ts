@@ -102,6 +102,8 @@ export class ConversationResolver {
 
   @FieldResolver(() => Message, { nullable: true })
   async lastMessage(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<Message | null> {
+    // A conversation reaches a non-member only as an inbox update telling them they were removed.
+    if (!(await loaders.viewerMembership.load(conversation.id))) return null;
     return loaders.lastMessage.load(conversation.id);
   }
 

@@ -26,8 +26,9 @@ export interface Change {
 /**
  * Runs `work` in one transaction and, once it has committed, publishes what it announced, in order
  * (delivery contract steps 1–2). Publishing is not awaited: the change is already durable and
- * acknowledged, and a bus that is down (Redis restarting) must not hold the mutation up. An event
- * the bus loses is backfilled from the log by the subscriber that sees the gap.
+ * acknowledged, and a bus that is down (Redis restarting) must not hold the mutation up. A publish
+ * that fails is retried for a while (subscribers drop the duplicates by seq); an event the bus
+ * loses anyway is backfilled from the log when the subscriber sees the gap or reconnects.
  */
 export async function commitChange<T>(deps: ChangeDeps, work: (change: Change) => Promise<T>): Promise<T> {
   const outbox: [Topic<unknown>, unknown][] = [];
@@ -42,13 +43,31 @@ export async function commitChange<T>(deps: ChangeDeps, work: (change: Change) =
       publish: (topic, payload) => outbox.push([topic as Topic<unknown>, payload]),
     }),
   );
-  for (const [topic, payload] of outbox) announce(deps, topic, payload);
+  for (const [topic, payload] of outbox) void publishDurably(deps, topic, payload);
   return result;
 }
 
+/** Backoff between attempts to publish a committed change: about two minutes in all. */
+const RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 60_000];
+
+async function publishDurably<P>(deps: Pick<ChangeDeps, 'bus' | 'logger'>, topic: Topic<P>, payload: P): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await deps.bus.publishTo(topic, payload);
+    } catch (error) {
+      if (attempt >= RETRY_DELAYS_MS.length) {
+        deps.logger.error({ err: error, topic }, 'gave up publishing a committed change; subscribers will find it in the event log');
+        return;
+      }
+      deps.logger.warn({ err: error, topic, attempt }, 'could not publish a committed change; retrying');
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]).unref());
+    }
+  }
+}
+
 /**
- * Publishes without waiting: a bus that is down must not hold up the caller. Stored events it loses
- * are backfilled from the log; ephemeral ones (typing, receipts, presence) are lost, by contract.
+ * Publishes without waiting and without retrying, for ephemeral events (typing, receipts,
+ * presence), which the contract lets go when the bus is down.
  */
 export function announce<P>(deps: Pick<ChangeDeps, 'bus' | 'logger'>, topic: Topic<P>, payload: P): void {
   deps.bus.publishTo(topic, payload).catch((error: unknown) => deps.logger.warn({ err: error, topic }, 'could not publish'));
@@ -66,16 +85,18 @@ export interface LockedConversation {
  * Locks a conversation the viewer belongs to for the rest of the transaction, so every change to
  * one conversation runs one at a time (the same lock `appendEvent` takes, taken first). A
  * conversation the viewer does not belong to is NOT_FOUND, exactly like one that does not exist.
+ *
+ * The membership is read in a second statement, after the lock is granted: a statement that waits
+ * for a row lock re-reads only the locked row, so a membership joined in the same statement would
+ * be the one seen before the wait — a member removed meanwhile would still pass.
  */
 export async function lockConversation(manager: EntityManager, conversationId: string, viewerId: string): Promise<LockedConversation> {
-  const [row] = await manager.query(
-    `SELECT c.id, c.kind, c.status, m.role FROM conversations c
-     JOIN memberships m ON m.conversation_id = c.id AND m.user_id = $2
-     WHERE c.id = $1 FOR UPDATE OF c`,
-    [conversationId, viewerId],
-  );
-  if (!row) throw conversationNotFound(conversationId);
-  return row as LockedConversation;
+  const [conversation] = await manager.query(`SELECT id, kind, status FROM conversations WHERE id = $1 FOR UPDATE`, [conversationId]);
+  const [membership] = conversation
+    ? await manager.query(`SELECT role FROM memberships WHERE conversation_id = $1 AND user_id = $2`, [conversationId, viewerId])
+    : [];
+  if (!membership) throw conversationNotFound(conversationId);
+  return { ...conversation, role: membership.role } as LockedConversation;
 }
 
 export function conversationNotFound(conversationId: string): NotFoundError {

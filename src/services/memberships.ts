@@ -2,7 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { Conversation, ConversationKind } from '../entities/conversation.entity';
 import { MemberRole } from '../entities/membership.entity';
 import { BadUserInputError, ForbiddenError } from '../errors';
-import { queryPrimary } from '../database/primary';
+import { queryPrimary, withPrimary } from '../database/primary';
 import { Topic } from '../subscriptions/topics';
 import { announce, commitChange, conversationNotFound, lockConversation, requireOpen, requireOwner, type Change, type ChangeDeps, type LockedConversation } from './changes';
 import { join, requireUsers } from './conversations';
@@ -91,7 +91,7 @@ export async function markRead(deps: ChangeDeps, viewerId: string, conversationI
     const occurredAt = new Date().toISOString();
     announce(deps, Topic.conversation(conversationId), { conversationId, seq: null, type: 'ReadReceipt', occurredAt, payload: { userId: viewerId, lastReadSeq: seq } });
   }
-  return deps.dataSource.getRepository(Conversation).findOneByOrFail({ id: conversationId });
+  return withPrimary(deps.dataSource, (manager) => manager.getRepository(Conversation).findOneByOrFail({ id: conversationId }));
 }
 
 /** Announces that the viewer started or stopped typing. Nothing is stored; subscribers expire a `true` that is not refreshed. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { entityColumns, hydrate } from '../database/entity-columns';
 import { violatedUniqueIndex } from '../database/postgres-errors';
+import { withPrimary } from '../database/primary';
 import { Message } from '../entities/message.entity';
 import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { toGlobalId } from '../pagination/global-id';
@@ -67,7 +68,7 @@ export function checkBody(body: string, maxLength: number): string {
   return text;
 }
 
-function findByClientId(manager: EntityManager | DataSource, authorId: string, clientMessageId: string): Promise<Message | null> {
+function findByClientId(manager: EntityManager, authorId: string, clientMessageId: string): Promise<Message | null> {
   return manager.getRepository(Message).findOneBy({ authorId, clientMessageId });
 }
 
@@ -89,7 +90,7 @@ function retried(existing: Message, input: NewMessage): Message {
  */
 export async function sendMessage(deps: ChangeDeps, authorId: string, input: NewMessage, maxLength: number): Promise<Message> {
   const body = checkBody(input.body, maxLength);
-  const earlier = await findByClientId(deps.dataSource, authorId, input.clientMessageId);
+  const earlier = await withPrimary(deps.dataSource, (manager) => findByClientId(manager, authorId, input.clientMessageId));
   if (earlier) return retried(earlier, input);
   try {
     return await commitChange(deps, async (change) => {
@@ -108,7 +109,7 @@ export async function sendMessage(deps: ChangeDeps, authorId: string, input: New
     });
   } catch (error) {
     if (violatedUniqueIndex(error) !== 'messages_author_client_message_id_key') throw error;
-    return retried((await findByClientId(deps.dataSource, authorId, input.clientMessageId))!, input);
+    return retried((await withPrimary(deps.dataSource, (manager) => findByClientId(manager, authorId, input.clientMessageId)))!, input);
   }
 }
 
@@ -123,7 +124,7 @@ export async function changeMessage<T>(
   work: (change: Change, message: Message, conversation: LockedConversation) => Promise<T>,
 ): Promise<T> {
   const notFound = () => new NotFoundError(`No message ${toGlobalId('Message', messageId)} that you can see.`);
-  const located = await deps.dataSource.getRepository(Message).findOneBy({ id: messageId });
+  const located = await withPrimary(deps.dataSource, (manager) => manager.getRepository(Message).findOneBy({ id: messageId }));
   if (!located) throw notFound();
   return commitChange(deps, async (change) => {
     const conversation = await lockConversation(change.manager, located.conversationId, viewerId).catch((error: unknown) => {

@@ -9,10 +9,14 @@ export function announceOnline(deps: ChangeDeps, userId: string): void {
   announce(deps, Topic.presence(), { userId, online: true, at: new Date().toISOString() });
 }
 
-/** Users went offline (last connection closed, or their instance died): record when, then tell presence subscribers. */
+/**
+ * Users went offline (last connection closed, or their instance died): tell presence subscribers,
+ * then record when. Announcing first keeps announcements in the order presence decided them: a
+ * reload's "offline" must not overtake its "online" while waiting for the database.
+ */
 export async function announceOffline(deps: ChangeDeps, userIds: string[], at: Date = new Date()): Promise<void> {
-  await recordLastSeen(deps.dataSource, userIds, at);
   for (const userId of userIds) announce(deps, Topic.presence(), { userId, online: false, at: at.toISOString() });
+  await recordLastSeen(deps.dataSource, userIds, at);
 }
 
 /** `User.lastSeenAt` shows when a user was last online. */

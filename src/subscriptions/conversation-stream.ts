@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { BadUserInputError, ForbiddenError } from '../errors';
 import { queryPrimary } from '../database/primary';
-import { readEvents } from '../services/event-log';
+import { headSeq, readEvents } from '../services/event-log';
 import { EventQueue } from './event-queue';
 import type { EventBus } from './pubsub';
 import { Topic, type ConversationTopicEvent } from './topics';
@@ -16,6 +16,8 @@ export interface ResyncItem {
 }
 
 export type StreamItem = ConversationTopicEvent | ResyncItem;
+
+const CATCH_UP = Symbol('catch up with the log');
 
 export interface ConversationStreamOptions {
   bus: EventBus;
@@ -38,12 +40,14 @@ export interface ConversationStreamOptions {
  * (buffering), then read the head seq and membership, replay the log up to it, then drain the
  * buffer skipping what was replayed. A live event whose seq leaves a gap is preceded by the missing
  * events, read from the log: they are committed by then, because a seq is only handed out after the
- * previous one's transaction ended. Rejects with FORBIDDEN for a non-member; fails the stream with
- * FORBIDDEN when the viewer's MemberLeft comes by.
+ * previous one's transaction ended. When the bus reconnects, the stream reads the log up to the head
+ * seq, so an event lost during the outage arrives even if nothing follows it. Rejects with
+ * FORBIDDEN for a non-member; fails the stream with FORBIDDEN when the viewer's MemberLeft comes by.
  */
 export async function openConversationStream(options: ConversationStreamOptions): Promise<EventQueue<StreamItem>> {
   const { bus, dataSource, conversationId, viewerId, replayLimit, typingTimeoutMs } = options;
-  const inbound: ConversationTopicEvent[] = [];
+  /** Live events in arrival order; CATCH_UP asks the drain to read the log up to the head seq. */
+  const inbound: (ConversationTopicEvent | typeof CATCH_UP)[] = [];
   const typingTimers = new Map<string, NodeJS.Timeout>();
   let live = false;
   let draining = false;
@@ -53,11 +57,17 @@ export async function openConversationStream(options: ConversationStreamOptions)
 
   const queue = new EventQueue<StreamItem>(() => {
     stopListening();
+    stopCatchingUp();
     for (const timer of typingTimers.values()) clearTimeout(timer);
     typingTimers.clear();
   });
   const stopListening = await bus.listen(Topic.conversation(conversationId), (event) => {
     inbound.push(event);
+    if (live) void drain();
+  });
+
+  const stopCatchingUp = bus.onReconnect(() => {
+    inbound.push(CATCH_UP);
     if (live) void drain();
   });
 
@@ -70,6 +80,9 @@ export async function openConversationStream(options: ConversationStreamOptions)
     if (missing > replayLimit) {
       queue.push(resync(delivered + 1));
       delivered = upTo - 1;
+      // The skipped events may have removed the viewer: look again, as at subscribe time.
+      if (live && !(await isMember())) queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
+      else checkedAt = upTo - 1;
       return;
     }
     for (const event of await readEvents(dataSource, conversationId, delivered, missing)) deliver(event);
@@ -105,7 +118,8 @@ export async function openConversationStream(options: ConversationStreamOptions)
     try {
       while (inbound.length > 0 && queue.isOpen) {
         const event = inbound.shift()!;
-        if (event.seq === null) deliver(event);
+        if (event === CATCH_UP) await catchUp(((await headSeq(dataSource, conversationId)) ?? delivered) + 1);
+        else if (event.seq === null) deliver(event);
         else if (event.seq > delivered) {
           await catchUp(event.seq);
           deliver(event);
@@ -117,6 +131,9 @@ export async function openConversationStream(options: ConversationStreamOptions)
       draining = false;
     }
   };
+
+  const isMember = async () =>
+    (await queryPrimary(dataSource, `SELECT 1 FROM memberships WHERE conversation_id = $1 AND user_id = $2`, [conversationId, viewerId])).length > 0;
 
   try {
     const [state] = await queryPrimary<{ lastSeq: number; member: boolean }>(

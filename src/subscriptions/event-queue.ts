@@ -7,7 +7,8 @@
 export class EventQueue<T> implements AsyncIterableIterator<T> {
   private readonly values: T[] = [];
   private readonly waiting: { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }[] = [];
-  private error: unknown = undefined;
+  /** Set by `fail`: delivered to the consumer after the queued values. */
+  private failure: { error: unknown } | null = null;
   private ended = false;
   private closed = false;
 
@@ -32,15 +33,15 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   /** Ends the stream with `error` once the consumer has taken what is queued. */
   fail(error: unknown): void {
     if (this.ended) return;
-    this.error = error;
+    this.failure = { error };
     this.finish();
   }
 
   next(): Promise<IteratorResult<T>> {
     if (this.values.length > 0) return Promise.resolve({ value: this.values.shift() as T, done: false });
-    if (this.error !== undefined) {
-      const error = this.error;
-      this.error = undefined;
+    if (this.failure) {
+      const { error } = this.failure;
+      this.failure = null;
       return Promise.reject(error);
     }
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
@@ -49,12 +50,18 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
 
   return(): Promise<IteratorResult<T>> {
     this.values.length = 0;
-    this.error = undefined;
-    this.finish();
+    this.failure = null;
+    try {
+      this.finish();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return Promise.resolve({ value: undefined, done: true });
   }
 
   throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.values.length = 0;
+    this.failure = null;
     this.finish();
     return Promise.reject(error);
   }
@@ -66,9 +73,9 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   private finish(): void {
     this.ended = true;
     for (const waiter of this.waiting.splice(0)) {
-      if (this.error !== undefined) {
-        waiter.reject(this.error);
-        this.error = undefined;
+      if (this.failure) {
+        waiter.reject(this.failure.error);
+        this.failure = null;
       } else waiter.resolve({ value: undefined, done: true });
     }
     if (!this.closed) {

@@ -28,6 +28,8 @@ export async function openPresenceStream(options: {
         members.delete(event.payload.userId);
         if (event.payload.userId === viewerId) queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
       }),
+    );
+    stops.push(
       await bus.listen(Topic.presence(), (change) => {
         if (members.has(change.userId)) queue.push(change);
       }),

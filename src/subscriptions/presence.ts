@@ -77,6 +77,11 @@ export interface RedisPresenceOptions {
   ttlMs: number;
   /** Users who went offline because the instance holding them died (its heartbeat lapsed). */
   onExpired(userIds: string[]): void;
+  /**
+   * Users back online because this instance, paused past its TTL and reaped meanwhile, resumed:
+   * its heartbeat found it gone and registered its users again.
+   */
+  onRevived(userIds: string[]): void;
   /** A heartbeat or reaping round failed (Redis down); the next one retries. */
   onError(error: unknown): void;
   now?: () => number;
@@ -106,13 +111,22 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
   const updateEntry = async (script: string, userId: string, instance: string): Promise<number> =>
     Number(await redis.eval(script, 2, userKey(userId), instanceKey(instance), instance, userId, now(), now() + ttlMs, ttlMs, instanceSetTtlMs));
 
+  let registered = false;
   const heartbeat = async () => {
     const expiresAt = now() + ttlMs;
     const users = local.users();
     const pipeline = redis.pipeline().zadd(instancesKey, expiresAt, instanceId);
     for (const userId of users) pipeline.hset(userKey(userId), instanceId, expiresAt).pexpire(userKey(userId), ttlMs);
     if (users.length > 0) pipeline.sadd(instanceKey(instanceId), ...users).pexpire(instanceKey(instanceId), instanceSetTtlMs);
-    await pipeline.exec();
+    const [[, added] = []] = (await pipeline.exec()) ?? [];
+    if (added === 1 && registered) {
+      // Reaped while paused: its users were announced offline. Join them again, and announce those
+      // nobody else holds.
+      const revived: string[] = [];
+      for (const userId of users) if ((await updateEntry(JOIN, userId, instanceId)) === 0) revived.push(userId);
+      if (revived.length > 0) options.onRevived(revived);
+    }
+    registered = true;
     await reap();
   };
 

@@ -19,13 +19,20 @@ export interface EventBus extends PubSub {
    * is seen; resolves to the function that stops listening.
    */
   listen<P>(topic: Topic<P>, handler: (payload: P) => void): Promise<() => void>;
+  /**
+   * Calls `listener` each time the bus comes back after losing its connection (Redis restarted):
+   * whatever was published meanwhile may be lost, so streams catch up from the event log.
+   * Returns the function that stops calling it.
+   */
+  onReconnect(listener: () => void): () => void;
   publish(topic: string, payload: unknown): Promise<void>;
   subscribe(topic: string): AsyncIterable<unknown>;
   close(): Promise<void>;
 }
 
-function adapt(engine: PubSubEngine, prefix: string): EventBus {
+function adapt(engine: PubSubEngine, prefix: string, onReconnect: EventBus['onReconnect']): EventBus {
   return {
+    onReconnect,
     publishTo: (topic, payload) => engine.publish(prefix + topic, payload),
     async listen(topic, handler) {
       const id = await engine.subscribe(prefix + topic, handler, {});
@@ -39,7 +46,7 @@ function adapt(engine: PubSubEngine, prefix: string): EventBus {
 
 /** Single-instance mode: events never leave this process. Listeners get the published object itself, so none may mutate it. */
 export function createInProcessBus(): EventBus {
-  return adapt(new InProcessPubSub(), '');
+  return adapt(new InProcessPubSub(), '', () => () => undefined);
 }
 
 /**
@@ -47,5 +54,17 @@ export function createInProcessBus(): EventBus {
  * The two connections belong to the caller, who closes them after `close()`.
  */
 export function createRedisBus(publisher: Redis, subscriber: Redis, keyPrefix: string): EventBus {
-  return adapt(new RedisPubSub({ publisher, subscriber }), keyPrefix);
+  // The subscriber connection is already up: every later 'ready' is a reconnect. ioredis then
+  // re-subscribes every channel by itself; the PING answers after those SUBSCRIBEs did, so by the
+  // time listeners read the log, anything published later reaches them live.
+  const listeners = new Set<() => void>();
+  subscriber.on('ready', () => {
+    const notify = () => listeners.forEach((listener) => listener());
+    subscriber.ping().then(notify, notify);
+  });
+  const onReconnect = (listener: () => void) => {
+    listeners.add(listener);
+    return () => void listeners.delete(listener);
+  };
+  return adapt(new RedisPubSub({ publisher, subscriber }), keyPrefix, onReconnect);
 }

@@ -54,6 +54,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     queries,
     logs,
     url: app.url,
+    instanceId: app.instanceId,
     wsUrl: app.url.replace(/^http/, 'ws'),
     services: app.services,
     bus: app.bus,

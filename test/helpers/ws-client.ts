@@ -8,8 +8,8 @@ export interface TestSubscription {
   next(timeoutMs?: number): Promise<ExecutionResult>;
   /** Takes every result that arrived and was not taken yet. */
   drain(): ExecutionResult[];
-  /** Resolves when the server completes the operation (or rejects it with an error). */
-  done: Promise<{ error?: unknown }>;
+  /** Resolves when the server completes the operation, with its error if it ended with one; fails after `timeoutMs`. */
+  finished(timeoutMs?: number): Promise<{ error?: unknown }>;
   unsubscribe(): void;
 }
 
@@ -55,7 +55,12 @@ export function connectWs(url: string, { token, authorization }: { token?: strin
       { query, variables },
       { next: (result) => results.push(result as ExecutionResult), error: (error) => finish({ error }), complete: () => finish({}) },
     );
-    return { next: (timeoutMs) => results.next(timeoutMs, `a result of ${query.slice(0, 60)}`), drain: () => results.drain(), done, unsubscribe };
+    const finished = (timeoutMs = 5_000) =>
+      Promise.race([
+        done,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`operation did not end within ${timeoutMs} ms`)), timeoutMs).unref()),
+      ]);
+    return { next: (timeoutMs) => results.next(timeoutMs, `a result of ${query.slice(0, 60)}`), drain: () => results.drain(), finished, unsubscribe };
   };
 
   return {
@@ -65,7 +70,7 @@ export function connectWs(url: string, { token, authorization }: { token?: strin
     subscribe,
     async execute(query, variables) {
       const subscription = subscribe(query, variables);
-      const outcome = await Promise.race([subscription.next(), subscription.done.then(({ error }) => Promise.reject(error))]);
+      const outcome = await Promise.race([subscription.next(), subscription.finished().then(({ error }) => Promise.reject(error))]);
       return outcome;
     },
     dispose: () => client.dispose() as Promise<void>,

@@ -218,6 +218,51 @@ describe('sendMessage', () => {
   });
 });
 
+describe('a change that waits for another', () => {
+  it('sees a removal committed while it waited for the conversation lock', async () => {
+    const id = await openConversation(app, [ada, bob]);
+    const runner = app.services.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.startTransaction();
+      await runner.query(`SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, [raw(id)]);
+      const [{ pid }] = await runner.query(`SELECT pg_backend_pid() AS pid`);
+      const send = runOperation(app, 'SendMessage', { input: { conversationId: id, body: 'am I still in?', clientMessageId: randomUUID() } }, { token: bob.token });
+      await expectBlockedBy(pid);
+      await runner.query(`DELETE FROM memberships WHERE conversation_id = $1 AND user_id = $2`, [raw(id), bob.user.id]);
+      await runner.commitTransaction();
+      expect(errorCodes(await send)).toEqual(['NOT_FOUND']);
+      expect(await state(id)).toMatchObject({ messages: 0, lastSeq: 2 });
+    } finally {
+      await runner.release();
+    }
+  });
+
+  it('leaves no message, event or seq behind when it fails after taking its seq', async () => {
+    const id = await openConversation(app, [ada, bob]);
+    const dataSource = app.services.dataSource;
+    await dataSource.query(`CREATE FUNCTION refuse_message() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'storage failed'; END $$`);
+    await dataSource.query(`CREATE TRIGGER refuse_message BEFORE INSERT ON messages FOR EACH ROW WHEN (NEW.body = 'explode') EXECUTE FUNCTION refuse_message()`);
+    try {
+      await expectRefused(id, () => runOperation(app, 'SendMessage', { input: { conversationId: id, body: 'explode', clientMessageId: randomUUID() } }, { token: bob.token }), 'INTERNAL_SERVER_ERROR');
+      expect((await sendMessage(app, bob, id, 'fine')).seq).toBe(3);
+    } finally {
+      await dataSource.query(`DROP TRIGGER refuse_message ON messages; DROP FUNCTION refuse_message()`);
+    }
+  });
+});
+
+/** Waits until some statement waits for a lock the session `pid` holds. */
+async function expectBlockedBy(pid: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const [{ waiting }] = await app.services.dataSource.query(`SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, [pid]);
+    if (waiting > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('no statement waited for the conversation lock');
+}
+
 describe('editMessage and deleteMessage', () => {
   it('lets only the author edit; the same body again changes nothing', async () => {
     const id = await openConversation(app, [ada, bob]);

@@ -3,6 +3,7 @@ import type { ExecutionResult } from 'graphql';
 import { Redis } from 'ioredis';
 import { fromGlobalId } from '../../src/pagination/global-id';
 import { createTokenService } from '../../src/security/jwt';
+import { removeMember } from '../../src/services/memberships';
 import { sendMessage as sendWithoutPublishing } from '../../src/services/messages';
 import type { EventBus } from '../../src/subscriptions/pubsub';
 import { globalUserId, openConversation, sendMessage, type Member } from '../factories/chat.factory';
@@ -61,8 +62,30 @@ async function take(subscription: TestSubscription, count: number, timeoutMs = 1
  */
 async function refusal(subscription: TestSubscription) {
   const result = await subscription.next();
-  expect(await subscription.done).toEqual({});
+  expect(await subscription.finished()).toEqual({});
   return result.errors!.map((e) => ({ message: e.message, code: e.extensions?.code }));
+}
+
+/** A bus that loses everything: a change made through it is committed but never published. */
+const silentBus = { publishTo: async () => undefined } as unknown as EventBus;
+
+/** Sends a message whose publish is lost. */
+function sendSilently(author: Member, conversationId: string, body: string) {
+  const deps = { dataSource: a.services.dataSource, bus: silentBus, logger: a.services.logger };
+  return sendWithoutPublishing(deps, author.user.id, { conversationId: fromGlobalId(conversationId).id, body, clientMessageId: randomUUID() }, 4000);
+}
+
+/** Drops an instance's Redis subscriber connection, as a Redis restart would; ioredis reconnects it. */
+async function killSubscriberConnection(app: TestApp): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    const clients = String(await redis.client('LIST')).split('\n');
+    const subscriber = clients.find((line) => line.includes(`name=parley:${app.instanceId}`) && / sub=[1-9]/.test(line));
+    if (!subscriber) throw new Error(`no subscriber connection of ${app.instanceId}`);
+    await redis.client('KILL', 'ID', /(?:^| )id=(\d+)/.exec(subscriber)![1]);
+  } finally {
+    await redis.quit();
+  }
 }
 
 const seqs = (events: Event[]) => events.map((e) => e.seq);
@@ -134,22 +157,70 @@ describe('resume and repair', () => {
     await expect(resumed.next(300)).rejects.toThrow('timed out');
   });
 
-  it('backfills from the log an event whose publish was lost', async () => {
+  it('backfills from the log an event whose publish was lost, when the next one arrives', async () => {
     const id = await openConversation(a, [ada, bob]);
     const subscription = follow(connect(b, bob), id, 2);
-    const silentBus = { publishTo: async () => undefined } as unknown as EventBus;
-    const lost = await sendWithoutPublishing(
-      { dataSource: a.services.dataSource, bus: silentBus, logger: a.services.logger },
-      ada.user.id,
-      { conversationId: fromGlobalId(id).id, body: 'never published', clientMessageId: randomUUID() },
-      4000,
-    );
+    // A live event first, so what follows cannot be caught up by the initial replay.
+    await sendMessage(a, ada, id, 'live');
+    await take(subscription, 1);
+    const lost = await sendSilently(ada, id, 'never published');
     const next = await sendMessage(a, ada, id, 'published');
-    const events = await take(subscription, 2);
-    expect(events.map((e) => [e.seq, e.message.body])).toEqual([
+    expect((await take(subscription, 2)).map((e) => [e.seq, e.message.body])).toEqual([
       [lost.seq, 'never published'],
       [next.seq, 'published'],
     ]);
+  });
+
+  it('catches up with the log when the bus reconnects, so a lost last event still arrives', async () => {
+    const id = await openConversation(a, [ada, bob]);
+    const subscription = follow(connect(b, bob), id, 2);
+    await sendMessage(a, ada, id, 'live');
+    await take(subscription, 1);
+    const lost = await sendSilently(ada, id, 'lost while the bus was away');
+    await killSubscriberConnection(b);
+    expect(await take(subscription, 1)).toMatchObject([{ seq: lost.seq, message: { body: 'lost while the bus was away' } }]);
+  });
+
+  it('sends ResyncRequired for a live gap larger than the replay limit, then ends a subscriber the gap removed', async () => {
+    const small = await startTestApp({ DATABASE_SCHEMA: a.config.database.schema, REDIS_KEY_PREFIX: a.config.redis.keyPrefix, REPLAY_LIMIT: '5' });
+    const client = connectWs(small.wsUrl, { token: bob.token });
+    try {
+      const cy = await createUser(a);
+      const id = await openConversation(a, [ada, bob, cy]);
+      const subscription = follow(client, id, 3);
+      await sendMessage(a, ada, id, 'live');
+      await take(subscription, 1);
+      for (let i = 0; i < 6; i++) await sendSilently(ada, id, `unpublished ${i}`);
+      const after = await sendMessage(a, ada, id, 'after the gap');
+      expect(await take(subscription, 2)).toMatchObject([
+        { __typename: 'ResyncRequired', fromSeq: 5 },
+        { seq: after.seq },
+      ]);
+      // Removed inside a gap too large to replay: the server looks at the membership again.
+      const silent = { dataSource: a.services.dataSource, bus: silentBus, logger: a.services.logger };
+      await removeMember(silent, ada.user.id, fromGlobalId(id).id, bob.user.id);
+      for (let i = 0; i < 6; i++) await sendSilently(ada, id, `more ${i}`);
+      await sendMessage(a, ada, id, 'bob is gone');
+      expect((await take(subscription, 1))[0].__typename).toBe('ResyncRequired');
+      const { error } = await subscription.finished();
+      expect(error).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'FORBIDDEN' }) })]);
+    } finally {
+      await client.dispose();
+      await small.stop();
+    }
+  });
+
+  it('ends the subscription of a member whose removal arrives through a backfilled gap', async () => {
+    const cy = await createUser(a);
+    const id = await openConversation(a, [ada, bob, cy]);
+    const subscription = follow(connect(b, cy), id, 3);
+    await sendMessage(a, ada, id, 'live');
+    await take(subscription, 1);
+    await removeMember({ dataSource: a.services.dataSource, bus: silentBus, logger: a.services.logger }, ada.user.id, fromGlobalId(id).id, cy.user.id);
+    await sendMessage(a, ada, id, 'cy must not see this');
+    const { error } = await subscription.finished();
+    expect(error).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'FORBIDDEN' }) })]);
+    expect(subscription.drain()).toEqual([]);
   });
 
   it('sends one ResyncRequired, then live events, when more than the replay limit was missed', async () => {
@@ -207,7 +278,7 @@ describe('authorization', () => {
     await sendMessage(a, ada, id, 'you are still here');
     await take(subscription, 1);
     await runOperation(a, 'RemoveMember', { conversationId: id, userId: globalUserId(cy) }, { token: ada.token });
-    const { error } = await subscription.done;
+    const { error } = await subscription.finished();
     expect(error).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'FORBIDDEN' }) })]);
   });
 });
@@ -226,7 +297,7 @@ describe('what a subscriber sees', () => {
     ]);
   });
 
-  it('shares one Redis subscription per conversation per instance, however many clients follow it', async () => {
+  it('carries a conversation over one Redis subscriber connection per instance, however many clients follow it', async () => {
     const id = await openConversation(a, [ada, bob]);
     const followers = Array.from({ length: 20 }, (_, i) => follow(connect(i % 4 === 0 ? b : a, bob), id, 2));
     const sent = await sendMessage(a, ada, id, 'to everyone');
@@ -240,12 +311,18 @@ describe('what a subscriber sees', () => {
     }
   });
 
-  it('sees nothing new for an idempotent retry', async () => {
+  it('publishes nothing for an idempotent retry', async () => {
     const id = await openConversation(a, [ada, bob]);
     const subscription = follow(connect(a, bob), id, 2);
     const key = randomUUID();
     const first = await sendMessage(b, ada, id, 'once', key);
-    await sendMessage(b, ada, id, 'once', key);
+    const publishTo = jest.spyOn(b.services.bus, 'publishTo');
+    try {
+      await sendMessage(b, ada, id, 'once', key);
+      expect(publishTo).not.toHaveBeenCalled();
+    } finally {
+      publishTo.mockRestore();
+    }
     const second = await sendMessage(b, ada, id, 'twice');
     expect((await take(subscription, 2)).map((e) => e.message.id)).toEqual([first.id, second.id]);
   });
@@ -255,10 +332,13 @@ describe('what a subscriber sees', () => {
     const message = await sendMessage(a, ada, id, 'react');
     const subscription = follow(connect(a, bob), id, message.seq);
     await runOperation(b, 'AddReaction', { messageId: message.id, emoji: '🎉' }, { token: ada.token });
+    expect(await take(subscription, 1)).toMatchObject([
+      { __typename: 'ReactionChanged', seq: 4, emoji: '🎉', added: true, user: { handle: ada.user.handle }, message: { id: message.id } },
+    ]);
+    // Ephemeral events are not replayed: only now is the subscription known to listen.
     await runOperation(b, 'MarkRead', { conversationId: id, seq: 4 }, { token: bob.token });
     await runOperation(b, 'CloseConversation', { id }, { token: ada.token });
-    expect(await take(subscription, 3)).toMatchObject([
-      { __typename: 'ReactionChanged', seq: 4, emoji: '🎉', added: true, user: { handle: ada.user.handle }, message: { id: message.id } },
+    expect(await take(subscription, 2)).toMatchObject([
       { __typename: 'ReadReceipt', seq: null, lastReadSeq: 4, user: { id: globalUserId(bob) } },
       { __typename: 'ConversationStatusChanged', seq: 5, status: 'CLOSED' },
     ]);

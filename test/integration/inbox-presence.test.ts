@@ -5,7 +5,6 @@ import { fromGlobalId } from '../../src/pagination/global-id';
 import { globalUserId, openConversation, sendMessage, type Member } from '../factories/chat.factory';
 import { createUser } from '../factories/user.factory';
 import { runOperation } from '../helpers/gql';
-import { expectEventually } from '../helpers/expect-eventually';
 import { operation } from '../helpers/operations';
 import { startTestApp, TEST_REDIS_URL, type TestApp } from '../helpers/test-app';
 import { connectWs, type TestSubscription, type TestWsClient } from '../helpers/ws-client';
@@ -90,21 +89,33 @@ describe('inboxUpdates', () => {
 });
 
 describe('presence', () => {
-  async function presenceOf(app: TestApp, viewer: Member, conversationId: string) {
+  /**
+   * Subscribes, then connects a probe member until its coming online is reported: from then on the
+   * subscription demonstrably listens. The probe then leaves and its offline event is taken too.
+   */
+  async function presenceOf(app: TestApp, viewer: Member, conversationId: string, probe: Member) {
     const subscription = connect(app, viewer).subscribe(operation('Presence'), { conversationId });
-    // Wait until the viewer's own presence is known, so the subscription has had time to start listening.
-    await expectEventually(async () => {
-      const me = await runOperation(app, 'Me', {}, { token: viewer.token });
-      expect(me.data!.me.online).toBe(true);
-    });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    return subscription;
+    const probeEvent = async (online: boolean, timeoutMs: number) => {
+      for (;;) {
+        const event = await nextData<{ online: boolean; user: { handle: string } }>(subscription, 'presence', timeoutMs);
+        if (event.user.handle === probe.user.handle && event.online === online) return; // others: the viewer's own socket
+      }
+    };
+    for (;;) {
+      const probing = connectWs(app.wsUrl, { token: probe.token });
+      await probing.connected;
+      const seen = await probeEvent(true, 300).then(() => true, () => false);
+      await probing.dispose();
+      if (!seen) continue;
+      await probeEvent(false, 5_000);
+      return subscription;
+    }
   }
 
   it('goes online on connect and offline, with lastSeenAt, when the last socket closes, across instances', async () => {
-    const [ada, bob] = await Promise.all([createUser(a), createUser(a)]);
-    const id = await openConversation(a, [ada, bob]);
-    const presence = await presenceOf(a, ada, id);
+    const [ada, bob, probe] = await Promise.all([createUser(a), createUser(a), createUser(a)]);
+    const id = await openConversation(a, [ada, bob, probe]);
+    const presence = await presenceOf(a, ada, id, probe);
     const first = connect(b, bob);
     const second = connect(a, bob);
     await Promise.all([first.connected, second.connected]);
@@ -121,9 +132,9 @@ describe('presence', () => {
   });
 
   it('goes offline when a client vanishes without closing (missed keep-alive pong)', async () => {
-    const [ada, bob] = await Promise.all([createUser(a), createUser(a)]);
-    const id = await openConversation(a, [ada, bob]);
-    const presence = await presenceOf(a, ada, id);
+    const [ada, bob, probe] = await Promise.all([createUser(a), createUser(a), createUser(a)]);
+    const id = await openConversation(a, [ada, bob, probe]);
+    const presence = await presenceOf(a, ada, id, probe);
     const vanishing = new WebSocket(b.wsUrl, 'graphql-transport-ws', { autoPong: false });
     vanishing.on('open', () => vanishing.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${bob.token}` } })));
     try {
@@ -137,9 +148,9 @@ describe('presence', () => {
   });
 
   it('takes the users of an instance that died off line once its heartbeat lapses', async () => {
-    const [ada, ghost] = await Promise.all([createUser(a), createUser(a)]);
-    const id = await openConversation(a, [ada, ghost]);
-    const presence = await presenceOf(a, ada, id);
+    const [ada, ghost, probe] = await Promise.all([createUser(a), createUser(a), createUser(a)]);
+    const id = await openConversation(a, [ada, ghost, probe]);
+    const presence = await presenceOf(a, ada, id, probe);
     // What an instance that was killed leaves behind: its entries, and a heartbeat about to lapse.
     const prefix = a.config.redis.keyPrefix;
     const expiresAt = Date.now() + 100;
