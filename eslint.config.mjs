@@ -11,6 +11,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain Node scripts run without a build step.
+    files: ['**/*.mjs'],
+    languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } },
+  },
+  {
     // Tests read GraphQL responses of many shapes; typing each one would only restate the query.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

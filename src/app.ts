@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginDisableSuggestions } from '@apollo/server/plugin/disableSuggestions';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express from 'express';
@@ -20,7 +20,13 @@ import { createLogger, type Logger } from './observability/logger';
 import { createErrorLoggingPlugin } from './observability/error-logging.plugin';
 import { createCursorCodec } from './pagination/cursor';
 import { buildParleySchema } from './schema';
+import { applyRateLimits } from './directives/rate-limit.directive';
 import { viewerFromAuthorization } from './security/auth';
+import { bodyErrorHandler } from './security/body-errors';
+import { createClientAddress } from './security/client-address';
+import { createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';
+import { queryLimitRules, queryParseOptions } from './security/query-limits';
+import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './security/rate-limiter';
 import { InvalidTokenError, createTokenService } from './security/jwt';
 import { announceOffline, announceOnline } from './services/online-status';
 import { createInProcessPresence, createRedisPresence, type PresenceStore } from './subscriptions/presence';
@@ -88,6 +94,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const readiness: ReadinessCheck[] = [{ name: 'database', check: () => dataSource.query('SELECT 1') }];
     let bus: EventBus;
     let presence: PresenceStore;
+    let rateLimiter: RateLimiter;
+    /** Undefined: Apollo's in-memory cache. */
+    let apqCache: KeyValueCache<string> | undefined;
     if (config.redis.url) {
       const redisOptions = { lazyConnect: true, connectionName: `parley:${instanceId}` };
       const publisher = new Redis(config.redis.url, redisOptions);
@@ -105,9 +114,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         onError: (error) => logger.warn({ err: error }, 'presence heartbeat failed'),
       });
       readiness.push({ name: 'redis', check: () => publisher.ping() });
+      rateLimiter = createRedisRateLimiter(publisher, config.redis.keyPrefix);
+      apqCache = createRedisApqCache(publisher, `${config.redis.keyPrefix}apq:`);
     } else {
       bus = createInProcessBus();
       presence = createInProcessPresence();
+      rateLimiter = createMemoryRateLimiter();
     }
     disposables.push({ name: 'bus', dispose: () => bus.close() });
     disposables.push({ name: 'presence', dispose: () => presence.dispose() });
@@ -122,8 +134,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       cursors: createCursorCodec(config.auth.jwtSecret),
       logger,
     };
-    const schema = await buildParleySchema({ pubSub: bus });
+    const schema = applyRateLimits(await buildParleySchema({ pubSub: bus }), { ...config.rateLimits, limiter: rateLimiter });
     const formatError = createFormatError({ production });
+    const validationRules = queryLimitRules(config.limits.query);
+    const parseOptions = queryParseOptions(config.limits.query);
+    const clientAddress = createClientAddress(config.http.trustProxy);
+    const trustedDocuments = config.persistedQueries.mode === 'trusted' ? loadManifest(config.persistedQueries.manifestPath) : undefined;
 
     const expressApp = express();
     expressApp.disable('x-powered-by');
@@ -132,36 +148,43 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const apollo = new ApolloServer<Context>({
       schema,
       formatError,
+      validationRules,
+      parseOptions,
       includeStacktraceInErrorResponses: !production,
       introspection: !production,
-      persistedQueries: false,
+      allowBatchedHttpRequests: false,
+      csrfPrevention: true,
+      persistedQueries:
+        config.persistedQueries.mode === 'apq'
+          ? { cache: apqCache, ttl: config.persistedQueries.ttlSeconds }
+          : false,
       // main.ts owns signals: Apollo's own handler would stop the server out of order and re-raise.
       stopOnTerminationSignals: false,
       plugins: [
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
         createErrorLoggingPlugin(),
         production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
-        ...(production ? [ApolloServerPluginDisableSuggestions()] : []),
       ],
     });
     await apollo.start();
     disposables.push({ name: 'http', dispose: () => apollo.stop() });
     // Disposed before the HTTP drain: it closes every socket with 1001 instead of letting the drain cut them.
-    const ws = attachWsServer({ httpServer, path: '/graphql', schema, services, logger, formatError });
+    const ws = attachWsServer({ httpServer, path: '/graphql', schema, services, logger, formatError, validationRules, parseOptions, trustedDocuments, clientAddress });
     disposables.push({ name: 'websocket', dispose: ws.dispose });
 
     expressApp.use(createHealthRouter({ checks: readiness, isShuttingDown: () => shuttingDown }));
     expressApp.use(
       '/graphql',
-      cors(),
-      express.json({ limit: '1mb' }),
+      cors({ origin: config.http.corsOrigins === '*' ? '*' : config.http.corsOrigins }),
+      express.json({ limit: config.limits.httpBodyBytes }),
+      ...(trustedDocuments ? [trustedDocumentsMiddleware(trustedDocuments)] : []),
       expressMiddleware(apollo, {
         context: async ({ req, res }) => {
           const requestId = requestIdFrom(req.headers['x-request-id']);
           res.setHeader('x-request-id', requestId);
           try {
             const viewer = await viewerFromAuthorization(services.tokens, req.headers.authorization);
-            return createContext(services, viewer, requestId);
+            return createContext(services, { viewer, requestId, clientIp: clientAddress(req) });
           } catch (error) {
             if (error instanceof InvalidTokenError) throw new UnauthenticatedError(error.message, 401);
             throw error;
@@ -169,6 +192,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         },
       }),
     );
+    expressApp.use(bodyErrorHandler);
 
     let url = '';
     return {

@@ -37,9 +37,32 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' })).toThrow(
       'JWT_SECRET must be at least 32 characters, got (hidden)',
     );
-    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) });
+    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), PERSISTED_QUERIES: 'apq' });
     expect(config.auth.jwtSecretGenerated).toBe(false);
     expect(config.log.pretty).toBe(false);
+  });
+
+  it('runs only trusted documents in production unless told otherwise, and then needs the manifest', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) };
+    expect(() => loadConfig({ ...production, PERSISTED_QUERY_MANIFEST: '/nonexistent/manifest.json' })).toThrow(
+      'PERSISTED_QUERIES=trusted (the production default) needs a manifest, and PERSISTED_QUERY_MANIFEST names "/nonexistent/manifest.json", which does not exist',
+    );
+    expect(loadConfig({ ...production, PERSISTED_QUERY_MANIFEST: __filename }).persistedQueries.mode).toBe('trusted');
+    expect(loadConfig({}).persistedQueries).toMatchObject({ mode: 'apq', ttlSeconds: 86_400 });
+  });
+
+  it('parses rate-limit overrides, proxy trust and CORS origins', () => {
+    const config = loadConfig({
+      RATE_LIMIT_OVERRIDES: 'Mutation.sendMessage=60/10s, Query.users=5/1m',
+      TRUST_PROXY: 'loopback, 10.0.0.0/8',
+      CORS_ORIGINS: 'https://app.example.com,http://localhost:5173',
+    });
+    expect(config.rateLimits.overrides).toEqual({ 'Mutation.sendMessage': { max: 60, windowMs: 10_000 }, 'Query.users': { max: 5, windowMs: 60_000 } });
+    expect(config.http).toEqual({ trustProxy: ['loopback', '10.0.0.0/8'], corsOrigins: ['https://app.example.com', 'http://localhost:5173'] });
+    expect(loadConfig({ TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
+    expect(() => loadConfig({ RATE_LIMIT_OVERRIDES: 'sendMessage=60' })).toThrow('RATE_LIMIT_OVERRIDES must be Type.field=max/window items');
+    expect(() => loadConfig({ CORS_ORIGINS: 'app.example.com' })).toThrow('CORS_ORIGINS must be * or a comma-separated list of origins');
+    expect(() => loadConfig({ PERSISTED_QUERIES: 'sometimes' })).toThrow('PERSISTED_QUERIES must be off, apq or trusted, got "sometimes"');
   });
 
   it('parses lists and flags', () => {

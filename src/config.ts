@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { bool, corsOrigins, duration, identifier, port, positiveInt, postgresUrl, rateLimitOverrides, redisUrl, trustProxy } from './config-values';
 
 export type NodeEnv = 'development' | 'production' | 'test';
+export type PersistedQueryMode = 'off' | 'apq' | 'trusted';
 
 /** Everything Parley reads from its environment, parsed and validated once at start-up. */
 export interface Config {
@@ -52,6 +54,38 @@ export interface Config {
   limits: {
     /** Longest message body, in characters after trimming. */
     messageMaxLength: number;
+    /** Largest HTTP request body, in bytes (larger → 413). */
+    httpBodyBytes: number;
+    /** Largest WebSocket message, in bytes (larger → the socket is closed with 1009). */
+    wsPayloadBytes: number;
+    /** Query limits, the same on HTTP and WebSocket (over one → QUERY_TOO_COMPLEX). */
+    query: { depth: number; aliases: number; cost: number; directives: number; tokens: number };
+    /** Active subscriptions one WebSocket may hold. */
+    subscriptionsPerSocket: number;
+    /** Subscribe messages one WebSocket may send per second. */
+    subscribesPerSecond: number;
+    /** How long a WebSocket may take to send connection_init, in ms (then it is closed with 4408). */
+    connectionInitTimeoutMs: number;
+  };
+  rateLimits: {
+    /** Enforce `@rateLimit` (turn off only for load tests). */
+    enabled: boolean;
+    /** Per-field replacements of the limits the schema declares, keyed `Type.field`. */
+    overrides: Record<string, { max: number; windowMs: number }>;
+  };
+  persistedQueries: {
+    /** `off`, `apq` (automatic persisted queries) or `trusted` (only the manifest's operations run). */
+    mode: PersistedQueryMode;
+    /** Apollo persisted-query manifest (JSON) served in `trusted` mode. */
+    manifestPath: string;
+    /** How long an APQ entry lives after it was registered, in seconds. */
+    ttlSeconds: number;
+  };
+  http: {
+    /** Express `trust proxy`: whether, or how far, to believe X-Forwarded-For for the client address. */
+    trustProxy: boolean | number | string[];
+    /** Origins allowed to call the API from a browser; `*` for any. */
+    corsOrigins: string[] | '*';
   };
   log: { level: string; pretty: boolean };
   /** How long `stop()` waits for in-flight HTTP requests before closing them, in ms. */
@@ -68,21 +102,6 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
-const postgresUrl = z
-  .string()
-  .refine((v) => /^postgres(ql)?:\/\/\S+$/.test(v), 'must be a postgres:// or postgresql:// URL');
-const redisUrl = z.string().refine((v) => /^rediss?:\/\/\S+$/.test(v), 'must be a redis:// or rediss:// URL');
-const wholeNumber = (message: string) => z.string().regex(/^\d{1,15}$/, message).transform(Number);
-const port = wholeNumber('must be 0..65535').refine((p) => p <= 65535, 'must be 0..65535');
-const positiveInt = wholeNumber('must be a positive integer').refine((n) => n > 0, 'must be a positive integer');
-const bool = z.enum(['true', 'false', '1', '0'], 'must be true or false').transform((v) => v === 'true' || v === '1');
-const duration = z.string().transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === null) ctx.addIssue({ code: 'custom', message: 'must be a duration such as "15m", "12h" or "7d"' });
-  return ms ?? 0;
-});
-const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier');
 
 /**
  * Reads and validates the environment. Collects every problem before failing, so one start-up
@@ -146,6 +165,31 @@ export function loadConfig(env: Env = process.env): Config {
     },
     limits: {
       messageMaxLength: read('MESSAGE_MAX_LENGTH', positiveInt, 4000),
+      httpBodyBytes: read('HTTP_BODY_LIMIT', positiveInt, 102_400),
+      wsPayloadBytes: read('WS_MAX_PAYLOAD', positiveInt, 102_400),
+      query: {
+        depth: read('QUERY_MAX_DEPTH', positiveInt, 12),
+        aliases: read('QUERY_MAX_ALIASES', positiveInt, 30),
+        cost: read('QUERY_MAX_COST', positiveInt, 5_000),
+        directives: read('QUERY_MAX_DIRECTIVES', positiveInt, 20),
+        tokens: read('QUERY_MAX_TOKENS', positiveInt, 2_000),
+      },
+      subscriptionsPerSocket: read('WS_MAX_SUBSCRIPTIONS', positiveInt, 50),
+      subscribesPerSecond: read('WS_SUBSCRIBE_RATE', positiveInt, 20),
+      connectionInitTimeoutMs: read('WS_CONNECTION_INIT_TIMEOUT', duration, 3_000),
+    },
+    rateLimits: {
+      enabled: read('RATE_LIMITS', z.enum(['on', 'off'], 'must be on or off'), 'on') === 'on',
+      overrides: read('RATE_LIMIT_OVERRIDES', rateLimitOverrides, {}),
+    },
+    persistedQueries: {
+      mode: read('PERSISTED_QUERIES', z.enum(['off', 'apq', 'trusted'], 'must be off, apq or trusted'), production ? 'trusted' : 'apq'),
+      manifestPath: path.resolve(read('PERSISTED_QUERY_MANIFEST', z.string().min(1), 'persisted-query-manifest.json')),
+      ttlSeconds: Math.floor(read('PERSISTED_QUERY_TTL', duration, 86_400_000) / 1000),
+    },
+    http: {
+      trustProxy: read('TRUST_PROXY', trustProxy, false),
+      corsOrigins: read('CORS_ORIGINS', corsOrigins, production ? [] : '*'),
     },
     log: {
       level: read('LOG_LEVEL', z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), nodeEnv === 'test' ? 'silent' : 'info'),
@@ -155,6 +199,11 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (config.database.readUrls.length > 0 && !config.database.url) {
     problems.push('DATABASE_READ_URLS needs DATABASE_URL: replicas of the embedded database are not supported');
+  }
+  if (config.persistedQueries.mode === 'trusted' && !existsSync(config.persistedQueries.manifestPath)) {
+    problems.push(
+      `PERSISTED_QUERIES=trusted${env.PERSISTED_QUERIES ? '' : ' (the production default)'} needs a manifest, and PERSISTED_QUERY_MANIFEST names ${JSON.stringify(config.persistedQueries.manifestPath)}, which does not exist: run \`npm run manifest\`, or set PERSISTED_QUERIES=apq or off`,
+    );
   }
   if (config.auth.jwtTtlSeconds < 1) problems.push(`JWT_TTL must be at least 1s, got ${JSON.stringify(env.JWT_TTL)}`);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -29,16 +29,25 @@ export interface Services {
 export interface Context {
   requestId: string;
   viewer: Viewer | null;
+  /** The client's address (X-Forwarded-For only as far as TRUST_PROXY allows); rate limits count anonymous calls by it. */
+  clientIp: string;
   /** Replaced for every event a subscription delivers (see `refreshLoaders`). */
   loaders: Loaders;
   services: Services;
   logger: Logger;
 }
 
-export function createContext(services: Services, viewer: Viewer | null, requestId: string = randomUUID()): Context {
+export interface Caller {
+  viewer: Viewer | null;
+  clientIp: string;
+  requestId?: string;
+}
+
+export function createContext(services: Services, { viewer, clientIp, requestId = randomUUID() }: Caller): Context {
   return {
     requestId,
     viewer,
+    clientIp,
     loaders: createLoaders(services, viewer?.id ?? null),
     services,
     logger: services.logger.child({ requestId, viewerId: viewer?.id }),

@@ -60,6 +60,15 @@ export class ConflictError extends AppError {
   }
 }
 
+export class RateLimitedError extends AppError {
+  constructor(what: string, limit: { max: number; windowMs: number }, retryAfterMs: number) {
+    const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    super(ErrorCode.RATE_LIMITED, `Too many calls of ${what}: at most ${limit.max} per ${limit.windowMs / 1000}s. Try again in ${retryAfterSeconds}s.`, {
+      retryAfterSeconds,
+    });
+  }
+}
+
 /** Flattens class-validator's nested errors into `field.path: reason` lines. */
 function describeValidation(errors: ValidationError[], prefix = ''): { field: string; message: string }[] {
   return errors.flatMap((e) => {
@@ -91,11 +100,12 @@ export function createFormatError({ production }: FormatErrorOptions) {
         extensions: { code: ErrorCode.BAD_USER_INPUT, fields },
       };
     }
-    const code = formatted.extensions?.code;
+    const code = ownCode(error) ?? formatted.extensions?.code;
     if (typeof code === 'string' && CLIENT_CODES.has(code)) {
-      if (!production) return formatted;
+      if (!production) return { ...formatted, extensions: { ...formatted.extensions, code } };
       const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
-      return { ...formatted, extensions };
+      // Field suggestions would let a client map a schema whose introspection is off.
+      return { ...formatted, message: formatted.message.replace(/ ?Did you mean .+\?$/, ''), extensions: { ...extensions, code } };
     }
     if (!production) return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.INTERNAL_SERVER_ERROR } };
     return {
@@ -107,12 +117,31 @@ export function createFormatError({ production }: FormatErrorOptions) {
   };
 }
 
+/**
+ * The code Parley itself gave an error, where Apollo Server re-coded it: a query limit found during
+ * validation arrives as GRAPHQL_VALIDATION_FAILED wrapping our AppError, and the parser's token
+ * limit as GRAPHQL_PARSE_FAILED, though it is a query limit like the others.
+ */
+function ownCode(error: unknown): string | undefined {
+  for (let cause = error; cause instanceof Error; cause = (cause as GraphQLError).originalError) {
+    if (cause instanceof AppError) return cause.extensions.code as string;
+    if (isTokenLimitError(cause)) return ErrorCode.QUERY_TOO_COMPLEX;
+    if (!(cause instanceof GraphQLError)) break;
+  }
+  return undefined;
+}
+
 /** True for errors that `createFormatError` passes through as client errors. */
 export function isClientError(error: unknown): boolean {
   const original = unwrapResolverError(error);
   if (original instanceof ArgumentValidationError) return true;
   const code = original instanceof GraphQLError ? original.extensions?.code : undefined;
   return typeof code === 'string' && CLIENT_CODES.has(code);
+}
+
+/** graphql-js's message when a document has more tokens than `maxTokens` (QUERY_MAX_TOKENS) allows. */
+export function isTokenLimitError(error: { message: string }): boolean {
+  return /Document contains more that? \d+ tokens/.test(error.message);
 }
 
 export function assertNever(value: never): never {

@@ -9,6 +9,7 @@ import { PresenceEventResolver } from './resolvers/presence-event.resolver';
 import { MessageResolver } from './resolvers/message.resolver';
 import { NodeResolver } from './resolvers/node.resolver';
 import { UserResolver } from './resolvers/user.resolver';
+import { rateLimitDirective } from './directives/rate-limit.directive';
 import { authChecker } from './security/auth';
 import { createInProcessBus } from './subscriptions/pubsub';
 
@@ -28,6 +29,7 @@ export function buildParleySchema({ pubSub }: SchemaOptions): Promise<GraphQLSch
     validate: { forbidUnknownValues: false },
     authChecker,
     pubSub,
+    directives: [rateLimitDirective],
   });
 }
 

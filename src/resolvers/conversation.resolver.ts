@@ -1,4 +1,4 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, Directive, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
 import { Conversation, ConversationStatus } from '../entities/conversation.entity';
 import { MemberRole } from '../entities/membership.entity';
@@ -42,6 +42,7 @@ export class ConversationResolver {
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 10, window: "1m")')
   @Mutation(() => Conversation)
   createConversation(@Arg('input', () => CreateConversationInput) input: CreateConversationInput, @Ctx() { services, viewer }: Context) {
     const memberIds = input.memberIds.map((id) => fromGlobalIdOf('User', id));
@@ -49,42 +50,49 @@ export class ConversationResolver {
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Conversation)
   addMember(@Arg('conversationId', () => ID) conversationId: string, @Arg('userId', () => ID) userId: string, @Ctx() { services, viewer }: Context) {
     return addMember(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId), fromGlobalIdOf('User', userId));
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Conversation)
   removeMember(@Arg('conversationId', () => ID) conversationId: string, @Arg('userId', () => ID) userId: string, @Ctx() { services, viewer }: Context) {
     return removeMember(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId), fromGlobalIdOf('User', userId));
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Boolean)
   leaveConversation(@Arg('conversationId', () => ID) conversationId: string, @Ctx() { services, viewer }: Context) {
     return leaveConversation(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId));
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Conversation)
   closeConversation(@Arg('id', () => ID) id: string, @Ctx() { services, viewer }: Context) {
     return setConversationStatus(services, viewer!.id, fromGlobalIdOf('Conversation', id), ConversationStatus.CLOSED);
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Conversation)
   reopenConversation(@Arg('id', () => ID) id: string, @Ctx() { services, viewer }: Context) {
     return setConversationStatus(services, viewer!.id, fromGlobalIdOf('Conversation', id), ConversationStatus.OPEN);
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 120, window: "1m")')
   @Mutation(() => Conversation, { description: "Moves the viewer's read marker forward (never backward)." })
   markRead(@Arg('conversationId', () => ID) conversationId: string, @Arg('seq', () => Int) seq: number, @Ctx() { services, viewer }: Context) {
     return markRead(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId), seq);
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 60, window: "1m")')
   @Mutation(() => Boolean)
   setTyping(@Arg('conversationId', () => ID) conversationId: string, @Arg('typing', () => Boolean) typing: boolean, @Ctx() { services, viewer }: Context) {
     return setTyping(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId), typing);

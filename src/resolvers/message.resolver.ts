@@ -1,4 +1,4 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, Directive, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
 import { Conversation } from '../entities/conversation.entity';
 import { Message } from '../entities/message.entity';
@@ -20,6 +20,7 @@ const MAX_SEARCH_LENGTH = 200;
 @Resolver(() => Message)
 export class MessageResolver {
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "1m")')
   @Query(() => MessageConnection, { description: 'Full-text search over messages the viewer can read, best match first.' })
   async searchMessages(
     @Arg('query', () => String) query: string,
@@ -40,6 +41,7 @@ export class MessageResolver {
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "10s")')
   @Mutation(() => Message)
   sendMessage(@Arg('input', () => SendMessageInput) input: SendMessageInput, @Ctx() { services, viewer }: Context): Promise<Message> {
     const conversationId = fromGlobalIdOf('Conversation', input.conversationId);
@@ -47,24 +49,28 @@ export class MessageResolver {
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Message)
   editMessage(@Arg('id', () => ID) id: string, @Arg('body', () => String) body: string, @Ctx() { services, viewer }: Context): Promise<Message> {
     return editMessage(services, viewer!.id, fromGlobalIdOf('Message', id), body, services.config.limits.messageMaxLength);
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Message)
   deleteMessage(@Arg('id', () => ID) id: string, @Ctx() { services, viewer }: Context): Promise<Message> {
     return deleteMessage(services, viewer!.id, fromGlobalIdOf('Message', id));
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 60, window: "1m")')
   @Mutation(() => Message)
   addReaction(@Arg('messageId', () => ID) messageId: string, @Arg('emoji', () => String) emoji: string, @Ctx() { services, viewer }: Context): Promise<Message> {
     return addReaction(services, viewer!.id, fromGlobalIdOf('Message', messageId), emoji);
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 60, window: "1m")')
   @Mutation(() => Message)
   removeReaction(@Arg('messageId', () => ID) messageId: string, @Arg('emoji', () => String) emoji: string, @Ctx() { services, viewer }: Context): Promise<Message> {
     return removeReaction(services, viewer!.id, fromGlobalIdOf('Message', messageId), emoji);

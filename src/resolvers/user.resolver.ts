@@ -1,4 +1,4 @@
-import { Arg, Args, Authorized, Ctx, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, Directive, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
 import { User } from '../entities/user.entity';
 import { loadConnection, type Connection } from '../pagination/connection';
@@ -35,6 +35,7 @@ export class UserResolver {
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 60, window: "1m")')
   @Query(() => UserConnection, { description: 'Users whose handle or display name starts with `search`, in handle order.' })
   async users(
     @Arg('search', () => String, { nullable: true }) search: string | null,
@@ -51,12 +52,14 @@ export class UserResolver {
     return loadConnection(services.cursors, list, request, load, (node, cursor) => ({ cursor, node }));
   }
 
+  @Directive('@rateLimit(max: 5, window: "1m")')
   @Mutation(() => AuthPayload)
   async signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() { services }: Context): Promise<AuthPayload> {
     const user = await createAccount(services.dataSource, input);
     return { token: await services.tokens.issue(user.id), user };
   }
 
+  @Directive('@rateLimit(max: 10, window: "1m")')
   @Mutation(() => AuthPayload)
   async signIn(@Arg('input', () => SignInInput) input: SignInInput, @Ctx() { services }: Context): Promise<AuthPayload> {
     const user = await authenticate(services.dataSource, input.login, input.password);

@@ -1,5 +1,5 @@
-import type { Server } from 'node:http';
-import type { GraphQLError, GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import type { IncomingMessage, Server } from 'node:http';
+import type { GraphQLError, GraphQLFormattedError, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -7,6 +7,8 @@ import { createContext, type Services, type Viewer } from '../context';
 import type { Logger } from '../observability/logger';
 import { viewerFromAuthorization } from '../security/auth';
 import { InvalidTokenError } from '../security/jwt';
+import type { TrustedDocuments } from '../security/persisted-queries';
+import { createWsAdmission, type SubscribeBudget } from '../security/ws-admission';
 import { announceOffline, announceOnline } from '../services/online-status';
 
 export interface WsServerOptions {
@@ -18,10 +20,19 @@ export interface WsServerOptions {
   logger: Logger;
   /** The HTTP side's formatter, so both transports mask and shape errors alike. */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+  /** The HTTP side's query limits and introspection rule. */
+  validationRules: ValidationRule[];
+  parseOptions: ParseOptions;
+  /** Trusted mode: only these operations run. */
+  trustedDocuments?: TrustedDocuments;
+  /** The client's address for one upgrade request (TRUST_PROXY applies). */
+  clientAddress: (request: IncomingMessage) => string;
 }
 
 interface SocketState {
   viewer: Viewer | null;
+  clientIp: string;
+  subscribes: SubscribeBudget;
   /** True once this socket was counted in presence; then, and only then, its close uncounts it. */
   counted: boolean;
   /** Closes the socket with 4403 when the viewer's token expires. */
@@ -39,8 +50,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * goes offline. `dispose()` closes every socket with 1001 (going away), stops accepting upgrades,
  * and waits for the close handlers (presence, last seen) before the stores they write to close.
  */
-export function attachWsServer({ httpServer, path, schema, services, logger, formatError }: WsServerOptions) {
-  const wsServer = new WebSocketServer({ server: httpServer, path });
+export function attachWsServer(options: WsServerOptions) {
+  const { httpServer, path, schema, services, logger, formatError, clientAddress } = options;
+  const { limits } = services.config;
+  const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload: limits.wsPayloadBytes });
+  const admit = createWsAdmission({ ...options, production: services.config.env === 'production', subscriptionsPerSocket: limits.subscriptionsPerSocket, subscribesPerSecond: limits.subscribesPerSecond });
   const log = logger.child({ component: 'ws' });
   const format = (errors: readonly GraphQLError[]) => errors.map((e) => formatError(e.toJSON(), e));
   const closing = new Set<Promise<void>>();
@@ -65,6 +79,7 @@ export function attachWsServer({ httpServer, path, schema, services, logger, for
   const server = useServer<Record<string, unknown> | undefined, { state: SocketState }>(
     {
       schema,
+      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       onConnect: async (ctx) => {
         let viewer: Viewer | null;
         try {
@@ -74,7 +89,7 @@ export function attachWsServer({ httpServer, path, schema, services, logger, for
           log.debug({ err: error }, 'refused connection_init');
           return false;
         }
-        const state: SocketState = { viewer, counted: false };
+        const state: SocketState = { viewer, clientIp: clientAddress(ctx.extra.request), subscribes: { windowStart: 0, used: 0 }, counted: false };
         ctx.extra.state = state;
         // The socket may have closed while the token was checked; onClose has then run already and
         // would never uncount it.
@@ -97,7 +112,13 @@ export function attachWsServer({ httpServer, path, schema, services, logger, for
         const done = uncount(state.viewer).finally(() => closing.delete(done));
         closing.add(done);
       },
-      context: (ctx) => createContext(services, ctx.extra.state?.viewer ?? null),
+      onSubscribe: (ctx, _id, payload) => {
+        const admission = admit(payload, Object.keys(ctx.subscriptions).length, ctx.extra.state!.subscribes);
+        if ('errors' in admission) return admission.errors;
+        const { document, payload: admitted } = admission;
+        return { schema, document, operationName: admitted.operationName, variableValues: admitted.variables };
+      },
+      context: (ctx) => createContext(services, { viewer: ctx.extra.state?.viewer ?? null, clientIp: ctx.extra.state?.clientIp ?? '' }),
       onError: (_ctx, _id, _payload, errors) => format(errors),
       onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
     },

@@ -5,7 +5,7 @@ import { Kind, parse, print, visit, type DefinitionNode, type FragmentDefinition
 export const OPERATIONS_DIR = path.resolve(__dirname, '../../operations');
 
 function loadDefinitions(): DefinitionNode[] {
-  return readdirSync(OPERATIONS_DIR)
+  return readdirSync(OPERATIONS_DIR, { recursive: true, encoding: 'utf8' })
     .filter((file) => file.endsWith('.graphql'))
     .flatMap((file) => parse(readFileSync(path.join(OPERATIONS_DIR, file), 'utf8')).definitions);
 }

@@ -34,6 +34,9 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     REDIS_URL: TEST_REDIS_URL,
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'info',
+    // Every test client calls from 127.0.0.1: with limits on, unrelated tests would share one budget.
+    // test/integration/protection.test.ts turns them on.
+    RATE_LIMITS: 'off',
     ...env,
     DATABASE_SCHEMA: schema,
     REDIS_KEY_PREFIX: env.REDIS_KEY_PREFIX ?? `test:${schema}:`,

@@ -19,7 +19,8 @@ export interface TestWsClient {
   closed: Promise<{ code: number; reason: string }>;
   /** Resolves once the server acknowledged `connection_init`. */
   connected: Promise<void>;
-  subscribe(query: string, variables?: Record<string, unknown>): TestSubscription;
+  /** `extensions` travel in the subscribe message (persisted-query ids, for trusted mode). */
+  subscribe(query: string, variables?: Record<string, unknown>, extensions?: Record<string, unknown>): TestSubscription;
   /** Runs a query or mutation over the socket and returns its single result. */
   execute(query: string, variables?: Record<string, unknown>): Promise<ExecutionResult>;
   dispose(): Promise<void>;
@@ -47,12 +48,12 @@ export function connectWs(url: string, { token, authorization }: { token?: strin
     },
   });
 
-  const subscribe = (query: string, variables?: Record<string, unknown>): TestSubscription => {
+  const subscribe = (query: string, variables?: Record<string, unknown>, extensions?: Record<string, unknown>): TestSubscription => {
     const results = new AsyncQueue<ExecutionResult>();
     let finish!: (outcome: { error?: unknown }) => void;
     const done = new Promise<{ error?: unknown }>((resolve) => (finish = resolve));
     const unsubscribe = client.subscribe(
-      { query, variables },
+      { query, variables, extensions },
       { next: (result) => results.push(result as ExecutionResult), error: (error) => finish({ error }), complete: () => finish({}) },
     );
     const finished = (timeoutMs = 5_000) =>

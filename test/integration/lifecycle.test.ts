@@ -48,7 +48,7 @@ describe('health', () => {
 
 describe('errors in production', () => {
   it('masks an internal error (no SQL, no stack) and logs it with the request id', async () => {
-    const app = await start({ NODE_ENV: 'production' });
+    const app = await start({ NODE_ENV: 'production', PERSISTED_QUERIES: 'apq' });
     const { token } = await createUser(app);
     await app.services.dataSource.query('ALTER TABLE users RENAME TO users_moved');
     try {
@@ -66,7 +66,7 @@ describe('errors in production', () => {
   });
 
   it('keeps client errors readable but drops their stack traces', async () => {
-    const app = await start({ NODE_ENV: 'production' });
+    const app = await start({ NODE_ENV: 'production', PERSISTED_QUERIES: 'apq' });
     const response = await gql(app, `mutation { signIn(input: { login: "nobody", password: "wrong-password" }) { token } }`);
     expect(errorCodes(response)).toEqual(['UNAUTHENTICATED']);
     expect(response.errors![0].extensions).toEqual({ code: 'UNAUTHENTICATED' });
@@ -74,7 +74,7 @@ describe('errors in production', () => {
 
   it('offers Apollo Sandbox in development only', async () => {
     const development = await start({ NODE_ENV: 'development', LOG_PRETTY: 'false', LOG_LEVEL: 'silent' });
-    const production = await start({ NODE_ENV: 'production' });
+    const production = await start({ NODE_ENV: 'production', PERSISTED_QUERIES: 'apq' });
     const page = (app: TestApp) => fetch(app.url, { headers: { accept: 'text/html' } });
     const dev = await page(development);
     expect(dev.status).toBe(200);

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { parseDuration } from './duration';
+
+// The shapes environment variables may take: each refuses a bad value with a message that
+// loadConfig (config.ts) completes with the variable's name and the value it was given.
+
+export const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\/\S+$/.test(v), 'must be a postgres:// or postgresql:// URL');
+export const redisUrl = z.string().refine((v) => /^rediss?:\/\/\S+$/.test(v), 'must be a redis:// or rediss:// URL');
+const wholeNumber = (message: string) => z.string().regex(/^\d{1,15}$/, message).transform(Number);
+export const port = wholeNumber('must be 0..65535').refine((p) => p <= 65535, 'must be 0..65535');
+export const positiveInt = wholeNumber('must be a positive integer').refine((n) => n > 0, 'must be a positive integer');
+export const bool = z.enum(['true', 'false', '1', '0'], 'must be true or false').transform((v) => v === 'true' || v === '1');
+export const duration = z.string().transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) ctx.addIssue({ code: 'custom', message: 'must be a duration such as "15m", "12h" or "7d"' });
+  return ms ?? 0;
+});
+/** `Mutation.sendMessage=60/10s,Query.searchMessages=20/1m`: replaces the limits the schema declares. */
+export const rateLimitOverrides = z.string().transform((v, ctx) => {
+  const overrides: Record<string, { max: number; windowMs: number }> = {};
+  for (const item of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const match = /^([A-Z]\w*\.\w+)=(\d+)\/(\w+)$/.exec(item);
+    const windowMs = match ? parseDuration(match[3]) : null;
+    if (!match || windowMs === null || Number(match[2]) < 1) {
+      ctx.addIssue({ code: 'custom', message: `must be Type.field=max/window items such as "Mutation.sendMessage=60/10s" (bad item ${JSON.stringify(item)})` });
+      return overrides;
+    }
+    overrides[match[1]] = { max: Number(match[2]), windowMs };
+  }
+  return overrides;
+});
+/** `true`, `false`, a number of proxy hops, or addresses / subnets (loopback, 10.0.0.0/8, …). */
+export const trustProxy = z.string().transform((v, ctx): boolean | number | string[] => {
+  if (v === 'true' || v === 'false') return v === 'true';
+  if (/^\d+$/.test(v)) return Number(v);
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.every((item) => /^(loopback|linklocal|uniquelocal|[\d.]+(\/\d+)?|[\da-f:]+(\/\d+)?)$/i.test(item))) return list;
+  ctx.addIssue({ code: 'custom', message: 'must be true, false, a hop count, or a list of addresses and subnets' });
+  return false;
+});
+/** `*`, or a comma-separated list of origins (`https://app.example.com`). */
+export const corsOrigins = z.string().transform((v, ctx): string[] | '*' => {
+  if (v.trim() === '*') return '*';
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.every((origin) => /^https?:\/\/[^/\s]+$/.test(origin))) return list;
+  ctx.addIssue({ code: 'custom', message: 'must be * or a comma-separated list of origins such as https://app.example.com' });
+  return [];
+});
+export const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier');
+

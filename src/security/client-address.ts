@@ -1,0 +1,13 @@
+import type { IncomingMessage } from 'node:http';
+import proxyaddr from 'proxy-addr';
+
+/**
+ * The client's address for one request or WebSocket upgrade. X-Forwarded-For is believed only as
+ * far as `trustProxy` says (TRUST_PROXY), exactly as Express's `trust proxy` setting does, so a
+ * client cannot pick its own rate-limit identity by sending the header.
+ */
+export function createClientAddress(trustProxy: boolean | number | string[]): (request: IncomingMessage) => string {
+  const trust =
+    typeof trustProxy === 'boolean' ? () => trustProxy : typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : proxyaddr.compile(trustProxy);
+  return (request) => proxyaddr(request, trust);
+}

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
+import type { RequestHandler, Response } from 'express';
+import type { Redis } from 'ioredis';
+import { AppError, ErrorCode } from '../errors';
+
+/** The operations of an Apollo persisted-query manifest, by id (the sha256 of each body). */
+export type TrustedDocuments = ReadonlyMap<string, string>;
+
+/** Reads a manifest in Apollo's `apollo-persisted-query-manifest` format (`npm run manifest` writes one). */
+export function loadManifest(path: string): TrustedDocuments {
+  const manifest = JSON.parse(readFileSync(path, 'utf8')) as { format?: unknown; version?: unknown; operations?: unknown };
+  if (manifest.format !== 'apollo-persisted-query-manifest' || manifest.version !== 1 || !Array.isArray(manifest.operations)) {
+    throw new Error(`${path} is not an Apollo persisted-query manifest (format "apollo-persisted-query-manifest", version 1)`);
+  }
+  return new Map(
+    manifest.operations.map((operation: { id?: unknown; body?: unknown }) => {
+      if (typeof operation.id !== 'string' || typeof operation.body !== 'string') throw new Error(`${path}: every operation needs a string id and body`);
+      return [operation.id, operation.body];
+    }),
+  );
+}
+
+interface GraphQLRequestFields {
+  query?: unknown;
+  extensions?: { persistedQuery?: { sha256Hash?: unknown } } & Record<string, unknown>;
+}
+
+/**
+ * The document a trusted-mode request may run: the manifest's body for its
+ * `extensions.persistedQuery.sha256Hash`. An unknown id is PERSISTED_QUERY_NOT_FOUND; a document
+ * sent as text is PERSISTED_QUERY_NOT_ALLOWED, whatever it says. Shared by HTTP and WebSocket.
+ */
+export function trustedDocument(documents: TrustedDocuments, request: GraphQLRequestFields): string {
+  const id = request.extensions?.persistedQuery?.sha256Hash;
+  if (typeof id === 'string') {
+    const body = documents.get(id);
+    if (body === undefined) throw new AppError(ErrorCode.PERSISTED_QUERY_NOT_FOUND, `No operation ${JSON.stringify(id.slice(0, 80))} in this server's persisted-query manifest.`);
+    return body;
+  }
+  throw new AppError(
+    ErrorCode.PERSISTED_QUERY_NOT_ALLOWED,
+    'This server runs only the operations of its persisted-query manifest: send extensions.persistedQuery.sha256Hash, not a document.',
+  );
+}
+
+function withoutPersistedQuery(extensions: GraphQLRequestFields['extensions']) {
+  const { persistedQuery: _persistedQuery, ...rest } = extensions ?? {};
+  return rest;
+}
+
+function sendError(res: Response, error: AppError): void {
+  const code = error.extensions.code;
+  res.status(code === ErrorCode.PERSISTED_QUERY_NOT_FOUND ? 200 : 400).json({ errors: [{ message: error.message, extensions: { code } }] });
+}
+
+/**
+ * Trusted mode on HTTP: replaces the request's id with the manifest's document before Apollo Server
+ * sees it (POST body or GET query string), and refuses everything else. Apollo's own persisted
+ * queries are off in this mode, so the extension is removed.
+ */
+export function trustedDocumentsMiddleware(documents: TrustedDocuments): RequestHandler {
+  return (req, res, next) => {
+    try {
+      if (req.method === 'POST' && req.body && typeof req.body === 'object' && !Array.isArray(req.body)) {
+        const body = req.body as GraphQLRequestFields;
+        body.query = trustedDocument(documents, body);
+        body.extensions = withoutPersistedQuery(body.extensions);
+      } else if (req.method === 'GET') {
+        const url = new URL(req.url, 'http://localhost');
+        const extensions = url.searchParams.get('extensions');
+        if (url.searchParams.has('query') || extensions) {
+          const parsed = extensions ? (JSON.parse(extensions) as GraphQLRequestFields['extensions']) : undefined;
+          url.searchParams.set('query', trustedDocument(documents, { extensions: parsed }));
+          url.searchParams.set('extensions', JSON.stringify(withoutPersistedQuery(parsed)));
+          req.url = `${url.pathname}${url.search}`;
+        }
+      }
+      next();
+    } catch (error) {
+      if (error instanceof AppError) sendError(res, error);
+      else if (error instanceof SyntaxError) sendError(res, new AppError(ErrorCode.BAD_REQUEST, 'The extensions parameter is not JSON.'));
+      else next(error);
+    }
+  };
+}
+
+/**
+ * Apollo's APQ cache in Redis, so a hash registered through one instance is known to all. While
+ * Redis is not connected it behaves as an empty cache instead of waiting: clients then simply send
+ * the full document again.
+ */
+export function createRedisApqCache(redis: Redis, keyPrefix: string): KeyValueCache<string> {
+  const ready = () => redis.status === 'ready';
+  return {
+    get: async (key) => (ready() ? ((await redis.get(keyPrefix + key)) ?? undefined) : undefined),
+    set: async (key, value, options) => {
+      if (!ready()) return;
+      if (options?.ttl) await redis.set(keyPrefix + key, value, 'EX', Math.ceil(options.ttl));
+      else await redis.set(keyPrefix + key, value);
+    },
+    delete: async (key) => (ready() ? (await redis.del(keyPrefix + key)) > 0 : false),
+  };
+}

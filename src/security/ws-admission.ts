@@ -1,0 +1,71 @@
+import { GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
+import type { SubscribePayload } from 'graphql-ws';
+import { AppError, ErrorCode, isTokenLimitError } from '../errors';
+import { trustedDocument, type TrustedDocuments } from './persisted-queries';
+
+export interface WsAdmissionOptions {
+  schema: GraphQLSchema;
+  /** The HTTP side's limits (depth, aliases, cost, directives). */
+  validationRules: ValidationRule[];
+  /** No introspection, as Apollo Server refuses it on HTTP in production. */
+  production: boolean;
+  /** The HTTP side's parse options (token limit). */
+  parseOptions: ParseOptions;
+  /** Trusted mode: only these operations run, sent by id. */
+  trustedDocuments?: TrustedDocuments;
+  /** Active subscriptions one socket may hold. */
+  subscriptionsPerSocket: number;
+  /** Subscribe messages one socket may send per second. */
+  subscribesPerSecond: number;
+}
+
+/** Per-socket bookkeeping of subscribe messages, for the per-second cap. */
+export interface SubscribeBudget {
+  windowStart: number;
+  used: number;
+}
+
+export type Admission = { document: DocumentNode; payload: SubscribePayload } | { errors: readonly GraphQLError[] };
+
+const tooMany = (message: string) => new AppError(ErrorCode.RATE_LIMITED, message, { retryAfterSeconds: 1 });
+
+/**
+ * What graphql-ws `onSubscribe` decides for one subscribe message, with the same rules as HTTP:
+ * the per-socket caps, trusted documents, the token limit while parsing, then validation with the
+ * query limits. Refusals are GraphQL errors for that operation; the socket stays open.
+ */
+export function createWsAdmission(options: WsAdmissionOptions) {
+  const rules = [...specifiedRules, ...options.validationRules, ...(options.production ? [NoSchemaIntrospectionCustomRule] : [])];
+  return (payload: SubscribePayload, activeSubscriptions: number, budget: SubscribeBudget, now = Date.now()): Admission => {
+    if (now - budget.windowStart >= 1000) Object.assign(budget, { windowStart: now, used: 0 });
+    budget.used += 1;
+    if (budget.used > options.subscribesPerSecond) {
+      return { errors: [tooMany(`At most ${options.subscribesPerSecond} subscribe messages per second on one connection.`)] };
+    }
+    if (activeSubscriptions > options.subscriptionsPerSocket) {
+      return { errors: [tooMany(`At most ${options.subscriptionsPerSocket} active subscriptions on one connection; complete one first.`)] };
+    }
+    let query = payload.query;
+    if (options.trustedDocuments) {
+      try {
+        query = trustedDocument(options.trustedDocuments, payload as Parameters<typeof trustedDocument>[1]);
+      } catch (error) {
+        if (error instanceof AppError) return { errors: [error] };
+        throw error;
+      }
+    }
+    let document: DocumentNode;
+    try {
+      document = parse(query, options.parseOptions);
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) throw error;
+      if (isTokenLimitError(error)) return { errors: [new AppError(ErrorCode.QUERY_TOO_COMPLEX, error.message)] };
+      return { errors: [new GraphQLError(error.message, { extensions: { code: ErrorCode.GRAPHQL_PARSE_FAILED } })] };
+    }
+    const errors = validate(options.schema, document, rules);
+    if (errors.length > 0) {
+      return { errors: errors.map((e) => (e.extensions.code ? e : new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: ErrorCode.GRAPHQL_VALIDATION_FAILED } }))) };
+    }
+    return { document, payload: { ...payload, query } };
+  };
+}

@@ -1,0 +1,151 @@
+import WebSocket from 'ws';
+import { createUser } from '../factories/user.factory';
+import { errorCodes, gql } from '../helpers/gql';
+import { startTestApp, type TestApp } from '../helpers/test-app';
+import { connectWs, type TestWsClient } from '../helpers/ws-client';
+
+let app: TestApp;
+let production: TestApp;
+let token: string;
+const clients: TestWsClient[] = [];
+
+beforeAll(async () => {
+  app = await startTestApp({ WS_CONNECTION_INIT_TIMEOUT: '300ms', CORS_ORIGINS: 'https://app.example.com' });
+  production = await startTestApp({ NODE_ENV: 'production', PERSISTED_QUERIES: 'apq', DATABASE_SCHEMA: app.config.database.schema, REDIS_KEY_PREFIX: app.config.redis.keyPrefix });
+  ({ token } = await createUser(app));
+});
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.dispose()));
+  await production.stop();
+  await app.stop();
+});
+
+/** A query nested `depth` selection sets deep, through conversations and their messages. */
+function deepQuery(depth: number): string {
+  const path = Array.from({ length: depth - 3 }, (_, level) => ['messages', 'edges', 'node', 'conversation'][level % 4]);
+  const inner = path.reduceRight((selection, field) => `${field} { ${selection} }`, '__typename');
+  return `{ conversations { edges { node { ${inner} } } } }`;
+}
+
+const manyAliases = `{ ${Array.from({ length: 100 }, (_, i) => `a${i}: me { id }`).join(' ')} }`;
+
+/** About 64 KB of fragments spreading each other: cheap to send, and once very slow to validate. */
+function nestedFragments(): string {
+  const fragments = ['fragment F0 on Query { me { id handle } }'];
+  for (let i = 1; fragments.join('\n').length < 64 * 1024; i++) fragments.push(`fragment F${i} on Query { ...F${i - 1} me { id } ...F${Math.max(0, i - 2)} }`);
+  return `query Nested { ...F${fragments.length - 1} }\n${fragments.join('\n')}`;
+}
+
+async function overHttp(query: string) {
+  const startedAt = Date.now();
+  const response = await gql(app, query, {}, { token });
+  return { ...response, ms: Date.now() - startedAt };
+}
+
+async function overWs(query: string, target = app) {
+  const client = connectWs(target.wsUrl, { token });
+  clients.push(client);
+  const startedAt = Date.now();
+  const { error } = await client.subscribe(query).finished();
+  return { codes: (error as { extensions?: { code?: string } }[]).map((e) => e.extensions?.code), ms: Date.now() - startedAt };
+}
+
+describe('query limits, the same on HTTP and WebSocket', () => {
+  it.each([
+    ['a query 20 levels deep', deepQuery(20)],
+    ['a query with 100 aliases', manyAliases],
+    ['a 64 KB document of nested fragments', nestedFragments()],
+  ])('refuses %s with QUERY_TOO_COMPLEX, quickly, as HTTP 400', async (_case, query) => {
+    const http = await overHttp(query);
+    expect({ status: http.status, codes: errorCodes(http) }).toEqual({ status: 400, codes: expect.arrayContaining(['QUERY_TOO_COMPLEX']) });
+    expect(new Set(errorCodes(http))).toEqual(new Set(['QUERY_TOO_COMPLEX']));
+    expect(http.ms).toBeLessThan(1_000);
+    const ws = await overWs(query);
+    expect(new Set(ws.codes)).toEqual(new Set(['QUERY_TOO_COMPLEX']));
+    expect(ws.ms).toBeLessThan(1_000);
+  });
+
+  it('accepts the deepest query Parley’s own clients send', async () => {
+    const response = await overHttp(deepQuery(8));
+    expect(response.errors).toBeUndefined();
+  });
+});
+
+describe('in production', () => {
+  it('refuses introspection on both transports', async () => {
+    const http = await gql(production, '{ __schema { types { name } } }', {}, { token });
+    expect(errorCodes(http)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    expect((await overWs('{ __type(name: "User") { name } }', production)).codes).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+  });
+
+  it('suggests no field names', async () => {
+    const http = await gql(production, '{ mee { id } }', {}, { token });
+    expect(http.errors![0].message).toBe('Cannot query field "mee" on type "Query".');
+    const development = await gql(app, '{ mee { id } }', {}, { token });
+    expect(development.errors![0].message).toContain('Did you mean "me"?');
+  });
+});
+
+describe('HTTP hygiene', () => {
+  it('refuses a body over the limit with 413 and a GraphQL error', async () => {
+    const response = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `{ me { id } } #${'x'.repeat(110_000)}` }) });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ errors: [{ message: 'The request body is larger than this server accepts (102400 bytes).', extensions: { code: 'BAD_REQUEST' } }] });
+  });
+
+  it('refuses batched operations', async () => {
+    const response = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]) });
+    expect(response.status).toBe(400);
+  });
+
+  it('allows browser calls only from the configured origins', async () => {
+    const preflight = (origin: string) =>
+      fetch(app.url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    expect((await preflight('https://app.example.com')).headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect((await preflight('https://evil.example.net')).headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('WebSocket hygiene', () => {
+  /** A bare graphql-transport-ws socket, to send what a well-behaved client never would. */
+  function rawSocket(): Promise<{ socket: WebSocket; closed: Promise<{ code: number; reason: string }> }> {
+    const socket = new WebSocket(app.wsUrl, 'graphql-transport-ws');
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    return new Promise((resolve, reject) => {
+      socket.on('open', () => resolve({ socket, closed }));
+      socket.on('error', reject);
+    });
+  }
+  const init = (socket: WebSocket) =>
+    new Promise<void>((resolve) => {
+      socket.once('message', () => resolve());
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+    });
+  const subscribe = (id: string) => JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription { inboxUpdates { removed } }' } });
+
+  it('closes a socket that does not send connection_init in time with 4408', async () => {
+    const { closed } = await rawSocket();
+    expect(await closed).toEqual({ code: 4408, reason: 'Connection initialisation timeout' });
+  });
+
+  it('closes a socket that subscribes before it is acknowledged with 4401', async () => {
+    const { socket, closed } = await rawSocket();
+    socket.send(subscribe('1'));
+    expect((await closed).code).toBe(4401);
+  });
+
+  it('closes a socket that reuses a running operation id with 4409', async () => {
+    const { socket, closed } = await rawSocket();
+    await init(socket);
+    socket.send(subscribe('same'));
+    socket.send(subscribe('same'));
+    expect(await closed).toEqual({ code: 4409, reason: 'Subscriber for same already exists' });
+  });
+
+  it('closes a socket that sends a message over the size limit with 1009', async () => {
+    const { socket, closed } = await rawSocket();
+    await init(socket);
+    socket.send(JSON.stringify({ id: 'big', type: 'subscribe', payload: { query: `{ me { id } } #${'x'.repeat(110_000)}` } }));
+    expect((await closed).code).toBe(1009);
+  });
+});
