@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { paginationDepth } from './suites/pagination-depth';
+import { webhooks } from './suites/webhooks';
 
 /**
  * `npm run bench`: runs every suite against the PostgreSQL of DATABASE_URL (default: the local
@@ -15,30 +16,44 @@ async function main(): Promise<void> {
   const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const rounds = Number(process.env.BENCH_ROUNDS ?? 300);
   const root = path.resolve(__dirname, '../..');
-  const schema = `bench_${Date.now()}`;
+  const stamp = Date.now();
+  const schemas = [`bench_${stamp}_s2`, `bench_${stamp}_s7`];
   const admin = new Client({ connectionString: databaseUrl });
   await admin.connect();
   try {
     console.log('S2 pagination depth');
-    const pagination = await paginationDepth({ databaseUrl, schema, rounds });
-    const results = {
-      at: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-      suites: { paginationDepth: pagination },
-    };
-    writeFileSync(path.join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(path.join(root, 'BENCHMARKS.md'), report(results));
+    const pagination = await paginationDepth({ databaseUrl, schema: schemas[0], rounds });
     for (const d of pagination.depths) console.log(`  depth ${d.depth}: p50 ${d.latency.p50} ms, p99 ${d.latency.p99} ms, index scan: ${d.indexScan}`);
     console.log(`  deep/shallow: p50 ×${pagination.ratioP50}, p99 ×${pagination.ratioP99} (target ≤ 1.5)`);
     if (!pagination.depths.every((d) => d.indexScan)) throw new Error('a messages page did not use an index scan');
+
+    console.log('S7 webhooks');
+    const inbound = await webhooks({ databaseUrl, schema: schemas[1], count: Number(process.env.BENCH_WEBHOOKS ?? 2000) });
+    console.log(`  accepted ${inbound.acceptedPerSecond}/s (bare handler ${inbound.baselineAcceptedPerSecond}/s, ×${inbound.acceptedRatio})`);
+    console.log(`  processed ${inbound.processedPerSecond}/s (direct sendMessage ${inbound.baselineProcessedPerSecond}/s, ×${inbound.processedRatio})`);
+
+    const results = {
+      at: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+      suites: { paginationDepth: pagination, webhooks: inbound },
+    };
+    writeFileSync(path.join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(path.join(root, 'BENCHMARKS.md'), report(results));
   } finally {
-    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_jobs" CASCADE`);
     await admin.end();
   }
 }
 
-function report(results: { at: string; machine: Record<string, unknown>; suites: { paginationDepth: Awaited<ReturnType<typeof paginationDepth>> } }): string {
+interface Results {
+  at: string;
+  machine: Record<string, unknown>;
+  suites: { paginationDepth: Awaited<ReturnType<typeof paginationDepth>>; webhooks: Awaited<ReturnType<typeof webhooks>> };
+}
+
+function report(results: Results): string {
   const p = results.suites.paginationDepth;
+  const w = results.suites.webhooks;
   const rows = p.depths.map((d) => `| ${d.depth.toLocaleString('en')} | ${d.latency.p50} | ${d.latency.p95} | ${d.latency.p99} | ${d.latency.count} | ${d.indexScan ? 'yes' : '**no**'} |`);
   const plan = p.depths.at(-1)!.plan;
   return `# Benchmarks
@@ -62,6 +77,17 @@ Plan of the page statement at depth ${p.depths.at(-1)!.depth.toLocaleString('en'
 \`\`\`
 ${plan}
 \`\`\`
+
+## S7 — inbound webhooks
+
+${w.webhooks.toLocaleString('en')} signed webhooks into ${w.conversations} SUPPORT conversations, ${w.concurrency} requests in flight.
+*Accepted*: answered 202 (signature checked, body validated, job enqueued). *Processed*: from the
+first request until every message is stored (and published) by the inbound-webhook job.
+
+| | Parley | baseline | ratio |
+| --- | ---: | ---: | ---: |
+| accepted / s | ${w.acceptedPerSecond} | ${w.baselineAcceptedPerSecond} (bare \`node:http\` handler, same signature check) | ×${w.acceptedRatio} |
+| processed / s | ${w.processedPerSecond} | ${w.baselineProcessedPerSecond} (\`sendMessage\` called directly, same concurrency) | ×${w.processedRatio} |
 `;
 }
 

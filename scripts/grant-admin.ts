@@ -6,11 +6,11 @@ import { Role } from '../src/entities/user.entity';
 import { setRole } from '../src/services/accounts';
 
 /**
- * `npm run grant-admin -- <handle>`: the first ADMIN cannot be made through the API. Uses the same
+ * `npm run admin:grant -- <handle>`: the first ADMIN cannot be made through the API. Uses the same
  * database as `npm start` (DATABASE_URL, else the embedded one, which must not be running).
  */
 async function main(handle: string | undefined): Promise<void> {
-  if (!handle) throw new Error('usage: npm run grant-admin -- <handle>');
+  if (!handle) throw new Error('usage: npm run admin:grant -- <handle>');
   const config = loadConfig();
   const database = await openDatabase(config, createLogger({ ...config, log: { level: 'warn', pretty: true } }));
   try {

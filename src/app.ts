@@ -18,10 +18,20 @@ import { createFormatError, UnauthenticatedError } from './errors';
 import { createHealthRouter, type ReadinessCheck } from './observability/health';
 import { createLogger, type Logger } from './observability/logger';
 import { createErrorLoggingPlugin } from './observability/error-logging.plugin';
+import { startClusterMetrics } from './observability/cluster-metrics';
+import { createMetrics } from './observability/metrics';
+import { createMetricsPlugin } from './observability/metrics.plugin';
+import { accountExportJob } from './jobs/account-export.job';
+import { inboundWebhookJob } from './jobs/inbound-webhook.job';
+import type { JobDefinition } from './jobs/job';
+import { metricsRollupJob } from './jobs/metrics-rollup.job';
+import { startJobQueue } from './jobs/queue';
+import { retentionJob } from './jobs/retention.job';
+import { createInboundWebhookRouter } from './webhooks/inbound';
 import { createCursorCodec } from './pagination/cursor';
 import { buildParleySchema } from './schema';
 import { applyRateLimits } from './directives/rate-limit.directive';
-import { viewerFromAuthorization } from './security/auth';
+import { activeAccount, viewerFromAuthorization } from './security/auth';
 import { bodyErrorHandler } from './security/body-errors';
 import { createClientAddress } from './security/client-address';
 import { createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';
@@ -124,17 +134,32 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     disposables.push({ name: 'bus', dispose: () => bus.close() });
     disposables.push({ name: 'presence', dispose: () => presence.dispose() });
 
+    const metrics = createMetrics();
+    const jobs = await startJobQueue({
+      url: database.url,
+      deps: { dataSource, bus, logger, config, metrics },
+      jobs: [inboundWebhookJob, retentionJob, accountExportJob, metricsRollupJob] as JobDefinition<object>[],
+      onRun: metrics.jobRun,
+    });
+    disposables.push({ name: 'jobs', dispose: () => jobs.stop() });
+    metrics.gaugeOnScrape('parley_jobs_dead_letter', 'Jobs in the dead-letter queue of each job, after their retries.', 'job', () => jobs.deadLetters());
+    const clusterMetrics = await startClusterMetrics({ instanceId, bus, metrics, presence, dataSource, logger });
+    disposables.push({ name: 'metrics', dispose: () => clusterMetrics.stop() });
+
     const production = config.env === 'production';
     const services: Services = {
       config,
       dataSource,
       bus,
+      jobs,
+      metrics,
+      clusterMetrics,
       tokens: createTokenService({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.jwtTtlSeconds }),
       presence,
       cursors: createCursorCodec(config.auth.jwtSecret),
       logger,
     };
-    const schema = applyRateLimits(await buildParleySchema({ pubSub: bus }), { ...config.rateLimits, limiter: rateLimiter });
+    const schema = applyRateLimits(await buildParleySchema({ pubSub: bus }), { ...config.rateLimits, limiter: rateLimiter, onRefused: metrics.rateLimited });
     const formatError = createFormatError({ production });
     const validationRules = queryLimitRules(config.limits.query);
     const parseOptions = queryParseOptions(config.limits.query);
@@ -163,16 +188,23 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       plugins: [
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
         createErrorLoggingPlugin(),
+        createMetricsPlugin(metrics),
         production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
       ],
     });
     await apollo.start();
     disposables.push({ name: 'http', dispose: () => apollo.stop() });
     // Disposed before the HTTP drain: it closes every socket with 1001 instead of letting the drain cut them.
-    const ws = attachWsServer({ httpServer, path: '/graphql', schema, services, logger, formatError, validationRules, parseOptions, trustedDocuments, clientAddress });
+    const ws = await attachWsServer({ httpServer, path: '/graphql', schema, services, logger, formatError, validationRules, parseOptions, trustedDocuments, clientAddress });
     disposables.push({ name: 'websocket', dispose: ws.dispose });
 
     expressApp.use(createHealthRouter({ checks: readiness, isShuttingDown: () => shuttingDown }));
+    expressApp.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+    if (config.webhooks.inboundSecret) {
+      expressApp.use(createInboundWebhookRouter({ secret: config.webhooks.inboundSecret, queue: jobs, logger, bodyLimit: config.limits.httpBodyBytes }));
+    }
     expressApp.use(
       '/graphql',
       cors({ origin: config.http.corsOrigins === '*' ? '*' : config.http.corsOrigins }),
@@ -184,7 +216,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           res.setHeader('x-request-id', requestId);
           try {
             const viewer = await viewerFromAuthorization(services.tokens, req.headers.authorization);
-            return createContext(services, { viewer, requestId, clientIp: clientAddress(req) });
+            const context = createContext(services, { viewer, requestId, clientIp: clientAddress(req) });
+            // The token may outlive its account: an erased user's requests are refused.
+            if (viewer && !(await activeAccount(context.loaders.usersById.load(viewer.id)))) throw new InvalidTokenError('invalid');
+            return context;
           } catch (error) {
             if (error instanceof InvalidTokenError) throw new UnauthenticatedError(error.message, 401);
             throw error;

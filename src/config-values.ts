@@ -8,9 +8,10 @@ export const postgresUrl = z
   .string()
   .refine((v) => /^postgres(ql)?:\/\/\S+$/.test(v), 'must be a postgres:// or postgresql:// URL');
 export const redisUrl = z.string().refine((v) => /^rediss?:\/\/\S+$/.test(v), 'must be a redis:// or rediss:// URL');
-const wholeNumber = (message: string) => z.string().regex(/^\d{1,15}$/, message).transform(Number);
-export const port = wholeNumber('must be 0..65535').refine((p) => p <= 65535, 'must be 0..65535');
-export const positiveInt = wholeNumber('must be a positive integer').refine((n) => n > 0, 'must be a positive integer');
+const digits = (message: string) => z.string().regex(/^\d{1,15}$/, message).transform(Number);
+export const wholeNumber = digits('must be a whole number');
+export const port = digits('must be 0..65535').refine((p) => p <= 65535, 'must be 0..65535');
+export const positiveInt = digits('must be a positive integer').refine((n) => n > 0, 'must be a positive integer');
 export const bool = z.enum(['true', 'false', '1', '0'], 'must be true or false').transform((v) => v === 'true' || v === '1');
 export const duration = z.string().transform((v, ctx) => {
   const ms = parseDuration(v);

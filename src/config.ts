@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { bool, corsOrigins, duration, identifier, port, positiveInt, postgresUrl, rateLimitOverrides, redisUrl, trustProxy } from './config-values';
+import { bool, corsOrigins, duration, identifier, port, positiveInt, postgresUrl, rateLimitOverrides, redisUrl, trustProxy, wholeNumber } from './config-values';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type PersistedQueryMode = 'off' | 'apq' | 'trusted';
@@ -80,6 +80,26 @@ export interface Config {
     manifestPath: string;
     /** How long an APQ entry lives after it was registered, in seconds. */
     ttlSeconds: number;
+  };
+  jobs: {
+    /** Run job workers and schedules here; false: an API-only instance, which still enqueues jobs. */
+    enabled: boolean;
+    /** PostgreSQL schema of pg-boss's tables (created at start-up). */
+    schema: string;
+    /** Attempts after the first before a job goes to its dead-letter queue. */
+    retryLimit: number;
+    /** Delay before the first retry, in seconds; each later one waits twice as long. */
+    retryDelaySeconds: number;
+  };
+  webhooks: {
+    /** HMAC-SHA256 key of `POST /webhooks/inbound`; unset: the endpoint is off. Secret. */
+    inboundSecret: string | undefined;
+  };
+  retention: {
+    /** Bodies of messages deleted longer ago than this are erased (days). */
+    deletedMessageDays: number;
+    /** Metric samples older than this are deleted (days). */
+    metricsDays: number;
   };
   http: {
     /** Express `trust proxy`: whether, or how far, to believe X-Forwarded-For for the client address. */
@@ -186,6 +206,19 @@ export function loadConfig(env: Env = process.env): Config {
       mode: read('PERSISTED_QUERIES', z.enum(['off', 'apq', 'trusted'], 'must be off, apq or trusted'), production ? 'trusted' : 'apq'),
       manifestPath: path.resolve(read('PERSISTED_QUERY_MANIFEST', z.string().min(1), 'persisted-query-manifest.json')),
       ttlSeconds: Math.floor(read('PERSISTED_QUERY_TTL', duration, 86_400_000) / 1000),
+    },
+    jobs: {
+      enabled: read('JOBS_ENABLED', bool, true),
+      schema: read('JOBS_SCHEMA', identifier, 'pgboss'),
+      retryLimit: read('JOB_RETRY_LIMIT', wholeNumber, 5),
+      retryDelaySeconds: Math.max(1, Math.round(read('JOB_RETRY_DELAY', duration, 5_000) / 1000)),
+    },
+    webhooks: {
+      inboundSecret: read('INBOUND_WEBHOOK_SECRET', z.string().min(16, 'must be at least 16 characters'), undefined as string | undefined),
+    },
+    retention: {
+      deletedMessageDays: read('RETENTION_DELETED_DAYS', positiveInt, 30),
+      metricsDays: read('RETENTION_METRICS_DAYS', positiveInt, 90),
     },
     http: {
       trustProxy: read('TRUST_PROXY', trustProxy, false),

@@ -4,7 +4,9 @@ import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchema, type PubSub } from 'type-graphql';
 import { conversationEventResolvers } from './resolvers/conversation-event.resolver';
 import { ConversationResolver } from './resolvers/conversation.resolver';
+import { AccountResolver } from './resolvers/account.resolver';
 import { InboxUpdateResolver } from './resolvers/inbox-update.resolver';
+import { MetricsResolver } from './resolvers/metrics.resolver';
 import { PresenceEventResolver } from './resolvers/presence-event.resolver';
 import { MessageResolver } from './resolvers/message.resolver';
 import { NodeResolver } from './resolvers/node.resolver';
@@ -24,7 +26,7 @@ export interface SchemaOptions {
 /** The executable schema. `schema.graphql` is this, printed (scripts/emit-schema.ts). */
 export function buildParleySchema({ pubSub }: SchemaOptions): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [UserResolver, ConversationResolver, MessageResolver, NodeResolver, ...conversationEventResolvers, InboxUpdateResolver, PresenceEventResolver],
+    resolvers: [UserResolver, ConversationResolver, MessageResolver, NodeResolver, ...conversationEventResolvers, InboxUpdateResolver, PresenceEventResolver, AccountResolver, MetricsResolver],
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
     validate: { forbidUnknownValues: false },
     authChecker,

@@ -29,6 +29,8 @@ const REQUIRED_TYPES = [
   // real-time chat
   ...['CreateConversationInput', 'SendMessageInput', 'ConversationEvent', 'MessageAdded', 'MessageEdited', 'MessageDeleted', 'ReactionChanged'],
   ...['MemberJoined', 'MemberLeft', 'ConversationStatusChanged', 'ReadReceipt', 'TypingChanged', 'ResyncRequired', 'InboxUpdate', 'PresenceEvent'],
+  // jobs and live metrics
+  ...['MetricsSnapshot', 'MetricsSample'],
 ];
 const REQUIRED_FIELDS = [
   ...['Query.me', 'Mutation.signUp', 'Mutation.signIn'],
@@ -36,6 +38,7 @@ const REQUIRED_FIELDS = [
   ...['createConversation', 'addMember', 'removeMember', 'leaveConversation', 'closeConversation', 'reopenConversation'].map((m) => `Mutation.${m}`),
   ...['sendMessage', 'editMessage', 'deleteMessage', 'addReaction', 'removeReaction', 'markRead', 'setTyping'].map((m) => `Mutation.${m}`),
   ...['Subscription.conversationEvents', 'Subscription.inboxUpdates', 'Subscription.presence'],
+  ...['Query.metrics', 'Query.metricsHistory', 'Subscription.metrics'],
 ];
 
 /** Every member of a type as `name(args): Type` strings, keyed by name. */

@@ -25,8 +25,10 @@ export async function paginationDepth(env: { databaseUrl: string; schema: string
   const statements: { sql: string; parameters: unknown[] }[] = [];
   const config = loadConfig({
     NODE_ENV: 'production',
+    PERSISTED_QUERIES: 'off',
     DATABASE_URL: env.databaseUrl,
     DATABASE_SCHEMA: env.schema,
+    JOBS_SCHEMA: `${env.schema}_jobs`,
     JWT_SECRET: 'benchmark-secret-benchmark-secret!',
     PORT: '0',
     HOST: '127.0.0.1',

@@ -6,6 +6,8 @@ import { startEmbeddedPostgres } from './embedded-postgres';
 
 export interface OpenDatabase {
   dataSource: DataSource;
+  /** The primary's URL (the embedded server's when no DATABASE_URL was given), for other clients such as pg-boss. */
+  url: string;
   /** Whether this process started the embedded PostgreSQL (no DATABASE_URL). */
   embedded: boolean;
   /** Closes the pools, then stops the embedded server if one was started. */
@@ -19,12 +21,13 @@ export interface OpenDatabase {
 export async function openDatabase(config: Config, logger: Logger, onQuery?: (sql: string, parameters?: unknown[]) => void): Promise<OpenDatabase> {
   const embedded = config.database.url ? undefined : await startEmbeddedPostgres(config.database.embedded, logger);
   try {
-    const dataSource = createDataSource(config, { url: config.database.url ?? embedded!.url, onQuery });
+    const url = config.database.url ?? embedded!.url;
+    const dataSource = createDataSource(config, { url, onQuery });
     await dataSource.initialize();
     try {
       if (config.database.migrationsRun) {
         await dataSource.query(`CREATE SCHEMA IF NOT EXISTS "${config.database.schema}"`);
-        const applied = await withMigrationLock(dataSource, () => dataSource.runMigrations({ transaction: 'each' }));
+        const applied = await withAdvisoryLock(dataSource, 'migrations', () => dataSource.runMigrations({ transaction: 'each' }));
         if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.name) }, 'applied migrations');
       }
     } catch (error) {
@@ -33,6 +36,7 @@ export async function openDatabase(config: Config, logger: Logger, onQuery?: (sq
     }
     return {
       dataSource,
+      url,
       embedded: embedded !== undefined,
       close: async () => {
         await dataSource.destroy();
@@ -46,18 +50,21 @@ export async function openDatabase(config: Config, logger: Logger, onQuery?: (sq
 }
 
 /**
- * Instances of a cluster start together and each runs pending migrations; TypeORM takes no lock, so
- * two would apply the same migration and one would fail. A session advisory lock, held on one
- * dedicated connection, lets one instance migrate while the others wait and then find nothing to do.
+ * Instances of a cluster start together and each sets up what it needs: runs pending migrations,
+ * creates job queues. Neither TypeORM nor pg-boss serialises that DDL, so two instances would
+ * apply the same migration, or deadlock creating queues. A session advisory lock (one per `name`
+ * and schema), held on one dedicated connection, lets one instance work while the others wait and
+ * then find nothing to do.
  */
-async function withMigrationLock<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
+export async function withAdvisoryLock<T>(dataSource: DataSource, name: string, work: () => Promise<T>): Promise<T> {
   const runner = dataSource.createQueryRunner('master');
+  const key = `hashtext('parley:${name}:' || current_schema())`;
   try {
-    await runner.query(`SELECT pg_advisory_lock(hashtext('parley:migrations:' || current_schema()))`);
+    await runner.query(`SELECT pg_advisory_lock(${key})`);
     try {
       return await work();
     } finally {
-      await runner.query(`SELECT pg_advisory_unlock(hashtext('parley:migrations:' || current_schema()))`);
+      await runner.query(`SELECT pg_advisory_unlock(${key})`);
     }
   } finally {
     await runner.release();

@@ -26,6 +26,8 @@ export interface RateLimitOptions {
   enabled: boolean;
   /** Limits that replace (or add to) what the schema declares, keyed `Type.field`. */
   overrides: Record<string, Limit>;
+  /** Observes each refused call (metrics). */
+  onRefused?: (coordinate: string) => void;
 }
 
 function checkLimit(coordinate: string, max: number, windowMs: number | null, window: string): Limit {
@@ -46,7 +48,7 @@ export function rateLimitIdentity({ viewer, clientIp }: Context): string {
  * resolution counts, so 20 aliases of a limited mutation in one document spend 20 calls. A
  * directive or override that does not parse, or an override naming no field, fails start-up.
  */
-export function applyRateLimits(schema: GraphQLSchema, { limiter, enabled, overrides }: RateLimitOptions): GraphQLSchema {
+export function applyRateLimits(schema: GraphQLSchema, { limiter, enabled, overrides, onRefused }: RateLimitOptions): GraphQLSchema {
   const unused = new Set(Object.keys(overrides));
   const limited = mapSchema(schema, {
     [MapperKind.OBJECT_FIELD]: (field, fieldName, typeName) => {
@@ -64,7 +66,10 @@ export function applyRateLimits(schema: GraphQLSchema, { limiter, enabled, overr
         ...field,
         resolve: async (source, args, context: Context, info) => {
           const verdict = await limiter.consume(`${coordinate}:${rateLimitIdentity(context)}`, limit.max, limit.windowMs);
-          if (!verdict.allowed) throw new RateLimitedError(coordinate, limit, verdict.retryAfterMs);
+          if (!verdict.allowed) {
+            onRefused?.(coordinate);
+            throw new RateLimitedError(coordinate, limit, verdict.retryAfterMs);
+          }
           return resolve(source, args, context, info);
         },
       };

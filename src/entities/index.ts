@@ -1,9 +1,11 @@
+import { AccountExport } from './account-export.entity';
 import { ConversationEventRecord } from './conversation-event.entity';
 import { Conversation } from './conversation.entity';
 import { Membership } from './membership.entity';
 import { Message } from './message.entity';
+import { MetricInstanceMinute } from './metric-instance-minute.entity';
 import { MetricSample } from './metric-sample.entity';
 import { Reaction } from './reaction.entity';
 import { User } from './user.entity';
 
-export const entities = [User, Conversation, Membership, Message, Reaction, ConversationEventRecord, MetricSample];
+export const entities = [User, Conversation, Membership, Message, Reaction, ConversationEventRecord, MetricSample, MetricInstanceMinute, AccountExport];

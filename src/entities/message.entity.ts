@@ -12,6 +12,9 @@ import { User } from './user.entity';
 @Index('messages_author_client_message_id_key', ['authorId', 'clientMessageId'], { unique: true })
 // GIN over to_tsvector('english', coalesce(body, '')): an expression index, created by the migration.
 @Index('messages_body_fts_idx', { synchronize: false })
+// (deleted_at) WHERE deleted_at IS NOT NULL AND body IS NOT NULL: what retention has yet to erase.
+@Index('messages_deleted_at_idx', { synchronize: false })
+@Index('messages_created_at_brin', { synchronize: false })
 export class Message {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -35,7 +38,7 @@ export class Message {
   @Column({ type: 'integer' })
   seq!: number;
 
-  @Field(() => String, { nullable: true, description: 'Null once deleted.' })
+  /** Kept after a soft delete (GraphQL shows null) until retention erases it; see message.resolver.ts. */
   @Column({ type: 'text', nullable: true })
   body!: string | null;
 

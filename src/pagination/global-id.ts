@@ -1,8 +1,8 @@
 import { BadUserInputError } from '../errors';
 
 /** Node types whose ids are handed out as global ids. */
-export type NodeType = 'User' | 'Conversation' | 'Message';
-const NODE_TYPES = new Set<string>(['User', 'Conversation', 'Message']);
+export type NodeType = 'User' | 'Conversation' | 'Message' | 'AccountExport';
+const NODE_TYPES = new Set<string>(['User', 'Conversation', 'Message', 'AccountExport']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Opaque, globally unique id: base64url of `<Type>:<uuid>`. */

@@ -22,6 +22,7 @@ function subscribe({ conversationId, afterSeq }: ConversationEventsArgs, { servi
     afterSeq: afterSeq ?? null,
     replayLimit: services.config.realtime.replayLimit,
     typingTimeoutMs: services.config.realtime.typingTimeoutMs,
+    metrics: services.metrics,
   });
 }
 

@@ -81,6 +81,11 @@ export class MessageResolver {
     return toGlobalId('Message', message.id);
   }
 
+  @FieldResolver(() => String, { nullable: true, description: 'Null once deleted.' })
+  body(@Root() message: Message): string | null {
+    return message.deletedAt ? null : message.body;
+  }
+
   @FieldResolver(() => Conversation)
   async conversation(@Root() message: Message, @Ctx() context: Context): Promise<Conversation> {
     // A message is only ever handed out to members, so its conversation is visible too.

@@ -2,6 +2,7 @@ import { Arg, Authorized, Ctx, ID, Query, Resolver } from 'type-graphql';
 import type { Context } from '../context';
 import { assertNever } from '../errors';
 import { fromGlobalId } from '../pagination/global-id';
+import { AccountExport } from '../entities/account-export.entity';
 import { Node } from './node.type';
 import { visibleConversation, visibleMessage } from './visibility';
 
@@ -18,6 +19,8 @@ export class NodeResolver {
         return visibleConversation(context, rawId);
       case 'Message':
         return visibleMessage(context, rawId);
+      case 'AccountExport':
+        return context.services.dataSource.getRepository(AccountExport).findOneBy({ id: rawId, userId: context.viewer!.id });
       default:
         return assertNever(type);
     }

@@ -59,8 +59,13 @@ export async function authenticate(dataSource: DataSource, login: string, passwo
   return user;
 }
 
+/** A user by handle, any case; erased accounts are not found. */
 export function findUserByHandle(dataSource: DataSource, handle: string): Promise<User | null> {
-  return dataSource.getRepository(User).createQueryBuilder('user').where('lower(user.handle) = lower(:handle)', { handle: handle.trim() }).getOne();
+  return dataSource
+    .getRepository(User)
+    .createQueryBuilder('user')
+    .where('lower(user.handle) = lower(:handle) AND user.deleted_at IS NULL', { handle: handle.trim() })
+    .getOne();
 }
 
 /** Used by the `grant-admin` command: the first ADMIN cannot be made through the API. */
@@ -87,7 +92,7 @@ export async function searchUsers(
     cursorKey,
     order: USER_ORDER,
     from: 'users u',
-    where: prefix ? `lower(u.handle) LIKE $1 OR lower(u.display_name) LIKE $1` : 'TRUE',
+    where: prefix ? `(lower(u.handle) LIKE $1 OR lower(u.display_name) LIKE $1) AND u.deleted_at IS NULL` : 'u.deleted_at IS NULL',
     params: prefix ? [prefix] : [],
     select: entityColumns(dataSource, User, 'u'),
   });

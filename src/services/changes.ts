@@ -3,6 +3,7 @@ import { ConversationKind, ConversationStatus } from '../entities/conversation.e
 import { MemberRole } from '../entities/membership.entity';
 import { ForbiddenError, NotFoundError } from '../errors';
 import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import { toGlobalId } from '../pagination/global-id';
 import type { EventBus } from '../subscriptions/pubsub';
 import { Topic, type StoredEvent, type StoredEventPayloads, type StoredEventType } from '../subscriptions/topics';
@@ -13,6 +14,8 @@ export interface ChangeDeps {
   dataSource: DataSource;
   bus: EventBus;
   logger: Logger;
+  /** Counts committed events (Prometheus, and the messages-per-minute figure). */
+  metrics?: Pick<Metrics, 'eventPublished'>;
 }
 
 export interface Change {
@@ -43,7 +46,11 @@ export async function commitChange<T>(deps: ChangeDeps, work: (change: Change) =
       publish: (topic, payload) => outbox.push([topic as Topic<unknown>, payload]),
     }),
   );
-  for (const [topic, payload] of outbox) void publishDurably(deps, topic, payload);
+  for (const [topic, payload] of outbox) {
+    const type = (payload as { type?: unknown }).type;
+    if (typeof type === 'string' && (payload as { seq?: unknown }).seq != null) deps.metrics?.eventPublished(type);
+    void publishDurably(deps, topic, payload);
+  }
   return result;
 }
 

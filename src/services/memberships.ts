@@ -48,15 +48,20 @@ export async function leaveConversation(deps: ChangeDeps, viewerId: string, conv
   return commitChange(deps, async (change) => {
     const conversation = await lockConversation(change.manager, conversationId, viewerId);
     requireGroup(conversation);
-    await leave(change, conversationId, viewerId);
-    await change.manager.query(
-      `UPDATE memberships SET role = $2 WHERE conversation_id = $1 AND user_id = (
-         SELECT user_id FROM memberships WHERE conversation_id = $1 ORDER BY joined_at, user_id LIMIT 1)
-       AND NOT EXISTS (SELECT 1 FROM memberships WHERE conversation_id = $1 AND role = $2)`,
-      [conversationId, MemberRole.OWNER],
-    );
+    await departFrom(change, conversationId, viewerId);
     return true;
   });
+}
+
+/** Takes a user out of a conversation whose lock the caller holds, handing OWNER on if they held it last. */
+export async function departFrom(change: Change, conversationId: string, userId: string): Promise<void> {
+  await leave(change, conversationId, userId);
+  await change.manager.query(
+    `UPDATE memberships SET role = $2 WHERE conversation_id = $1 AND user_id = (
+       SELECT user_id FROM memberships WHERE conversation_id = $1 ORDER BY joined_at, user_id LIMIT 1)
+     AND NOT EXISTS (SELECT 1 FROM memberships WHERE conversation_id = $1 AND role = $2)`,
+    [conversationId, MemberRole.OWNER],
+  );
 }
 
 async function leave(change: Change, conversationId: string, userId: string): Promise<void> {

@@ -153,13 +153,17 @@ export function editMessage(deps: ChangeDeps, viewerId: string, messageId: strin
   });
 }
 
-/** Soft delete (author only; MessageDeleted): the row and its seq stay, the body becomes null. Deleting twice changes nothing. */
+/**
+ * Soft delete (author only; MessageDeleted): the row and its seq stay and the API shows no body
+ * from now on; the stored body is erased by the retention job after RETENTION_DELETED_DAYS.
+ * Deleting twice changes nothing.
+ */
 export function deleteMessage(deps: ChangeDeps, viewerId: string, messageId: string): Promise<Message> {
   return changeMessage(deps, viewerId, messageId, async (change, message, conversation) => {
     if (message.deletedAt && message.authorId === viewerId) return message;
     requireAuthor(message, viewerId, 'delete');
     requireOpen(conversation);
-    await change.manager.query(`UPDATE messages SET body = NULL, deleted_at = now() WHERE id = $1`, [messageId]);
+    await change.manager.query(`UPDATE messages SET deleted_at = now() WHERE id = $1`, [messageId]);
     await change.append(message.conversationId, 'MessageDeleted', { messageId });
     return change.manager.getRepository(Message).findOneByOrFail({ id: messageId });
   });

@@ -3,6 +3,7 @@ import { BadUserInputError, ForbiddenError } from '../errors';
 import { queryPrimary } from '../database/primary';
 import { headSeq, readEvents } from '../services/event-log';
 import { EventQueue } from './event-queue';
+import type { Metrics } from '../observability/metrics';
 import type { EventBus } from './pubsub';
 import { Topic, type ConversationTopicEvent } from './topics';
 
@@ -30,6 +31,7 @@ export interface ConversationStreamOptions {
   replayLimit: number;
   /** A TypingChanged(true) not refreshed within this many ms is followed by a TypingChanged(false). */
   typingTimeoutMs: number;
+  metrics?: Pick<Metrics, 'eventDelivered' | 'eventsReplayed' | 'resync'>;
 }
 
 /**
@@ -78,6 +80,7 @@ export async function openConversationStream(options: ConversationStreamOptions)
     const missing = upTo - delivered - 1;
     if (missing <= 0) return;
     if (missing > replayLimit) {
+      options.metrics?.resync();
       queue.push(resync(delivered + 1));
       delivered = upTo - 1;
       // The skipped events may have removed the viewer: look again, as at subscribe time.
@@ -85,7 +88,9 @@ export async function openConversationStream(options: ConversationStreamOptions)
       else checkedAt = upTo - 1;
       return;
     }
-    for (const event of await readEvents(dataSource, conversationId, delivered, missing)) deliver(event);
+    const events = await readEvents(dataSource, conversationId, delivered, missing);
+    options.metrics?.eventsReplayed(events.length);
+    for (const event of events) deliver(event);
   };
 
   const deliver = (event: ConversationTopicEvent) => {
@@ -95,6 +100,7 @@ export async function openConversationStream(options: ConversationStreamOptions)
       return;
     }
     if (event.type === 'TypingChanged') expireTyping(event);
+    options.metrics?.eventDelivered(event.type, event.occurredAt);
     queue.push(event);
   };
 

@@ -12,6 +12,8 @@ export interface PresenceStore {
   disconnected(userId: string): Promise<boolean>;
   /** The subset of `userIds` online anywhere in the cluster. */
   online(userIds: readonly string[]): Promise<Set<string>>;
+  /** How many users are online anywhere in the cluster. */
+  count(): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -46,11 +48,15 @@ export function createInProcessPresence(): PresenceStore {
     connected: async (userId) => local.add(userId),
     disconnected: async (userId) => local.remove(userId),
     online: async (userIds) => new Set(userIds.filter((id) => local.has(id))),
+    count: async () => local.users().length,
     dispose: async () => undefined,
   };
 }
 
-/** Lua, shared head: counts the entries of other instances that have not expired. KEYS: user hash, instance set. */
+/**
+ * Lua, shared head: counts the entries of other instances that have not expired. KEYS: user hash,
+ * instance set, set of online users (kept for counting: a user is in it while some instance holds them).
+ */
 const COUNT_OTHERS = `
 local others = 0
 local entries = redis.call('HGETALL', KEYS[1])
@@ -63,10 +69,12 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('SADD', KEYS[3], ARGV[2])
 return others`;
 const LEAVE = `${COUNT_OTHERS}
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
+if others == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
 return others`;
 
 export interface RedisPresenceOptions {
@@ -100,6 +108,7 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
   const userKey = (userId: string) => `${keyPrefix}presence:user:${userId}`;
   const instanceKey = (id: string) => `${keyPrefix}presence:instance:${id}`;
   const instancesKey = `${keyPrefix}presence:instances`;
+  const onlineKey = `${keyPrefix}presence:online`;
   /** A dead instance's user set outlives it long enough to be reaped, and no longer. */
   const instanceSetTtlMs = ttlMs * 10;
 
@@ -109,7 +118,7 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
    * exactly one of them sees nobody else and announces the change.
    */
   const updateEntry = async (script: string, userId: string, instance: string): Promise<number> =>
-    Number(await redis.eval(script, 2, userKey(userId), instanceKey(instance), instance, userId, now(), now() + ttlMs, ttlMs, instanceSetTtlMs));
+    Number(await redis.eval(script, 3, userKey(userId), instanceKey(instance), onlineKey, instance, userId, now(), now() + ttlMs, ttlMs, instanceSetTtlMs));
 
   let registered = false;
   const heartbeat = async () => {
@@ -170,12 +179,12 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
         }),
       );
     },
+    count: () => redis.scard(onlineKey),
     async dispose() {
       clearInterval(timer);
       await beating;
-      const pipeline = redis.pipeline().del(instanceKey(instanceId)).zrem(instancesKey, instanceId);
-      for (const userId of local.users()) pipeline.hdel(userKey(userId), instanceId);
-      await pipeline.exec();
+      for (const userId of local.users()) await updateEntry(LEAVE, userId, instanceId);
+      await redis.pipeline().del(instanceKey(instanceId)).zrem(instancesKey, instanceId).exec();
     },
   };
 }

@@ -39,6 +39,19 @@ export interface PresenceChange {
   at: string;
 }
 
+/** One instance's live figures, published every second (observability/cluster-metrics.ts). */
+export interface InstanceReport {
+  instanceId: string;
+  /** When it was made, ms since the epoch. */
+  at: number;
+  connectedClients: number;
+  activeSubscriptions: number;
+  requestsPerSecond: number;
+  errorsPerMinute: number;
+  messagesPerMinute: number;
+  latencyBuckets: number[];
+}
+
 declare const payloadType: unique symbol;
 
 /** A topic name that remembers the payload type published on it. */
@@ -55,4 +68,8 @@ export const Topic = {
   user: (userId: string) => `user:${userId}` as Topic<MembershipChange>,
   /** Online/offline transitions of every user; each subscription keeps those of the members it watches. */
   presence: () => 'presence' as Topic<PresenceChange>,
+  /** Every instance's live figures, each second. */
+  metrics: () => 'metrics' as Topic<InstanceReport>,
+  /** Accounts erased: their sockets are closed on every instance. */
+  accountClosed: () => 'account-closed' as Topic<{ userId: string }>,
 };

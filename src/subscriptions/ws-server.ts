@@ -1,15 +1,17 @@
 import type { IncomingMessage, Server } from 'node:http';
-import type { GraphQLError, GraphQLFormattedError, GraphQLSchema, ParseOptions, ValidationRule } from 'graphql';
+import { getOperationAST, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type OperationTypeNode, type ParseOptions, type ValidationRule } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createContext, type Services, type Viewer } from '../context';
+import { User } from '../entities/user.entity';
 import type { Logger } from '../observability/logger';
-import { viewerFromAuthorization } from '../security/auth';
+import { activeAccount, viewerFromAuthorization } from '../security/auth';
 import { InvalidTokenError } from '../security/jwt';
 import type { TrustedDocuments } from '../security/persisted-queries';
 import { createWsAdmission, type SubscribeBudget } from '../security/ws-admission';
 import { announceOffline, announceOnline } from '../services/online-status';
+import { Topic } from './topics';
 
 export interface WsServerOptions {
   httpServer: Server;
@@ -29,11 +31,22 @@ export interface WsServerOptions {
   clientAddress: (request: IncomingMessage) => string;
 }
 
+interface Operation {
+  type: OperationTypeNode;
+  name: string | null;
+  /** Root field, the label of the active-subscriptions gauge. */
+  field: string;
+  startedAt: bigint;
+  /** Counted in the active-subscriptions gauge until it completes. */
+  live: boolean;
+}
+
 interface SocketState {
   viewer: Viewer | null;
   clientIp: string;
   subscribes: SubscribeBudget;
-  /** True once this socket was counted in presence; then, and only then, its close uncounts it. */
+  operations: Map<string, Operation>;
+  /** True once this socket was counted (presence, connections); then, and only then, its close uncounts it. */
   counted: boolean;
   /** Closes the socket with 4403 when the viewer's token expires. */
   expiry?: NodeJS.Timeout;
@@ -44,20 +57,33 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * graphql-ws on the HTTP server's upgrade path. `connection_init` may carry
- * `{ authorization: "Bearer <jwt>" }`; a bad or expired token closes the socket with 4403, and so
- * does the token expiring while the socket is open (the client reconnects with a fresh one).
- * Sockets are pinged every WS_KEEPALIVE; one that misses a pong is dropped, so a vanished client
- * goes offline. `dispose()` closes every socket with 1001 (going away), stops accepting upgrades,
- * and waits for the close handlers (presence, last seen) before the stores they write to close.
+ * `{ authorization: "Bearer <jwt>" }`; a bad or expired token, or one whose account was erased,
+ * closes the socket with 4403, and so does the token expiring or the account being erased while
+ * the socket is open (the client reconnects with a fresh token). Sockets are pinged every
+ * WS_KEEPALIVE; one that misses a pong is dropped, so a vanished client goes offline. Every
+ * operation passes the same admission as HTTP (ws-admission.ts). `dispose()` closes every socket
+ * with 1001 (going away), stops accepting upgrades, and waits for the close handlers (presence,
+ * last seen) before the stores they write to close.
  */
-export function attachWsServer(options: WsServerOptions) {
+export async function attachWsServer(options: WsServerOptions) {
   const { httpServer, path, schema, services, logger, formatError, clientAddress } = options;
   const { limits } = services.config;
+  const { metrics } = services;
   const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload: limits.wsPayloadBytes });
-  const admit = createWsAdmission({ ...options, production: services.config.env === 'production', subscriptionsPerSocket: limits.subscriptionsPerSocket, subscribesPerSecond: limits.subscribesPerSecond });
+  const admit = createWsAdmission({
+    ...options,
+    production: services.config.env === 'production',
+    subscriptionsPerSocket: limits.subscriptionsPerSocket,
+    subscribesPerSecond: limits.subscribesPerSecond,
+  });
   const log = logger.child({ component: 'ws' });
   const format = (errors: readonly GraphQLError[]) => errors.map((e) => formatError(e.toJSON(), e));
   const closing = new Set<Promise<void>>();
+  const socketsOf = new Map<string, Set<WebSocket>>();
+
+  const stopWatchingAccounts = await services.bus.listen(Topic.accountClosed(), ({ userId }) => {
+    for (const socket of socketsOf.get(userId) ?? []) socket.close(CloseCode.Forbidden, 'Account deleted');
+  });
 
   const uncount = async (viewer: Viewer) => {
     try {
@@ -84,18 +110,23 @@ export function attachWsServer(options: WsServerOptions) {
         let viewer: Viewer | null;
         try {
           viewer = await viewerFromAuthorization(services.tokens, ctx.connectionParams?.authorization);
+          if (viewer && !(await activeAccount(services.dataSource.getRepository(User).findOneBy({ id: viewer.id })))) throw new InvalidTokenError('invalid');
         } catch (error) {
           if (!(error instanceof InvalidTokenError)) throw error;
           log.debug({ err: error }, 'refused connection_init');
           return false;
         }
-        const state: SocketState = { viewer, clientIp: clientAddress(ctx.extra.request), subscribes: { windowStart: 0, used: 0 }, counted: false };
+        const { socket } = ctx.extra;
+        const state: SocketState = { viewer, clientIp: clientAddress(ctx.extra.request), subscribes: { windowStart: 0, used: 0 }, operations: new Map(), counted: false };
         ctx.extra.state = state;
         // The socket may have closed while the token was checked; onClose has then run already and
         // would never uncount it.
-        if (!viewer || ctx.extra.socket.readyState !== WebSocket.OPEN) return true;
-        if (viewer.tokenExpiresAt) closeOnExpiry(ctx.extra.socket, state, viewer.tokenExpiresAt);
+        if (socket.readyState !== WebSocket.OPEN) return true;
         state.counted = true;
+        metrics.wsConnected();
+        if (!viewer) return true;
+        if (viewer.tokenExpiresAt) closeOnExpiry(socket, state, viewer.tokenExpiresAt);
+        socketsOf.set(viewer.id, (socketsOf.get(viewer.id) ?? new Set()).add(socket));
         // Presence is best effort: a Redis hiccup must not refuse the connection (the heartbeat re-announces it).
         services.presence.connected(viewer.id).then(
           (cameOnline) => cameOnline && state.counted && announceOnline(services, viewer.id),
@@ -107,16 +138,41 @@ export function attachWsServer(options: WsServerOptions) {
       onClose: (ctx) => {
         const state = ctx.extra.state;
         clearTimeout(state?.expiry);
-        if (!state?.counted || !state.viewer) return;
+        if (!state?.counted) return;
         state.counted = false;
+        metrics.wsDisconnected();
+        if (!state.viewer) return;
+        const sockets = socketsOf.get(state.viewer.id);
+        sockets?.delete(ctx.extra.socket);
+        if (sockets?.size === 0) socketsOf.delete(state.viewer.id);
         const done = uncount(state.viewer).finally(() => closing.delete(done));
         closing.add(done);
       },
-      onSubscribe: (ctx, _id, payload) => {
-        const admission = admit(payload, Object.keys(ctx.subscriptions).length, ctx.extra.state!.subscribes);
+      onSubscribe: (ctx, id, payload) => {
+        const state = ctx.extra.state!;
+        const admission = admit(payload, Object.keys(ctx.subscriptions).length, state.subscribes);
         if ('errors' in admission) return admission.errors;
         const { document, payload: admitted } = admission;
+        const operation = getOperationAST(document, admitted.operationName);
+        const field = operation?.selectionSet.selections.find((s) => s.kind === 'Field')?.name.value ?? 'unknown';
+        state.operations.set(id, { type: operation!.operation, name: admitted.operationName ?? null, field, startedAt: process.hrtime.bigint(), live: false });
         return { schema, document, operationName: admitted.operationName, variableValues: admitted.variables };
+      },
+      onOperation: (ctx, id, _payload, _args, result) => {
+        const operation = ctx.extra.state!.operations.get(id);
+        if (!operation) return;
+        const failed = 'errors' in result && Boolean(result.errors?.length);
+        metrics.operation('ws', operation.type, operation.name, failed ? 'error' : 'ok', Number(process.hrtime.bigint() - operation.startedAt) / 1e9);
+        if (Symbol.asyncIterator in result) {
+          operation.live = true;
+          metrics.subscribed(operation.field);
+        }
+      },
+      onComplete: (ctx, id) => {
+        const state = ctx.extra.state;
+        const operation = state?.operations.get(id);
+        state?.operations.delete(id);
+        if (operation?.live) metrics.unsubscribed(operation.field);
       },
       context: (ctx) => createContext(services, { viewer: ctx.extra.state?.viewer ?? null, clientIp: ctx.extra.state?.clientIp ?? '' }),
       onError: (_ctx, _id, _payload, errors) => format(errors),
@@ -128,6 +184,7 @@ export function attachWsServer(options: WsServerOptions) {
 
   return {
     dispose: async () => {
+      stopWatchingAccounts();
       await server.dispose();
       // graphql-ws calls onClose a few ticks after the socket reports closed: let those run first.
       await new Promise((resolve) => setImmediate(resolve));

@@ -39,6 +39,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     RATE_LIMITS: 'off',
     ...env,
     DATABASE_SCHEMA: schema,
+    // Jobs of this file's apps stay in this file's apps: pg-boss gets a schema of the file's own too.
+    JOBS_SCHEMA: `${schema}_jobs`,
     REDIS_KEY_PREFIX: env.REDIS_KEY_PREFIX ?? `test:${schema}:`,
   });
   const queries: string[] = [];
@@ -75,6 +77,7 @@ async function dropSchema(url: string, schema: string): Promise<void> {
   await client.connect();
   try {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}_jobs" CASCADE`);
   } finally {
     await client.end();
   }

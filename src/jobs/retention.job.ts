@@ -1,0 +1,55 @@
+import type { DataSource } from 'typeorm';
+import type { JobDefinition } from './job';
+
+/** Rows changed per statement: each batch is its own short transaction, so no lock is held for long. */
+const BATCH = 1_000;
+
+/** How long an account export's document is kept for its owner to download. */
+export const EXPORT_TTL_DAYS = 7;
+
+const daysBefore = (now: Date, days: number) => new Date(now.getTime() - days * 86_400_000);
+
+async function inBatches(dataSource: DataSource, sql: string, parameters: unknown[]): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const [, affected] = await dataSource.query(sql, parameters);
+    total += affected;
+    if (affected < BATCH) return total;
+  }
+}
+
+/**
+ * Daily: erases the bodies of messages deleted more than RETENTION_DELETED_DAYS ago, deletes metric
+ * samples older than RETENTION_METRICS_DAYS, instance figures the rollup no longer needs, and
+ * account exports past their download window. Idempotent: a second run finds nothing to do.
+ */
+export const retentionJob: JobDefinition<Record<string, never>> = {
+  name: 'retention',
+  schedule: '17 3 * * *',
+  async run({ dataSource, config, logger }, _payload, { now }) {
+    const at = now();
+    const erased = await inBatches(
+      dataSource,
+      `UPDATE messages SET body = NULL WHERE id IN (
+         SELECT id FROM messages WHERE deleted_at < $1 AND body IS NOT NULL LIMIT ${BATCH})`,
+      [daysBefore(at, config.retention.deletedMessageDays)],
+    );
+    const samples = await inBatches(
+      dataSource,
+      `DELETE FROM metric_samples WHERE at IN (SELECT at FROM metric_samples WHERE at < $1 LIMIT ${BATCH})`,
+      [daysBefore(at, config.retention.metricsDays)],
+    );
+    const minutes = await inBatches(
+      dataSource,
+      `DELETE FROM metric_instance_minutes WHERE (minute, instance_id) IN (
+         SELECT minute, instance_id FROM metric_instance_minutes WHERE minute < $1 LIMIT ${BATCH})`,
+      [daysBefore(at, 1)],
+    );
+    const expiredExports = await inBatches(
+      dataSource,
+      `DELETE FROM account_exports WHERE id IN (SELECT id FROM account_exports WHERE requested_at < $1 LIMIT ${BATCH})`,
+      [daysBefore(at, EXPORT_TTL_DAYS)],
+    );
+    logger.info({ erasedBodies: erased, metricSamples: samples, instanceMinutes: minutes, accountExports: expiredExports }, 'retention done');
+  },
+};

@@ -1,0 +1,112 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LATENCY_BOUNDS_MS } from './latency-buckets';
+import { createLiveFigures } from './live-figures';
+
+/** Distinct operation names kept as label values; later names count as "other" (a client picks names). */
+const MAX_OPERATION_NAMES = 200;
+
+export type Outcome = 'ok' | 'error';
+
+/**
+ * Parley's Prometheus metrics (one registry per app, served on GET /metrics) and the live figures
+ * it reports to the cluster. Every hook here is cheap and synchronous: they sit on hot paths.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const live = createLiveFigures();
+  const names = new Set<string>();
+  /** What the gauges hold, readable synchronously for the cluster report. */
+  const counts = { connections: 0, subscriptions: 0 };
+
+  const operations = new Counter({
+    name: 'parley_graphql_operations_total',
+    help: 'GraphQL operations by transport, type, name and outcome.',
+    labelNames: ['transport', 'type', 'operation', 'outcome'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'parley_graphql_operation_duration_seconds',
+    help: 'Time to answer a query or mutation.',
+    labelNames: ['transport', 'type'] as const,
+    buckets: LATENCY_BOUNDS_MS.map((ms) => ms / 1000),
+    registers: [registry],
+  });
+  const wsConnections = new Gauge({ name: 'parley_ws_connections', help: 'Open WebSocket connections.', registers: [registry] });
+  const subscriptions = new Gauge({ name: 'parley_subscriptions_active', help: 'Active subscriptions by root field.', labelNames: ['field'] as const, registers: [registry] });
+  const published = new Counter({ name: 'parley_events_published_total', help: 'Stored events committed and published, by type.', labelNames: ['type'] as const, registers: [registry] });
+  const delivered = new Counter({ name: 'parley_events_delivered_total', help: 'Conversation events handed to subscribers, by type.', labelNames: ['type'] as const, registers: [registry] });
+  const lag = new Histogram({
+    name: 'parley_event_delivery_lag_seconds',
+    help: 'From an event occurring to its delivery to a subscriber.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const replayed = new Counter({ name: 'parley_events_replayed_total', help: 'Stored events read from the log for resumes and gap repair.', registers: [registry] });
+  const resyncs = new Counter({ name: 'parley_resyncs_total', help: 'ResyncRequired events sent (more missed than the replay limit).', registers: [registry] });
+  const rateLimited = new Counter({ name: 'parley_rate_limited_total', help: 'Calls refused by @rateLimit, by field.', labelNames: ['field'] as const, registers: [registry] });
+  const jobRuns = new Counter({ name: 'parley_job_runs_total', help: 'Background job runs by job and outcome.', labelNames: ['job', 'outcome'] as const, registers: [registry] });
+  const jobDuration = new Histogram({ name: 'parley_job_duration_seconds', help: 'Background job run time.', labelNames: ['job'] as const, registers: [registry] });
+
+  return {
+    registry,
+    live,
+    counts,
+    operation(transport: 'http' | 'ws', type: string, name: string | null | undefined, outcome: Outcome, seconds: number) {
+      let operation = name ?? 'anonymous';
+      if (!names.has(operation)) {
+        if (names.size < MAX_OPERATION_NAMES) names.add(operation);
+        else operation = 'other';
+      }
+      operations.inc({ transport, type, operation, outcome });
+      duration.observe({ transport, type }, seconds);
+      live.operation(seconds * 1000, outcome === 'error');
+    },
+    wsConnected() {
+      counts.connections += 1;
+      wsConnections.inc();
+    },
+    wsDisconnected() {
+      counts.connections -= 1;
+      wsConnections.dec();
+    },
+    subscribed(field: string) {
+      counts.subscriptions += 1;
+      subscriptions.inc({ field });
+    },
+    unsubscribed(field: string) {
+      counts.subscriptions -= 1;
+      subscriptions.dec({ field });
+    },
+    eventPublished(type: string) {
+      published.inc({ type });
+      if (type === 'MessageAdded') live.message();
+    },
+    eventDelivered(type: string, occurredAt: string) {
+      delivered.inc({ type });
+      lag.observe(Math.max(0, Date.now() - Date.parse(occurredAt)) / 1000);
+    },
+    eventsReplayed: (count: number) => replayed.inc(count),
+    resync: () => resyncs.inc(),
+    rateLimited: (field: string) => rateLimited.inc({ field }),
+    jobRun(job: string, outcome: 'completed' | 'failed', seconds: number) {
+      jobRuns.inc({ job, outcome });
+      jobDuration.observe({ job }, seconds);
+    },
+    /** A gauge read when Prometheus scrapes, e.g. dead-letter queue sizes. */
+    gaugeOnScrape(name: string, help: string, labelName: string, read: () => Promise<Record<string, number>>) {
+      new Gauge({
+        name,
+        help,
+        labelNames: [labelName],
+        registers: [registry],
+        async collect() {
+          this.reset();
+          for (const [label, value] of Object.entries(await read())) this.set({ [labelName]: label }, value);
+        },
+      });
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { AccountExport } from '../entities/account-export.entity';
+import { User } from '../entities/user.entity';
+import { UnauthenticatedError } from '../errors';
+import { accountExportJob } from '../jobs/account-export.job';
+import type { JobQueue } from '../jobs/queue';
+import { verifyPassword } from '../security/passwords';
+import { Topic } from '../subscriptions/topics';
+import { commitChange, type ChangeDeps } from './changes';
+import { departFrom } from './memberships';
+
+/** Records an export request and enqueues its job in the same transaction: one never exists without the other. */
+export async function requestAccountExport(deps: ChangeDeps & { jobs: JobQueue }, userId: string): Promise<AccountExport> {
+  return deps.dataSource.transaction(async (manager) => {
+    const created = await manager.getRepository(AccountExport).save(manager.getRepository(AccountExport).create({ userId }));
+    await deps.jobs.send(accountExportJob, { exportId: created.id }, { manager });
+    return created;
+  });
+}
+
+/**
+ * Erases an account (the password confirms it). The user leaves every conversation — their live
+ * subscriptions end — and their row is anonymised rather than deleted, so the messages they wrote
+ * stay, shown with a "Deleted user" author. Their exports are deleted; their tokens stop working
+ * and their open sockets are closed on every instance.
+ */
+export async function deleteAccount(deps: ChangeDeps, userId: string, password: string): Promise<void> {
+  const user = await deps.dataSource.getRepository(User).findOneBy({ id: userId });
+  if (!user || user.deletedAt || !(await verifyPassword(password, user.passwordHash))) throw new UnauthenticatedError('Wrong password.');
+  await commitChange(deps, async (change) => {
+    const memberships: { id: string }[] = await change.manager.query(
+      // Locked in id order: two erasures sharing conversations cannot deadlock.
+      `SELECT c.id FROM conversations c JOIN memberships m ON m.conversation_id = c.id AND m.user_id = $1 ORDER BY c.id FOR UPDATE OF c`,
+      [userId],
+    );
+    for (const { id } of memberships) await departFrom(change, id, userId);
+    const anonymous = userId.replace(/-/g, '').slice(0, 24);
+    await change.manager.query(
+      `UPDATE users SET handle = $2, display_name = 'Deleted user', email = $3, password_hash = $4, last_seen_at = NULL, deleted_at = now() WHERE id = $1`,
+      // The password hash is no scrypt hash, so nothing verifies against it.
+      [userId, `deleted_${anonymous}`, `deleted-${userId}@deleted.invalid`, `erased$${randomBytes(8).toString('hex')}`],
+    );
+    await change.manager.query(`DELETE FROM account_exports WHERE user_id = $1`, [userId]);
+    change.publish(Topic.accountClosed(), { userId });
+  });
+}
