@@ -9,9 +9,10 @@ const FLOORS = {
   graphql: ['16.15.0', 17, 'earlier releases spend minutes validating nested-fragment documents; 17 conflicts with type-graphql'],
 };
 
-const parse = (version) => version.split(/[.-]/).slice(0, 3).map(Number);
+// [major, minor, patch, 0 for a pre-release (5.5.0-rc.1 comes before 5.5.0) else 1]
+const parse = (version) => [...version.split('-')[0].split('.').map(Number), version.includes('-') ? 0 : 1];
 const older = (a, b) => {
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return a[i] < b[i];
   return false;
 };
 

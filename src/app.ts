@@ -32,7 +32,7 @@ import { createCursorCodec } from './pagination/cursor';
 import { buildParleySchema } from './schema';
 import { applyRateLimits } from './directives/rate-limit.directive';
 import { activeAccount, viewerFromAuthorization } from './security/auth';
-import { bodyErrorHandler } from './security/body-errors';
+import { bodyErrorHandler, createLastErrorHandler } from './security/body-errors';
 import { createClientAddress } from './security/client-address';
 import { createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';
 import { queryLimitRules, queryParseOptions } from './security/query-limits';
@@ -109,7 +109,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     let apqCache: KeyValueCache<string> | undefined;
     if (config.redis.url) {
       const redisOptions = { lazyConnect: true, connectionName: `parley:${instanceId}` };
-      const publisher = new Redis(config.redis.url, redisOptions);
+      // Commands on the request path time out; the subscriber connection only (re)subscribes.
+      const publisher = new Redis(config.redis.url, { ...redisOptions, commandTimeout: config.redis.commandTimeoutMs });
       const subscriber = new Redis(config.redis.url, redisOptions);
       disposables.push({ name: 'redis', dispose: () => Promise.all([publisher.quit(), subscriber.quit()]) });
       await Promise.all([publisher.connect(), subscriber.connect()]);
@@ -125,7 +126,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       });
       readiness.push({ name: 'redis', check: () => publisher.ping() });
       rateLimiter = createRedisRateLimiter(publisher, config.redis.keyPrefix);
-      apqCache = createRedisApqCache(publisher, `${config.redis.keyPrefix}apq:`);
+      apqCache = createRedisApqCache(publisher, `${config.redis.keyPrefix}apq:`, (error) => logger.warn({ err: error }, 'APQ cache unavailable; treated as a miss'));
     } else {
       bus = createInProcessBus();
       presence = createInProcessPresence();
@@ -159,7 +160,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       cursors: createCursorCodec(config.auth.jwtSecret),
       logger,
     };
-    const schema = applyRateLimits(await buildParleySchema({ pubSub: bus }), { ...config.rateLimits, limiter: rateLimiter, onRefused: metrics.rateLimited });
+    const schema = applyRateLimits(await buildParleySchema({ pubSub: bus }), {
+      ...config.rateLimits,
+      limiter: rateLimiter,
+      onRefused: metrics.rateLimited,
+      byAddress: ['Mutation.signUp', 'Mutation.signIn'],
+    });
     const formatError = createFormatError({ production });
     const validationRules = queryLimitRules(config.limits.query);
     const parseOptions = queryParseOptions(config.limits.query);
@@ -227,7 +233,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         },
       }),
     );
-    expressApp.use(bodyErrorHandler);
+    expressApp.use(bodyErrorHandler, createLastErrorHandler(logger));
 
     let url = '';
     return {

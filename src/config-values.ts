@@ -32,13 +32,20 @@ export const rateLimitOverrides = z.string().transform((v, ctx) => {
   }
   return overrides;
 });
-/** `true`, `false`, a number of proxy hops, or addresses / subnets (loopback, 10.0.0.0/8, …). */
-export const trustProxy = z.string().transform((v, ctx): boolean | number | string[] => {
-  if (v === 'true' || v === 'false') return v === 'true';
+/**
+ * `false`, a number of proxy hops, or the proxies' addresses / subnets (loopback, 10.0.0.0/8, …).
+ * Not `true`: trusting every hop believes the left-most X-Forwarded-For entry, which the client writes.
+ */
+export const trustProxy = z.string().transform((v, ctx): false | number | string[] => {
+  if (v === 'false') return false;
+  if (v === 'true') {
+    ctx.addIssue({ code: 'custom', message: 'must name the proxies (a hop count, or addresses / subnets such as loopback,10.0.0.0/8): true would let any client choose its address' });
+    return false;
+  }
   if (/^\d+$/.test(v)) return Number(v);
   const list = v.split(',').map((s) => s.trim()).filter(Boolean);
   if (list.every((item) => /^(loopback|linklocal|uniquelocal|[\d.]+(\/\d+)?|[\da-f:]+(\/\d+)?)$/i.test(item))) return list;
-  ctx.addIssue({ code: 'custom', message: 'must be true, false, a hop count, or a list of addresses and subnets' });
+  ctx.addIssue({ code: 'custom', message: 'must be false, a hop count, or a list of addresses and subnets' });
   return false;
 });
 /** `*`, or a comma-separated list of origins (`https://app.example.com`). */

@@ -32,6 +32,11 @@ export interface Config {
     url: string | undefined;
     /** Prefix of every Redis key and channel, so several deployments can share one Redis. */
     keyPrefix: string;
+    /**
+     * A command unanswered this long fails (ms), so a stalled Redis degrades requests (rate limits
+     * count in memory, APQ misses, presence is local) instead of holding them.
+     */
+    commandTimeoutMs: number;
   };
   auth: {
     /** HS256 signing key. Secret. */
@@ -102,8 +107,8 @@ export interface Config {
     metricsDays: number;
   };
   http: {
-    /** Express `trust proxy`: whether, or how far, to believe X-Forwarded-For for the client address. */
-    trustProxy: boolean | number | string[];
+    /** How far to believe X-Forwarded-For for the client address: not at all, a hop count, or the proxies' addresses. */
+    trustProxy: false | number | string[];
     /** Origins allowed to call the API from a browser; `*` for any. */
     corsOrigins: string[] | '*';
   };
@@ -170,6 +175,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     redis: {
       url: read('REDIS_URL', redisUrl, undefined as string | undefined),
+      commandTimeoutMs: read('REDIS_COMMAND_TIMEOUT', duration, 1_000),
       keyPrefix: read('REDIS_KEY_PREFIX', z.string().regex(/^[\w:.-]*$/, 'must use only letters, digits, _ : . -'), 'parley:'),
     },
     auth: {

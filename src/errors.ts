@@ -12,6 +12,8 @@ export enum ErrorCode {
   RATE_LIMITED = 'RATE_LIMITED',
   PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
   PERSISTED_QUERY_NOT_ALLOWED = 'PERSISTED_QUERY_NOT_ALLOWED',
+  /** APQ sent to a server with PERSISTED_QUERIES=off (Apollo's code; its client then sends documents). */
+  PERSISTED_QUERY_NOT_SUPPORTED = 'PERSISTED_QUERY_NOT_SUPPORTED',
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
   CONFLICT = 'CONFLICT',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
@@ -127,6 +129,10 @@ function ownCode(error: unknown): string | undefined {
     if (cause instanceof AppError) return cause.extensions.code as string;
     if (isTokenLimitError(cause)) return ErrorCode.QUERY_TOO_COMPLEX;
     if (!(cause instanceof GraphQLError)) break;
+    // Apollo's request errors without a code (an APQ hash that does not match its document, an
+    // unknown APQ version) carry their 4xx status instead: the client's fault, so BAD_REQUEST.
+    const status = (cause.extensions?.http as { status?: number } | undefined)?.status;
+    if (!cause.extensions?.code && status !== undefined && status >= 400 && status < 500) return ErrorCode.BAD_REQUEST;
   }
   return undefined;
 }

@@ -28,6 +28,11 @@ export interface RateLimitOptions {
   overrides: Record<string, Limit>;
   /** Observes each refused call (metrics). */
   onRefused?: (coordinate: string) => void;
+  /**
+   * Fields that count per client address even with a token (signIn, signUp): a token there would
+   * let each account an attacker makes bring a fresh budget of password guesses.
+   */
+  byAddress?: string[];
 }
 
 function checkLimit(coordinate: string, max: number, windowMs: number | null, window: string): Limit {
@@ -37,9 +42,20 @@ function checkLimit(coordinate: string, max: number, windowMs: number | null, wi
   return { max, windowMs };
 }
 
-/** Who a call counts against: the signed-in user, else the client's address. */
-export function rateLimitIdentity({ viewer, clientIp }: Context): string {
-  return viewer ? `user:${viewer.id}` : `ip:${clientIp}`;
+/** An IPv6 client usually holds a whole /64: count the network, not each address in it. */
+export function addressKey(address: string): string {
+  if (!address.includes(':')) return address;
+  if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) return address.slice(7);
+  const [head, tail] = address.replace(/%.*$/, '').split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`;
+}
+
+/** Who a call counts against: the signed-in user, else the client's address (its /64 for IPv6). */
+export function rateLimitIdentity({ viewer, clientIp }: Context, byAddress = false): string {
+  return viewer && !byAddress ? `user:${viewer.id}` : `ip:${addressKey(clientIp)}`;
 }
 
 /**
@@ -48,7 +64,7 @@ export function rateLimitIdentity({ viewer, clientIp }: Context): string {
  * resolution counts, so 20 aliases of a limited mutation in one document spend 20 calls. A
  * directive or override that does not parse, or an override naming no field, fails start-up.
  */
-export function applyRateLimits(schema: GraphQLSchema, { limiter, enabled, overrides, onRefused }: RateLimitOptions): GraphQLSchema {
+export function applyRateLimits(schema: GraphQLSchema, { limiter, enabled, overrides, onRefused, byAddress = [] }: RateLimitOptions): GraphQLSchema {
   const unused = new Set(Object.keys(overrides));
   const limited = mapSchema(schema, {
     [MapperKind.OBJECT_FIELD]: (field, fieldName, typeName) => {
@@ -61,11 +77,12 @@ export function applyRateLimits(schema: GraphQLSchema, { limiter, enabled, overr
         ? checkLimit(coordinate, override.max, override.windowMs, `${override.windowMs}ms`)
         : checkLimit(coordinate, declared!.max, parseDuration(declared!.window), declared!.window);
       if (!enabled) return field;
+      const perAddress = byAddress.includes(coordinate);
       const resolve = field.resolve ?? defaultFieldResolver;
       return {
         ...field,
         resolve: async (source, args, context: Context, info) => {
-          const verdict = await limiter.consume(`${coordinate}:${rateLimitIdentity(context)}`, limit.max, limit.windowMs);
+          const verdict = await limiter.consume(`${coordinate}:${rateLimitIdentity(context, perAddress)}`, limit.max, limit.windowMs);
           if (!verdict.allowed) {
             onRefused?.(coordinate);
             throw new RateLimitedError(coordinate, limit, verdict.retryAfterMs);

@@ -1,5 +1,18 @@
 import type { ErrorRequestHandler } from 'express';
 import { ErrorCode } from '../errors';
+import type { Logger } from '../observability/logger';
+
+/**
+ * The last handler: whatever reached Express's default error page (an HTML page with a stack
+ * outside production) answers as a JSON GraphQL error instead, masked, and is logged.
+ */
+export function createLastErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, next) => {
+    if (res.headersSent) return next(error);
+    logger.error({ err: error, path: req.path }, 'internal error');
+    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } }] });
+  };
+}
 
 /**
  * Express's body parser fails before Apollo Server sees the request (a body over HTTP_BODY_LIMIT,

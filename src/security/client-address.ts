@@ -6,8 +6,7 @@ import proxyaddr from 'proxy-addr';
  * far as `trustProxy` says (TRUST_PROXY), exactly as Express's `trust proxy` setting does, so a
  * client cannot pick its own rate-limit identity by sending the header.
  */
-export function createClientAddress(trustProxy: boolean | number | string[]): (request: IncomingMessage) => string {
-  const trust =
-    typeof trustProxy === 'boolean' ? () => trustProxy : typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : proxyaddr.compile(trustProxy);
+export function createClientAddress(trustProxy: false | number | string[]): (request: IncomingMessage) => string {
+  const trust = trustProxy === false ? () => false : typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : proxyaddr.compile(trustProxy);
   return (request) => proxyaddr(request, trust);
 }

@@ -67,13 +67,14 @@ export function trustedDocumentsMiddleware(documents: TrustedDocuments): Request
         body.query = trustedDocument(documents, body);
         body.extensions = withoutPersistedQuery(body.extensions);
       } else if (req.method === 'GET') {
-        const url = new URL(req.url, 'http://localhost');
-        const extensions = url.searchParams.get('extensions');
-        if (url.searchParams.has('query') || extensions) {
+        const [pathname, search = ''] = req.url.split(/\?(.*)/s);
+        const params = new URLSearchParams(search);
+        const extensions = params.get('extensions');
+        if (params.has('query') || extensions) {
           const parsed = extensions ? (JSON.parse(extensions) as GraphQLRequestFields['extensions']) : undefined;
-          url.searchParams.set('query', trustedDocument(documents, { extensions: parsed }));
-          url.searchParams.set('extensions', JSON.stringify(withoutPersistedQuery(parsed)));
-          req.url = `${url.pathname}${url.search}`;
+          params.set('query', trustedDocument(documents, { extensions: parsed }));
+          params.set('extensions', JSON.stringify(withoutPersistedQuery(parsed)));
+          req.url = `${pathname}?${params}`;
         }
       }
       next();
@@ -87,18 +88,27 @@ export function trustedDocumentsMiddleware(documents: TrustedDocuments): Request
 
 /**
  * Apollo's APQ cache in Redis, so a hash registered through one instance is known to all. While
- * Redis is not connected it behaves as an empty cache instead of waiting: clients then simply send
- * the full document again.
+ * Redis is down, slow or failing it behaves as an empty cache instead of failing or waiting
+ * (commands time out, see REDIS_COMMAND_TIMEOUT): clients then simply send the full document again.
  */
-export function createRedisApqCache(redis: Redis, keyPrefix: string): KeyValueCache<string> {
+export function createRedisApqCache(redis: Redis, keyPrefix: string, onError: (error: unknown) => void): KeyValueCache<string> {
   const ready = () => redis.status === 'ready';
+  const orElse = async <T>(fallback: T, command: () => Promise<T>): Promise<T> => {
+    if (!ready()) return fallback;
+    try {
+      return await command();
+    } catch (error) {
+      onError(error);
+      return fallback;
+    }
+  };
   return {
-    get: async (key) => (ready() ? ((await redis.get(keyPrefix + key)) ?? undefined) : undefined),
-    set: async (key, value, options) => {
-      if (!ready()) return;
-      if (options?.ttl) await redis.set(keyPrefix + key, value, 'EX', Math.ceil(options.ttl));
-      else await redis.set(keyPrefix + key, value);
-    },
-    delete: async (key) => (ready() ? (await redis.del(keyPrefix + key)) > 0 : false),
+    get: (key) => orElse(undefined, async () => (await redis.get(keyPrefix + key)) ?? undefined),
+    set: (key, value, options) =>
+      orElse(undefined, async () => {
+        if (options?.ttl) await redis.set(keyPrefix + key, value, 'EX', Math.ceil(options.ttl));
+        else await redis.set(keyPrefix + key, value);
+      }),
+    delete: (key) => orElse(false, async () => (await redis.del(keyPrefix + key)) > 0),
   };
 }

@@ -1,4 +1,4 @@
-import { GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
+import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { AppError, ErrorCode, isTokenLimitError } from '../errors';
 import { trustedDocument, type TrustedDocuments } from './persisted-queries';
@@ -43,7 +43,8 @@ export function createWsAdmission(options: WsAdmissionOptions) {
       return { errors: [tooMany(`At most ${options.subscribesPerSecond} subscribe messages per second on one connection.`)] };
     }
     if (activeSubscriptions > options.subscriptionsPerSocket) {
-      return { errors: [tooMany(`At most ${options.subscriptionsPerSocket} active subscriptions on one connection; complete one first.`)] };
+      // No retryAfterSeconds: waiting frees nothing, completing a subscription does.
+      return { errors: [new AppError(ErrorCode.RATE_LIMITED, `At most ${options.subscriptionsPerSocket} active subscriptions on one connection; complete one first.`)] };
     }
     let query = payload.query;
     if (options.trustedDocuments) {
@@ -65,6 +66,10 @@ export function createWsAdmission(options: WsAdmissionOptions) {
     const errors = validate(options.schema, document, rules);
     if (errors.length > 0) {
       return { errors: errors.map((e) => (e.extensions.code ? e : new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: ErrorCode.GRAPHQL_VALIDATION_FAILED } }))) };
+    }
+    if (!getOperationAST(document, payload.operationName)) {
+      const message = payload.operationName ? `Unknown operation named "${payload.operationName}".` : 'Must provide an operation name when the document has several.';
+      return { errors: [new AppError(ErrorCode.OPERATION_RESOLUTION_FAILURE, message)] };
     }
     return { document, payload: { ...payload, query } };
   };

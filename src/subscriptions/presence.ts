@@ -90,7 +90,7 @@ export interface RedisPresenceOptions {
    * its heartbeat found it gone and registered its users again.
    */
   onRevived(userIds: string[]): void;
-  /** A heartbeat or reaping round failed (Redis down); the next one retries. */
+  /** Redis failed a heartbeat, a reaping round (the next one retries) or a read (answered locally). */
   onError(error: unknown): void;
   now?: () => number;
 }
@@ -166,11 +166,18 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
     async disconnected(userId) {
       return local.remove(userId) && (await updateEntry(LEAVE, userId, instanceId)) === 0;
     },
+    // Reads degrade to what this instance knows while Redis is away, rather than failing the field.
     async online(userIds) {
       if (userIds.length === 0) return new Set();
       const pipeline = redis.pipeline();
       for (const userId of userIds) pipeline.hvals(userKey(userId));
-      const results = (await pipeline.exec()) ?? [];
+      let results: [Error | null, unknown][];
+      try {
+        results = (await pipeline.exec()) ?? [];
+      } catch (error) {
+        options.onError(error);
+        return new Set(userIds.filter((id) => local.has(id)));
+      }
       const at = now();
       return new Set(
         userIds.filter((_, i) => {
@@ -179,7 +186,11 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
         }),
       );
     },
-    count: () => redis.scard(onlineKey),
+    count: () =>
+      redis.scard(onlineKey).catch((error: unknown) => {
+        options.onError(error);
+        return local.users().length;
+      }),
     async dispose() {
       clearInterval(timer);
       await beating;

@@ -3,12 +3,14 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A loopback TCP proxy to a real service, which a test can cut (`block()`: every connection dropped,
- * new ones refused) and restore (`unblock()`) to play an outage without touching the service.
+ * new ones refused) and restore (`unblock()`) to play an outage without touching the service, or
+ * stall (`stall()`: connections stay open but nothing flows, until `resume()`), as a hung server does.
  */
 export async function startTcpProxy(targetHost: string, targetPort: number) {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
+  let stalled = false;
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
@@ -18,6 +20,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number) {
           sockets.add(socket);
           socket.on('close', () => sockets.delete(socket));
           socket.on('error', () => socket.destroy());
+          if (stalled) socket.pause();
         }
         client.pipe(upstream).pipe(client);
         client.on('close', () => upstream.destroy());
@@ -44,6 +47,14 @@ export async function startTcpProxy(targetHost: string, targetPort: number) {
     },
     block,
     unblock: listen,
+    stall() {
+      stalled = true;
+      for (const socket of sockets) socket.pause();
+    },
+    resume() {
+      stalled = false;
+      for (const socket of sockets) socket.resume();
+    },
     close: block,
   };
 }

@@ -35,7 +35,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'info',
     // Every test client calls from 127.0.0.1: with limits on, unrelated tests would share one budget.
-    // test/integration/protection.test.ts turns them on.
+    // test/integration/rate-limits.test.ts turns them on.
     RATE_LIMITS: 'off',
     ...env,
     DATABASE_SCHEMA: schema,

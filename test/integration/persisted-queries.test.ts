@@ -60,8 +60,20 @@ describe('automatic persisted queries (APQ)', () => {
     const persistedQuery = { version: 1, sha256Hash: sha256('something else') };
     const mismatched = await post(a, { query, extensions: { persistedQuery } });
     expect(mismatched.status).toBe(400);
-    expect(mismatched.errors![0].message).toBe('provided sha does not match query');
+    expect(mismatched.errors).toEqual([expect.objectContaining({ message: 'provided sha does not match query', extensions: expect.objectContaining({ code: 'BAD_REQUEST' }) })]);
     expect(errorCodes(await post(b, { extensions: { persistedQuery } }))).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+  });
+});
+
+describe('persisted queries turned off', () => {
+  it('answers an APQ hash with PERSISTED_QUERY_NOT_SUPPORTED, so Apollo Client sends documents instead', async () => {
+    const off = await startTestApp({ PERSISTED_QUERIES: 'off' });
+    try {
+      const response = await post(off, { extensions: { persistedQuery: { version: 1, sha256Hash: sha256('{ __typename }') } } });
+      expect(errorCodes(response)).toEqual(['PERSISTED_QUERY_NOT_SUPPORTED']);
+    } finally {
+      await off.stop();
+    }
   });
 });
 
@@ -111,6 +123,10 @@ describe('trusted documents', () => {
       expect(errorCodes(refused)).toEqual(['PERSISTED_QUERY_NOT_ALLOWED']);
     }
     expect(errorCodes(await get(app, { query: '{ __typename }' }, { 'apollo-require-preflight': 'true' }))).toEqual(['PERSISTED_QUERY_NOT_ALLOWED']);
+    // A path the URL parser chokes on is still a JSON answer, not an HTML error page.
+    const odd = await fetch(`${app.url}//[?query=${encodeURIComponent('{ __typename }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+    expect(odd.headers.get('content-type')).toMatch(/json/);
+    expect(errorCodes((await odd.json()) as { errors?: never[] })).toEqual(['PERSISTED_QUERY_NOT_ALLOWED']);
     expect(errorCodes(await post(app, { extensions: { persistedQuery: { version: 1, sha256Hash: sha256('not in the manifest') } } }))).toEqual([
       'PERSISTED_QUERY_NOT_FOUND',
     ]);

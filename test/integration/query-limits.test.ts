@@ -142,6 +142,16 @@ describe('WebSocket hygiene', () => {
     expect(await closed).toEqual({ code: 4409, reason: 'Subscriber for same already exists' });
   });
 
+  it('answers an operation name the document does not have with OPERATION_RESOLUTION_FAILURE', async () => {
+    const client = connectWs(app.wsUrl, { token });
+    clients.push(client);
+    const { error } = await client.client.iterate({ query: 'query A { me { id } } query B { me { handle } }', operationName: 'C' }).next().then(
+      () => ({ error: undefined }),
+      (e: unknown) => ({ error: e }),
+    );
+    expect(error).toEqual([expect.objectContaining({ extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })]);
+  });
+
   it('closes a socket that sends a message over the size limit with 1009', async () => {
     const { socket, closed } = await rawSocket();
     await init(socket);
