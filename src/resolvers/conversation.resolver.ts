@@ -1,4 +1,5 @@
-import { Arg, Args, Authorized, Ctx, Directive, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, Directive, Extensions, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { viewerDependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import { Conversation, ConversationStatus } from '../entities/conversation.entity';
 import { MemberRole } from '../entities/membership.entity';
@@ -108,6 +109,7 @@ export class ConversationResolver {
     return (await loaders.usersById.load(conversation.createdById))!;
   }
 
+  @Extensions(viewerDependent)
   @FieldResolver(() => Message, { nullable: true })
   async lastMessage(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<Message | null> {
     // A conversation reaches a non-member only as an inbox update telling them they were removed.
@@ -115,16 +117,19 @@ export class ConversationResolver {
     return loaders.lastMessage.load(conversation.id);
   }
 
+  @Extensions(viewerDependent)
   @FieldResolver(() => Int, { description: "Messages after the viewer's read marker, not counting the viewer's own." })
   unreadCount(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<number> {
     return loaders.unreadCount.load(conversation.id);
   }
 
+  @Extensions(viewerDependent)
   @FieldResolver(() => MemberRole, { nullable: true })
   async viewerRole(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<MemberRole | null> {
     return (await loaders.viewerMembership.load(conversation.id))?.role ?? null;
   }
 
+  @Extensions(viewerDependent)
   @FieldResolver(() => MemberConnection, { description: 'Members in join order.' })
   async members(@Root() conversation: Conversation, @Args(() => PageArgs) args: PageArgs, @Ctx() context: Context) {
     const request = toPageRequest(args);
@@ -140,6 +145,7 @@ export class ConversationResolver {
     return { ...connection, totalCount: page.extra.__total as number };
   }
 
+  @Extensions(viewerDependent)
   @FieldResolver(() => MessageConnection, {
     description: 'Messages in seq order: first/after pages forward from the oldest, last/before backward from the newest.',
   })

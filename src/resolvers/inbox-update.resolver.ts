@@ -1,4 +1,5 @@
-import { Authorized, Ctx, Field, FieldResolver, Int, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
+import { Authorized, Ctx, Extensions, Field, FieldResolver, Int, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
+import { viewerDependent } from '../subscriptions/shared-execution';
 import { refreshLoaders, type Context } from '../context';
 import { Conversation } from '../entities/conversation.entity';
 import { openInboxStream, type InboxItem } from '../subscriptions/inbox-stream';
@@ -31,6 +32,7 @@ export class InboxUpdateResolver {
     return (await loaders.conversationsById.load(update.conversationId))!;
   }
 
+  @Extensions(viewerDependent)
   @FieldResolver(() => Int, { description: "The viewer's unread count in it now (0 once removed)." })
   unreadCount(@Root() update: InboxUpdate, @Ctx() { loaders }: Context): Promise<number> | number {
     return update.removed ? 0 : loaders.unreadCount.load(update.conversationId);

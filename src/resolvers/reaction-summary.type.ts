@@ -1,4 +1,5 @@
-import { Field, Int, ObjectType } from 'type-graphql';
+import { Extensions, Field, Int, ObjectType } from 'type-graphql';
+import { viewerDependent } from '../subscriptions/shared-execution';
 
 @ObjectType()
 export class ReactionSummary {
@@ -8,6 +9,7 @@ export class ReactionSummary {
   @Field(() => Int)
   count!: number;
 
+  @Extensions(viewerDependent)
   @Field(() => Boolean)
   viewerHasReacted!: boolean;
 }

@@ -1,4 +1,5 @@
-import { Arg, Args, Authorized, Ctx, Directive, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, Directive, Extensions, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import { viewerDependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import { User } from '../entities/user.entity';
 import { loadConnection, type Connection } from '../pagination/connection';
@@ -76,6 +77,7 @@ export class UserResolver {
     return toGlobalId('User', user.id);
   }
 
+  @Extensions(viewerDependent)
   @FieldResolver(() => String, { nullable: true, description: 'Only visible to the user themself; null for everyone else.' })
   email(@Root() user: User, @Ctx() { viewer }: Context): string | null {
     return viewer?.id === user.id ? user.email : null;

@@ -11,6 +11,7 @@ import { InvalidTokenError } from '../security/jwt';
 import type { TrustedDocuments } from '../security/persisted-queries';
 import { createWsAdmission, type SubscribeBudget } from '../security/ws-admission';
 import { announceOffline, announceOnline } from '../services/online-status';
+import { createSharedSubscribe } from './shared-execution';
 import { Topic } from './topics';
 
 export interface WsServerOptions {
@@ -61,7 +62,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * closes the socket with 4403, and so does the token expiring or the account being erased while
  * the socket is open (the client reconnects with a fresh token). Sockets are pinged every
  * WS_KEEPALIVE; one that misses a pong is dropped, so a vanished client goes offline. Every
- * operation passes the same admission as HTTP (ws-admission.ts). `dispose()` closes every socket
+ * operation passes the same admission as HTTP (ws-admission.ts); subscribers sharing a document
+ * share each event's execution (shared-execution.ts). `dispose()` closes every socket
  * with 1001 (going away), stops accepting upgrades, and waits for the close handlers (presence,
  * last seen) before the stores they write to close.
  */
@@ -105,6 +107,7 @@ export async function attachWsServer(options: WsServerOptions) {
   const server = useServer<Record<string, unknown> | undefined, { state: SocketState }>(
     {
       schema,
+      subscribe: createSharedSubscribe(schema),
       connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       onConnect: async (ctx) => {
         let viewer: Viewer | null;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ExecutionResult } from 'graphql';
 import { Redis } from 'ioredis';
-import { fromGlobalId } from '../../src/pagination/global-id';
+import { fromGlobalId, toGlobalId } from '../../src/pagination/global-id';
 import { createTokenService } from '../../src/security/jwt';
 import { removeMember } from '../../src/services/memberships';
 import { sendMessage as sendWithoutPublishing } from '../../src/services/messages';
@@ -309,6 +309,26 @@ describe('what a subscriber sees', () => {
     } finally {
       await redis.quit();
     }
+  });
+
+  it('executes each event once for all subscribers sharing a document, and per subscriber when it depends on the viewer', async () => {
+    const id = await openConversation(a, [ada, bob]);
+    const shared = Array.from({ length: 10 }, () => follow(connect(a, bob), id, 2));
+    const ownView = `subscription ($id: ID!, $after: Int) { conversationEvents(conversationId: $id, afterSeq: $after) {
+      seq ... on MessageAdded { message { reactions { emoji viewerHasReacted } } } } }`;
+    const perViewer = Array.from({ length: 3 }, () => connect(a, bob).subscribe(ownView, { id, after: 2 }));
+    // Subscribed: each has replayed nothing yet and waits live.
+    await sendMessage(a, ada, id, 'warm up');
+    for (const s of [...shared, ...perViewer]) await s.next();
+    a.queries.length = 0;
+    // Through the service, so the only reads that follow are the subscribers'.
+    const deps = { dataSource: a.services.dataSource, bus: a.services.bus, logger: a.services.logger };
+    const sent = await sendWithoutPublishing(deps, ada.user.id, { conversationId: fromGlobalId(id).id, body: 'once for all', clientMessageId: randomUUID() }, 4000);
+    for (const s of shared) expect((await take(s, 1))[0]).toMatchObject({ seq: sent.seq, message: { id: toGlobalId('Message', sent.id) } });
+    for (const s of perViewer) await s.next();
+    const messageLookups = a.queries.filter((sql) => /"messages" "Message" WHERE \(\("Message"\."id" IN/.test(sql));
+    const reactionLookups = a.queries.filter((sql) => /FROM reactions/.test(sql));
+    expect({ messageLookups: messageLookups.length, reactionLookups: reactionLookups.length }).toEqual({ messageLookups: 1 + 3, reactionLookups: 3 });
   });
 
   it('publishes nothing for an idempotent retry', async () => {
