@@ -1,6 +1,7 @@
 import { AccountExport } from './account-export.entity';
 import { ConversationEventRecord } from './conversation-event.entity';
 import { Conversation } from './conversation.entity';
+import { InboundEvent } from './inbound-event.entity';
 import { Membership } from './membership.entity';
 import { Message } from './message.entity';
 import { MetricInstanceMinute } from './metric-instance-minute.entity';
@@ -8,4 +9,4 @@ import { MetricSample } from './metric-sample.entity';
 import { Reaction } from './reaction.entity';
 import { User } from './user.entity';
 
-export const entities = [User, Conversation, Membership, Message, Reaction, ConversationEventRecord, MetricSample, MetricInstanceMinute, AccountExport];
+export const entities = [User, Conversation, Membership, Message, Reaction, ConversationEventRecord, MetricSample, MetricInstanceMinute, AccountExport, InboundEvent];

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConversationKind } from '../entities/conversation.entity';
+import { violatedUniqueIndex } from '../database/postgres-errors';
 import { findUserByHandle } from '../services/accounts';
 import { sendMessage } from '../services/messages';
 import type { JobDefinition } from './job';
@@ -23,17 +24,32 @@ export function webhookMessageKey(externalEventId: string): string {
   return `webhook:${createHash('sha256').update(externalEventId).digest('hex').slice(0, 56)}`;
 }
 
-/** Posts the message through sendMessage, so it takes a seq, reaches subscribers and is counted like any other. */
+/**
+ * Posts the message through sendMessage, so it takes a seq, reaches subscribers and is counted like
+ * any other, and records the event in `inbound_events` in the same transaction: an event seen
+ * before — redelivered later, raced by a concurrent delivery, even naming another author — is done.
+ */
 export const inboundWebhookJob: JobDefinition<InboundWebhookPayload> = {
   name: 'inbound-webhook',
-  batchSize: 50,
-  concurrency: 10,
+  batchSize: 20,
+  // Well under DATABASE_POOL_MAX: a burst must leave connections for the API.
+  concurrency: 4,
   async run(deps, payload) {
+    const seen = async () => (await deps.dataSource.query(`SELECT 1 FROM inbound_events WHERE external_event_id = $1`, [payload.externalEventId])).length > 0;
+    if (await seen()) return;
     const author = await findUserByHandle(deps.dataSource, payload.authorHandle);
-    if (!author || author.deletedAt) throw new Error(`No user with handle ${JSON.stringify(payload.authorHandle)}`);
+    if (!author) throw new Error(`No user with handle ${JSON.stringify(payload.authorHandle)}`);
     const [conversation] = await deps.dataSource.query(`SELECT kind FROM conversations WHERE id = $1`, [payload.conversationId]);
     if (conversation?.kind !== ConversationKind.SUPPORT) throw new Error(`Conversation ${payload.conversationId} is not a SUPPORT conversation`);
     const input = { conversationId: payload.conversationId, body: payload.body, clientMessageId: webhookMessageKey(payload.externalEventId) };
-    await sendMessage(deps, author.id, input, deps.config.limits.messageMaxLength);
+    try {
+      await sendMessage(deps, author.id, input, deps.config.limits.messageMaxLength, (manager, message) =>
+        manager.query(`INSERT INTO inbound_events (external_event_id, message_id) VALUES ($1, $2)`, [payload.externalEventId, message.id]),
+      );
+    } catch (error) {
+      // A concurrent delivery of the same event committed first; this one rolled back whole.
+      if (violatedUniqueIndex(error) === 'inbound_events_pkey' || (await seen())) return;
+      throw error;
+    }
   },
 };

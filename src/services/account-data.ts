@@ -28,6 +28,10 @@ export async function deleteAccount(deps: ChangeDeps, userId: string, password: 
   const user = await deps.dataSource.getRepository(User).findOneBy({ id: userId });
   if (!user || user.deletedAt || !(await verifyPassword(password, user.passwordHash))) throw new UnauthenticatedError('Wrong password.');
   await commitChange(deps, async (change) => {
+    // The user first: joins share-lock the user before their conversation (requireUsers), so none
+    // can add this user back between the memberships read below and the commit.
+    const [locked] = await change.manager.query(`SELECT deleted_at FROM users WHERE id = $1 FOR UPDATE`, [userId]);
+    if (!locked || locked.deleted_at) throw new UnauthenticatedError('Wrong password.');
     const memberships: { id: string }[] = await change.manager.query(
       // Locked in id order: two erasures sharing conversations cannot deadlock.
       `SELECT c.id FROM conversations c JOIN memberships m ON m.conversation_id = c.id AND m.user_id = $1 ORDER BY c.id FOR UPDATE OF c`,

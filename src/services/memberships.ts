@@ -1,7 +1,8 @@
 import type { EntityManager } from 'typeorm';
 import { Conversation, ConversationKind } from '../entities/conversation.entity';
 import { MemberRole } from '../entities/membership.entity';
-import { BadUserInputError, ForbiddenError } from '../errors';
+import { BadUserInputError, ForbiddenError, NotFoundError } from '../errors';
+import { toGlobalId } from '../pagination/global-id';
 import { queryPrimary, withPrimary } from '../database/primary';
 import { Topic } from '../subscriptions/topics';
 import { announce, commitChange, conversationNotFound, lockConversation, requireOpen, requireOwner, type Change, type ChangeDeps, type LockedConversation } from './changes';
@@ -18,10 +19,10 @@ function reload(manager: EntityManager, conversationId: string): Promise<Convers
 /** Adds a member (OWNER only); adding someone who is already a member changes nothing. */
 export async function addMember(deps: ChangeDeps, viewerId: string, conversationId: string, userId: string): Promise<Conversation> {
   return commitChange(deps, async (change) => {
+    await requireUsers(change.manager, [userId]);
     const conversation = await lockConversation(change.manager, conversationId, viewerId);
     requireGroup(conversation);
     requireOwner(conversation, 'add members');
-    await requireUsers(change.manager, [userId]);
     await join(change, conversationId, userId, MemberRole.MEMBER);
     return reload(change.manager, conversationId);
   });
@@ -34,7 +35,8 @@ export async function removeMember(deps: ChangeDeps, viewerId: string, conversat
     const conversation = await lockConversation(change.manager, conversationId, viewerId);
     requireGroup(conversation);
     requireOwner(conversation, 'remove members');
-    await requireUsers(change.manager, [userId]);
+    const [known] = await change.manager.query(`SELECT 1 FROM users WHERE id = $1`, [userId]);
+    if (!known) throw new NotFoundError(`No user ${toGlobalId('User', userId)}.`);
     await leave(change, conversationId, userId);
     return reload(change.manager, conversationId);
   });

@@ -88,7 +88,14 @@ function retried(existing: Message, input: NewMessage): Message {
  * queue on the conversation's row lock and find the first one once it has committed; a retry
  * racing on another conversation's lock is caught by the unique index instead.
  */
-export async function sendMessage(deps: ChangeDeps, authorId: string, input: NewMessage, maxLength: number): Promise<Message> {
+export async function sendMessage(
+  deps: ChangeDeps,
+  authorId: string,
+  input: NewMessage,
+  maxLength: number,
+  /** Runs in the message's transaction once it is stored (not for a retry that finds an earlier one). */
+  alsoRecord?: (manager: EntityManager, message: Message) => Promise<unknown>,
+): Promise<Message> {
   const body = checkBody(input.body, maxLength);
   const earlier = await withPrimary(deps.dataSource, (manager) => findByClientId(manager, authorId, input.clientMessageId));
   if (earlier) return retried(earlier, input);
@@ -105,7 +112,9 @@ export async function sendMessage(deps: ChangeDeps, authorId: string, input: New
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${entityColumns(deps.dataSource, Message, 'messages')}`,
         [id, input.conversationId, authorId, event.seq, body, input.clientMessageId, event.occurredAt],
       );
-      return hydrate(Message, row);
+      const message = hydrate(Message, row);
+      await alsoRecord?.(change.manager, message);
+      return message;
     });
   } catch (error) {
     if (violatedUniqueIndex(error) !== 'messages_author_client_message_id_key') throw error;

@@ -1,6 +1,4 @@
 import type { DataSource } from 'typeorm';
-import { User } from '../entities/user.entity';
-import { In } from 'typeorm';
 import { Topic } from '../subscriptions/topics';
 import { announce, type ChangeDeps } from './changes';
 
@@ -19,7 +17,7 @@ export async function announceOffline(deps: ChangeDeps, userIds: string[], at: D
   await recordLastSeen(deps.dataSource, userIds, at);
 }
 
-/** `User.lastSeenAt` shows when a user was last online. */
+/** `User.lastSeenAt` shows when a user was last online; an erased account keeps none. */
 export async function recordLastSeen(dataSource: DataSource, userIds: string[], at: Date): Promise<void> {
-  await dataSource.getRepository(User).update({ id: In(userIds) }, { lastSeenAt: at });
+  await dataSource.query(`UPDATE users SET last_seen_at = $2 WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL`, [userIds, at]);
 }

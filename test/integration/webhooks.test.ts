@@ -97,6 +97,21 @@ describe('POST /webhooks/inbound', () => {
     }
   }, 60_000);
 
+  it('stores one message for an event redelivered under another author, concurrently or later', async () => {
+    const externalEventId = `mail-${randomUUID()}`;
+    const countFor = async () =>
+      (await app.services.dataSource.query(`SELECT count(*)::int AS n FROM inbound_events WHERE external_event_id = $1`, [externalEventId]))[0].n as number;
+    const [a, b] = [inbound({ externalEventId, body: 'as the customer' }), inbound({ externalEventId, authorHandle: agent.user.handle, body: 'as the agent' })];
+    const responses = await Promise.all([deliver(a), deliver(b), deliver(a), deliver(b)]);
+    expect(responses.map((r) => r.status)).toEqual([202, 202, 202, 202]);
+    await expectEventually(async () => expect(await countFor()).toBe(1));
+    expect((await deliver(b)).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const [{ n }] = await app.services.dataSource.query(`SELECT count(*)::int AS n FROM messages WHERE body IN ('as the customer', 'as the agent')`);
+    expect(n).toBe(1);
+    expect(await countFor()).toBe(1);
+  });
+
   it('retries a job that fails, then moves it to the dead-letter queue, visible in /metrics', async () => {
     const group = await openConversation(app, [agent, customer], 'GROUP');
     expect((await deliver(inbound({ conversationId: group }))).status).toBe(202);
