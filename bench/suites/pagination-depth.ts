@@ -1,7 +1,12 @@
 import { performance } from 'node:perf_hooks';
+import type { DataSource } from 'typeorm';
 import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
+import { createCursorCodec } from '../../src/pagination/cursor';
+import { createTokenService } from '../../src/security/jwt';
 import { seed } from '../../scripts/seed';
+import type { Progress } from '../lib/progress';
+import { BENCH_SECRET, startParley } from '../lib/server';
 import { ratio, summarize, type LatencySummary } from '../stats';
 
 export interface PaginationDepthResult {
@@ -14,43 +19,50 @@ export interface PaginationDepthResult {
 
 const PAGE = `query ($id: ID!, $after: String) { conversation(id: $id) { messages(first: 20, after: $after) { edges { node { id seq body } } pageInfo { hasNextPage } } } }`;
 
-/**
- * S2: the latency of a 20-message page at depth 0, 1k and 100k of one conversation, measured in
- * one run and reported as a ratio; keyset pagination should make depth (almost) free. Also records
- * the plan PostgreSQL chose for the page statement at each depth.
- */
-export async function paginationDepth(env: { databaseUrl: string; schema: string; rounds: number }): Promise<PaginationDepthResult> {
-  const messages = 110_000;
-  const depths = [0, 1_000, 100_000];
-  const statements: { sql: string; parameters: unknown[] }[] = [];
-  const config = loadConfig({
+function benchConfig(databaseUrl: string, schema: string) {
+  return loadConfig({
     NODE_ENV: 'production',
     PERSISTED_QUERIES: 'off',
-    DATABASE_URL: env.databaseUrl,
-    DATABASE_SCHEMA: env.schema,
-    JOBS_SCHEMA: `${env.schema}_jobs`,
-    JWT_SECRET: 'benchmark-secret-benchmark-secret!',
+    RATE_LIMITS: 'off',
+    JOBS_ENABLED: 'false',
+    DATABASE_URL: databaseUrl,
+    DATABASE_SCHEMA: schema,
+    JOBS_SCHEMA: `${schema}_jobs`,
+    JWT_SECRET: BENCH_SECRET,
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
   });
-  const app = await createApp(config, { onQuery: (sql, parameters) => statements.push({ sql, parameters: parameters ?? [] }) });
-  try {
-    await app.start();
-    const { dataSource, tokens, cursors } = app.services;
-    process.stdout.write(`  seeding one conversation with ${messages} messages…\n`);
-    const { conversationIds } = await seed(dataSource, { users: 20, conversations: 1, messages, seed: 2 });
-    const [conversation] = await dataSource.query(
-      `SELECT c.id, c.created_by_id AS member, (SELECT count(*)::int FROM memberships WHERE conversation_id = c.id) AS members FROM conversations c WHERE c.id = $1`,
-      conversationIds,
-    );
-    const token = await tokens.issue(conversation.member);
-    const id = Buffer.from(`Conversation:${conversation.id}`).toString('base64url');
-    const after = (depth: number) => (depth === 0 ? null : cursors.encode(`messages:${conversation.id}`, [conversation.members + depth]));
+}
 
-    const request = async (depth: number) => {
+/**
+ * S2: the latency of a 20-message page at depth 0, 1k and 100k of one conversation of 110k
+ * messages, from the server process, reported as a ratio; keyset pagination should make depth
+ * (almost) free. Also records the plan PostgreSQL chose for the page statement at each depth.
+ */
+export async function paginationDepth(env: { databaseUrl: string; schema: string; rounds: number; progress: Progress }): Promise<PaginationDepthResult> {
+  const messages = 110_000;
+  const depths = [0, 1_000, 100_000];
+  const statements: { sql: string; parameters: unknown[] }[] = [];
+  // An app of this process seeds the data and later shows which statement a page runs (to EXPLAIN it).
+  const local = await createApp(benchConfig(env.databaseUrl, env.schema), { onQuery: (sql, parameters) => statements.push({ sql, parameters: parameters ?? [] }) });
+  await local.start();
+  const { dataSource } = local.services;
+  env.progress.note(`S2: seeding one conversation with ${messages.toLocaleString('en')} messages`);
+  const { conversationIds } = await seed(dataSource as DataSource, { users: 20, conversations: 1, messages, seed: 2 });
+  const [conversation] = await dataSource.query(
+    `SELECT c.id, c.created_by_id AS member, (SELECT count(*)::int FROM memberships WHERE conversation_id = c.id) AS members FROM conversations c WHERE c.id = $1`,
+    conversationIds,
+  );
+  const token = await createTokenService({ secret: BENCH_SECRET, ttlSeconds: 86_400 }).issue(conversation.member);
+  const cursors = createCursorCodec(BENCH_SECRET);
+  const id = Buffer.from(`Conversation:${conversation.id}`).toString('base64url');
+  const after = (depth: number) => (depth === 0 ? null : cursors.encode(`messages:${conversation.id}`, [conversation.members + depth]));
+  const server = await startParley({ databaseUrl: env.databaseUrl, schema: env.schema });
+  try {
+    const request = async (url: string, depth: number) => {
       const started = performance.now();
-      const response = await fetch(app.url, {
+      const response = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ query: PAGE, variables: { id, after: after(depth) } }),
@@ -64,15 +76,16 @@ export async function paginationDepth(env: { databaseUrl: string; schema: string
       return elapsed;
     };
 
-    for (let i = 0; i < 30; i++) for (const depth of depths) await request(depth);
+    for (let i = 0; i < 30; i++) for (const depth of depths) await request(server.url, depth);
+    env.progress.step('S2: pages at depth 0, 1k and 100k');
     const samples = new Map(depths.map((d) => [d, [] as number[]]));
     // Interleaved, so drift in machine load hits every depth alike.
-    for (let i = 0; i < env.rounds; i++) for (const depth of depths) samples.get(depth)!.push(await request(depth));
+    for (let i = 0; i < env.rounds; i++) for (const depth of depths) samples.get(depth)!.push(await request(server.url, depth));
 
     const results = [];
     for (const depth of depths) {
       statements.length = 0;
-      await request(depth);
+      await request(local.url, depth);
       const page = statements.find((s) => s.sql.includes('LATERAL') && s.sql.includes('FROM messages m'));
       if (!page) throw new Error('the messages page statement was not seen');
       const plan = (await dataSource.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${page.sql}`, page.parameters))
@@ -85,6 +98,7 @@ export async function paginationDepth(env: { databaseUrl: string; schema: string
     const deep = results.at(-1)!.latency;
     return { messages, depths: results, ratioP50: ratio(deep.p50, shallow.p50), ratioP99: ratio(deep.p99, shallow.p99) };
   } finally {
-    await app.stop();
+    await server.stop();
+    await local.stop();
   }
 }

@@ -1,12 +1,13 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
-import { createApp } from '../../src/app';
-import { loadConfig } from '../../src/config';
-import { sendMessage } from '../../src/services/messages';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client } from 'pg';
 import { signInbound } from '../../src/webhooks/inbound';
+import type { Progress } from '../lib/progress';
+import { startParley } from '../lib/server';
 import { ratio } from '../stats';
+import { prepareConversations } from './fanout';
 
 export interface WebhooksResult {
   webhooks: number;
@@ -16,55 +17,54 @@ export interface WebhooksResult {
   acceptedPerSecond: number;
   /** The same requests against a bare node:http handler that checks the signature and answers 202. */
   baselineAcceptedPerSecond: number;
-  /** Messages created per second by the inbound-webhook job, from the first request to the last message. */
+  /** Messages stored (and published) per second by the inbound-webhook job, from the first request to the last message. */
   processedPerSecond: number;
-  /** The same messages posted by calling sendMessage directly, without HTTP or the queue. */
+  /** The same number of messages sent through the sendMessage mutation, at the same concurrency. */
   baselineProcessedPerSecond: number;
   acceptedRatio: number;
   processedRatio: number;
 }
 
 const SECRET = 'benchmark-webhook-secret';
+const SEND = `mutation ($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`;
 
-/** Sends `bodies` with `concurrency` requests in flight; returns elapsed seconds. */
-async function post(url: string, bodies: string[], concurrency: number): Promise<number> {
+/** Runs `count` calls of `call` with `concurrency` in flight; returns elapsed seconds. */
+async function concurrently(count: number, concurrency: number, call: (i: number) => Promise<void>): Promise<number> {
   const started = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++];
-        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-parley-signature': signInbound(SECRET, body) }, body });
-        if (response.status !== 202) throw new Error(`webhook answered ${response.status}: ${await response.text()}`);
-        await response.arrayBuffer();
-      }
+      while (next < count) await call(next++);
     }),
   );
   return (performance.now() - started) / 1000;
 }
 
+async function post(url: string, body: string): Promise<void> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-parley-signature': signInbound(SECRET, body) }, body });
+  if (response.status !== 202) throw new Error(`webhook answered ${response.status}: ${await response.text()}`);
+  await response.arrayBuffer();
+}
+
 /**
  * S7: inbound webhook ingestion. Accepted/s against a bare HTTP handler doing the same signature
- * check; processed/s (webhook to stored, published message) against calling the message service
- * directly for the same number of messages.
+ * check; processed/s (webhook to stored, published message) against sending the same messages
+ * through the sendMessage mutation.
  */
-export async function webhooks(env: { databaseUrl: string; schema: string; count: number }): Promise<WebhooksResult> {
-  const conversations = 20;
+export async function webhooks(env: { databaseUrl: string; schema: string; count: number; progress: Progress }): Promise<WebhooksResult> {
+  const conversationCount = 20;
   const concurrency = 32;
-  const config = loadConfig({
-    NODE_ENV: 'production',
-    PERSISTED_QUERIES: 'off',
-    RATE_LIMITS: 'off',
-    DATABASE_URL: env.databaseUrl,
-    DATABASE_SCHEMA: env.schema,
-    JOBS_SCHEMA: `${env.schema}_jobs`,
-    JWT_SECRET: 'benchmark-secret-benchmark-secret!',
-    INBOUND_WEBHOOK_SECRET: SECRET,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-  });
-  const app = await createApp(config);
+  const { conversations } = await prepareConversations(env.databaseUrl, env.schema, conversationCount, 1);
+  const db = new Client({ connectionString: env.databaseUrl, options: `-c search_path=${env.schema}` });
+  await db.connect();
+  await db.query(`UPDATE conversations SET kind = 'SUPPORT' WHERE id = ANY($1::uuid[])`, [conversations.map((c) => c.rawId)]);
+  // The publisher of each conversation is its customer, posting through the gateway.
+  const handles: { handle: string; id: string }[] = (
+    await db.query(`SELECT u.handle, u.id FROM users u JOIN conversations c ON c.created_by_id = u.id WHERE c.id = ANY($1::uuid[]) ORDER BY array_position($1::uuid[], c.id)`, [conversations.map((c) => c.rawId)])
+  ).rows;
+  const messageCount = async () => Number((await db.query(`SELECT count(*)::int AS n FROM messages WHERE author_id = ANY($1::uuid[])`, [handles.map((h) => h.id)])).rows[0].n);
+
+  const server = await startParley({ databaseUrl: env.databaseUrl, schema: env.schema, extra: { INBOUND_WEBHOOK_SECRET: SECRET } });
   const baseline = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -76,67 +76,51 @@ export async function webhooks(env: { databaseUrl: string; schema: string; count
     });
   });
   try {
-    await app.start();
     await new Promise<void>((resolve) => baseline.listen(0, '127.0.0.1', resolve));
-    const { dataSource } = app.services;
-    const [agent] = await dataSource.query(`INSERT INTO users (handle, display_name, email, password_hash) VALUES ('agent', 'Agent', 'agent@example.com', 'x') RETURNING id`);
-    const [customer] = await dataSource.query(`INSERT INTO users (handle, display_name, email, password_hash) VALUES ('customer', 'Customer', 'customer@example.com', 'x') RETURNING id`);
-    const ids: string[] = [];
-    for (let i = 0; i < conversations; i++) {
-      const [{ id }] = await dataSource.query(`INSERT INTO conversations (kind, title, created_by_id) VALUES ('SUPPORT', $1, $2) RETURNING id`, [`support ${i}`, agent.id]);
-      await dataSource.query(`INSERT INTO memberships (conversation_id, user_id, role) VALUES ($1, $2, 'OWNER'), ($1, $3, 'MEMBER')`, [id, agent.id, customer.id]);
-      ids.push(id);
-    }
     const bodies = Array.from({ length: env.count }, (_, i) =>
       JSON.stringify({
         externalEventId: `bench-${randomUUID()}`,
-        conversationId: Buffer.from(`Conversation:${ids[i % conversations]}`).toString('base64url'),
-        authorHandle: 'customer',
+        conversationId: conversations[i % conversationCount].id,
+        authorHandle: handles[i % conversationCount].handle,
         body: `inbound message ${i}`,
         sentAt: new Date().toISOString(),
       }),
     );
-
-    const baselineSeconds = await post(`http://127.0.0.1:${(baseline.address() as AddressInfo).port}/`, bodies, concurrency);
+    env.progress.step('S7: bare handler');
+    const baselineSeconds = await concurrently(env.count, concurrency, (i) => post(`http://127.0.0.1:${(baseline.address() as AddressInfo).port}/`, bodies[i]));
+    env.progress.step('S7: webhooks through Parley');
+    const before = await messageCount();
     const started = performance.now();
-    const acceptSeconds = await post(app.url.replace(/\/graphql$/, '/webhooks/inbound'), bodies, concurrency);
-    for (;;) {
-      const [{ n }] = await dataSource.query(`SELECT count(*)::int AS n FROM messages WHERE author_id = $1`, [customer.id]);
-      if (n >= env.count) break;
+    const acceptSeconds = await concurrently(env.count, concurrency, (i) => post(server.url.replace(/\/graphql$/, '/webhooks/inbound'), bodies[i]));
+    while ((await messageCount()) < before + env.count) {
+      if (performance.now() - started > 300_000) throw new Error('webhooks were not processed within 5 minutes');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const processSeconds = (performance.now() - started) / 1000;
-
-    const direct = performance.now();
-    const deps = { dataSource, bus: app.services.bus, logger: app.services.logger };
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < env.count) {
-          const i = next++;
-          await sendMessage(deps, customer.id, { conversationId: ids[i % conversations], body: `direct ${i}`, clientMessageId: randomUUID() }, 4000);
-        }
-      }),
-    );
-    const directSeconds = (performance.now() - direct) / 1000;
-
+    env.progress.step('S7: sendMessage directly');
+    const directSeconds = await concurrently(env.count, concurrency, async (i) => {
+      const conversation = conversations[i % conversationCount];
+      const response = await fetch(server.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${conversation.publisher}` },
+        body: JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `direct ${i}`, clientMessageId: randomUUID() } } }),
+      });
+      if ((await response.text()).includes('"errors"')) throw new Error('sendMessage failed');
+    });
     const perSecond = (seconds: number) => Math.round(env.count / seconds);
     const result = {
       webhooks: env.count,
-      conversations,
+      conversations: conversationCount,
       concurrency,
       acceptedPerSecond: perSecond(acceptSeconds),
       baselineAcceptedPerSecond: perSecond(baselineSeconds),
       processedPerSecond: perSecond(processSeconds),
       baselineProcessedPerSecond: perSecond(directSeconds),
-      acceptedRatio: 0,
-      processedRatio: 0,
     };
-    result.acceptedRatio = ratio(result.acceptedPerSecond, result.baselineAcceptedPerSecond);
-    result.processedRatio = ratio(result.processedPerSecond, result.baselineProcessedPerSecond);
-    return result;
+    return { ...result, acceptedRatio: ratio(result.acceptedPerSecond, result.baselineAcceptedPerSecond), processedRatio: ratio(result.processedPerSecond, result.baselineProcessedPerSecond) };
   } finally {
     baseline.close();
-    await app.stop();
+    await server.stop();
+    await db.end();
   }
 }

@@ -1,0 +1,95 @@
+// A child process holding many WebSocket clients (graphql-ws protocol, or bare sockets for the raw
+// baseline), so the load generator has an event loop of its own. Each message whose body carries
+// `t:<ms>` records its delay from that send time. Driven over IPC by fleet.ts.
+import { build } from 'hdr-histogram-js';
+import WebSocket from 'ws';
+
+interface Connect {
+  cmd: 'connect';
+  url: string;
+  count: number;
+  /** graphql: connection_init with a token, then one subscribe; raw: just the socket. */
+  mode: 'graphql' | 'raw';
+  tokens: string[];
+  query?: string;
+  variables?: Record<string, unknown>;
+}
+type Command = Connect | { cmd: 'reset' } | { cmd: 'stats' } | { cmd: 'close' };
+
+const sockets: WebSocket[] = [];
+const histogram = build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000, numberOfSignificantValueDigits: 3 });
+let received = 0;
+let failed = 0;
+const STAMP = /t:(\d{13})/;
+
+function open(command: Connect, index: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(command.url, command.mode === 'graphql' ? 'graphql-transport-ws' : undefined, {
+      // Many source addresses, as many clients behind many hosts would be.
+      localAddress: `127.0.0.${2 + (index % 100)}`,
+      perMessageDeflate: false,
+    });
+    let settled = false;
+    const settle = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      if (!ok) failed += 1;
+      resolve();
+    };
+    socket.on('error', () => settle(false));
+    socket.on('close', () => settle(false));
+    socket.on('open', () => {
+      sockets.push(socket);
+      if (command.mode === 'raw') return settle(true);
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${command.tokens[index % command.tokens.length]}` } }));
+    });
+    socket.on('message', (data) => {
+      const text = data.toString();
+      if (!settled) {
+        if (text.includes('"connection_ack"')) {
+          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: command.query, variables: command.variables } }));
+          settle(true);
+        }
+        return;
+      }
+      if (text.includes('"ping"')) return socket.send('{"type":"pong"}');
+      const stamp = STAMP.exec(text);
+      if (!stamp) return;
+      received += 1;
+      histogram.recordValue(Math.max(1, Date.now() - Number(stamp[1])));
+    });
+  });
+}
+
+process.on('message', async (command: Command) => {
+  switch (command.cmd) {
+    case 'connect': {
+      const start = sockets.length;
+      for (let i = 0; i < command.count; i += 200) {
+        await Promise.all(Array.from({ length: Math.min(200, command.count - i) }, (_, j) => open(command, start + i + j)));
+      }
+      process.send!({ connected: sockets.length, failed });
+      break;
+    }
+    case 'reset':
+      histogram.reset();
+      received = 0;
+      process.send!({ ok: true });
+      break;
+    case 'stats':
+      process.send!({
+        received,
+        open: sockets.filter((s) => s.readyState === WebSocket.OPEN).length,
+        p50: histogram.getValueAtPercentile(50),
+        p90: histogram.getValueAtPercentile(90),
+        p99: histogram.getValueAtPercentile(99),
+        max: histogram.maxValue,
+        mean: Math.round(histogram.mean * 100) / 100,
+      });
+      break;
+    case 'close':
+      for (const socket of sockets) socket.terminate();
+      process.send!({ ok: true }, () => process.exit(0));
+      break;
+  }
+});

@@ -1,0 +1,277 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ProfileSummary } from './lib/profile';
+import { barChart, lineChart } from './lib/svg';
+import { ROOT } from './lib/server';
+import type { ChatResult } from './suites/chat';
+import type { CrossInstanceResult } from './suites/cross-instance';
+import type { FanoutResult } from './suites/fanout';
+import type { NestedQueryResult } from './suites/nested-query';
+import type { PaginationDepthResult } from './suites/pagination-depth';
+import type { WebhooksResult } from './suites/webhooks';
+
+export interface Results {
+  at: string;
+  quick: boolean;
+  minutes?: number;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string };
+  suites: {
+    nestedQuery?: NestedQueryResult;
+    paginationDepth?: PaginationDepthResult;
+    fanout?: FanoutResult;
+    crossInstance?: CrossInstanceResult;
+    chat?: ChatResult;
+    webhooks?: WebhooksResult;
+  };
+  /** Per suite, where the Parley processes spent their CPU (a BENCH_PROFILE_DIR run). */
+  profiles?: Record<string, ProfileSummary>;
+}
+
+const n = (value: number) => value.toLocaleString('en');
+const verdict = (met: boolean) => (met ? '**met**' : '**missed**');
+
+function chart(name: string, svg: string): string {
+  writeFileSync(path.join(ROOT, 'bench/charts', `${name}.svg`), svg);
+  return `![${name}](bench/charts/${name}.svg)`;
+}
+
+function targets({ suites: s }: Results): string[] {
+  const rows: string[] = [];
+  if (s.nestedQuery) {
+    rows.push(`| S1 | req/s vs hand-written SQL ≥ 0.5× | ×${s.nestedQuery.throughputRatio} | ${verdict(s.nestedQuery.throughputRatio >= 0.5)} |`);
+    const constant = s.nestedQuery.statements.first2 === s.nestedQuery.statements.first10;
+    rows.push(`| S1 | SQL statements constant in page size | ${s.nestedQuery.statements.first2} for 2, ${s.nestedQuery.statements.first10} for 10 | ${verdict(constant)} |`);
+  }
+  if (s.paginationDepth) rows.push(`| S2 | deep / shallow ≤ 1.5× | p50 ×${s.paginationDepth.ratioP50}, p99 ×${s.paginationDepth.ratioP99} | ${verdict(s.paginationDepth.ratioP99 <= 1.5 && s.paginationDepth.ratioP50 <= 1.5)} |`);
+  if (s.fanout) {
+    const top = Math.max(...s.fanout.parley.map((p) => p.subscribers));
+    const allDelivered = s.fanout.parley.every((p) => p.deliveredRatio === 1);
+    rows.push(`| S3 | 100% delivered at ${n(top)} subscribers | ${s.fanout.parley.filter((p) => p.subscribers === top).map((p) => `${(p.deliveredRatio * 100).toFixed(2)}% at ${p.rate}/s`).join(', ')} | ${verdict(allDelivered)} |`);
+    const big = s.fanout.ratios.filter((r) => r.subscribers >= 5_000);
+    if (big.length) rows.push(`| S3 | p99 ≤ 1.5× raw ws at 5k and 10k | ${big.map((r) => `×${r.p99} (${n(r.subscribers)}, ${r.rate}/s)`).join(', ')} | ${verdict(big.every((r) => r.p99 <= 1.5))} |`);
+    rows.push(`| S4 | heap per socket ≤ 3× raw ws | ${n(s.fanout.memory.parley.heapPerSocket)} B vs ${n(s.fanout.memory.raw.heapPerSocket)} B, ×${s.fanout.memory.heapRatio} | ${verdict(s.fanout.memory.heapRatio <= 3)} |`);
+  }
+  if (s.crossInstance) {
+    const c = s.crossInstance;
+    rows.push(`| S5 | Redis adds ≤ 2 ms p50, ≤ 10 ms p99 | +${c.addedP50Ms} ms p50, +${c.addedP99Ms} ms p99 | ${verdict(c.addedP50Ms <= 2 && c.addedP99Ms <= 10)} |`);
+  }
+  if (s.chat) rows.push(`| S6 | ≥ 1,000 msg/s with send→receive p99 < 100 ms | ${n(s.chat.highestRateUnder100ms)} msg/s | ${verdict(s.chat.highestRateUnder100ms >= 1_000)} |`);
+  if (s.webhooks) rows.push(`| S7 | (reported) accepted and processed per second | ${n(s.webhooks.acceptedPerSecond)} accepted/s, ${n(s.webhooks.processedPerSecond)} processed/s | — |`);
+  return rows;
+}
+
+function nestedQuerySection(r: NestedQueryResult): string {
+  const img = chart('s1-throughput', barChart({ title: 'S1 nested query: requests per second at saturation', unit: 'req/s', categories: ['saturation'], series: [
+    { name: 'Parley', values: [r.saturation.parley.requestsPerSecond] },
+    { name: 'hand-written SQL', values: [r.saturation.limit.requestsPerSecond] },
+  ] }));
+  return `## S1 — nested query
+
+\`conversations(first: 10) → lastMessage.author, unreadCount, members(first: 5), messages(last: 20) → author, reactions\`
+for ${r.viewers} busy viewers in turn, on 10k users, 1k conversations and 1M messages. Baseline ("limit"): a bare
+\`node:http\` handler answering the same data with one hand-written SQL statement that builds the JSON in PostgreSQL.
+
+| | Parley | hand-written SQL | ratio |
+| --- | ---: | ---: | ---: |
+| req/s at saturation (16 connections) | ${n(r.saturation.parley.requestsPerSecond)} | ${n(r.saturation.limit.requestsPerSecond)} | ×${r.throughputRatio} |
+| server CPU per request | ${r.saturation.parley.cpuMsPerRequest} ms | ${r.saturation.limit.cpuMsPerRequest} ms | |
+| p50 / p99 at ${r.fixedRate.rate} req/s | ${r.fixedRate.parley.p50} / ${r.fixedRate.parley.p99} ms | ${r.fixedRate.limit.p50} / ${r.fixedRate.limit.p99} ms | |
+| SQL statements per request | ${r.statements.first2} (first: 2), ${r.statements.first10} (first: 10) | 1 | |
+
+${img}
+`;
+}
+
+function paginationSection(p: PaginationDepthResult): string {
+  const rows = p.depths.map((d) => `| ${n(d.depth)} | ${d.latency.p50} | ${d.latency.p95} | ${d.latency.p99} | ${d.latency.count} | ${d.indexScan ? 'yes' : '**no**'} |`);
+  const img = chart('s2-depth', barChart({ title: 'S2 messages page latency by depth', unit: 'ms', categories: p.depths.map((d) => n(d.depth)), series: [
+    { name: 'p50', values: p.depths.map((d) => d.latency.p50) },
+    { name: 'p99', values: p.depths.map((d) => d.latency.p99) },
+  ] }));
+  return `## S2 — pagination depth
+
+A 20-message page of one conversation of ${n(p.messages)} messages, from the server process, at increasing depth
+(\`messages(first: 20, after: <cursor at depth>)\`), requests interleaved across depths.
+
+| depth | p50 ms | p95 ms | p99 ms | requests | index scan |
+| ---: | ---: | ---: | ---: | ---: | :---: |
+${rows.join('\n')}
+
+**Deepest / shallowest: p50 ×${p.ratioP50}, p99 ×${p.ratioP99}** (target ≤ 1.5×).
+
+${img}
+
+<details><summary>Plan of the page statement at depth ${n(p.depths.at(-1)!.depth)} (EXPLAIN ANALYZE)</summary>
+
+\`\`\`
+${p.depths.at(-1)!.plan}
+\`\`\`
+</details>
+`;
+}
+
+function fanoutSection(f: FanoutResult): string {
+  const rows = f.parley.map((p) => {
+    const raw = f.raw.find((r) => r.subscribers === p.subscribers && r.rate === p.rate)!;
+    const ratio = f.ratios.find((r) => r.subscribers === p.subscribers && r.rate === p.rate)!;
+    return `| ${n(p.subscribers)} | ${p.rate} | ${(p.deliveredRatio * 100).toFixed(2)}% | ${p.latency.p50} / ${p.latency.p99} | ${raw.latency.p50} / ${raw.latency.p99} | ×${ratio.p99} | ${p.loopDelayP99Ms} / ${raw.loopDelayP99Ms} | ${p.publish ? p.publish.p99 : ''} |`;
+  });
+  const counts = [...new Set(f.parley.map((p) => p.subscribers))];
+  const img = chart('s3-fanout-p99', barChart({ title: 'S3 publish → receive p99 at 5 msg/s', unit: 'ms', categories: counts.map(n), series: [
+    { name: 'Parley', values: counts.map((c) => f.parley.find((p) => p.subscribers === c && p.rate === 5)?.latency.p99 ?? 0) },
+    { name: 'raw ws broadcast', values: counts.map((c) => f.raw.find((p) => p.subscribers === c && p.rate === 5)?.latency.p99 ?? 0) },
+  ] }));
+  const mem = chart('s4-memory', barChart({ title: `S4 heap and RSS per subscribed socket (${n(f.memory.sockets)} sockets)`, unit: 'bytes', categories: ['heap', 'RSS'], series: [
+    { name: 'Parley', values: [f.memory.parley.heapPerSocket, f.memory.parley.rssPerSocket] },
+    { name: 'raw ws', values: [f.memory.raw.heapPerSocket, f.memory.raw.rssPerSocket] },
+  ] }));
+  return `## S3 — fan-out
+
+One publisher (\`sendMessage\` over HTTP), N graphql-ws subscribers of one conversation connected from a separate
+load-generator process over 100 source addresses (127.0.0.2–101), 10 s per rate. Latency is from the publisher's
+send to a subscriber's receipt. Baseline: a bare \`ws\` server broadcasting a pre-serialised frame of the same shape
+to the same sockets.
+
+| subscribers | msg/s | delivered | Parley p50 / p99 ms | raw ws p50 / p99 ms | p99 ratio | event-loop p99 ms (Parley / raw) | sendMessage p99 ms |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${rows.join('\n')}
+
+${img}
+
+## S4 — idle memory
+
+Server heap and RSS per connected, subscribed socket at ${n(f.memory.sockets)} sockets (lowest of four samples
+before and after connecting, each after a full GC), against the bare \`ws\` server holding the same sockets.
+
+| | heap / socket | RSS / socket |
+| --- | ---: | ---: |
+| Parley | ${n(f.memory.parley.heapPerSocket)} B | ${n(f.memory.parley.rssPerSocket)} B |
+| raw ws | ${n(f.memory.raw.heapPerSocket)} B | ${n(f.memory.raw.rssPerSocket)} B |
+| ratio | ×${f.memory.heapRatio} | |
+
+${mem}
+`;
+}
+
+function crossSection(c: CrossInstanceResult): string {
+  const img = chart('s5-cross-instance', barChart({ title: 'S5 delivery latency: one instance vs across instances', unit: 'ms', categories: ['p50', 'p90', 'p99'], series: [
+    { name: 'one instance (in-process bus)', values: [c.sameInstance.p50, c.sameInstance.p90, c.sameInstance.p99] },
+    { name: 'two instances via Redis', values: [c.crossInstance.p50, c.crossInstance.p90, c.crossInstance.p99] },
+  ] }));
+  return `## S5 — cross-instance
+
+${c.subscribers} subscribers, ${c.rate} messages/s, ${c.messages} messages: first one instance with its in-process bus
+(publisher and subscribers on it), then two instances on Redis, published through one, delivered by the other.
+
+| | p50 ms | p90 ms | p99 ms |
+| --- | ---: | ---: | ---: |
+| one instance | ${c.sameInstance.p50} | ${c.sameInstance.p90} | ${c.sameInstance.p99} |
+| across instances via Redis | ${c.crossInstance.p50} | ${c.crossInstance.p90} | ${c.crossInstance.p99} |
+| **added** | **${c.addedP50Ms}** | | **${c.addedP99Ms}** |
+
+${img}
+`;
+}
+
+function chatSection(c: ChatResult): string {
+  const rows = c.steps.map((s) => `| ${n(s.rate)} | ${n(s.achievedRate)} | ${s.mutationP50} / ${s.mutationP99} | ${s.delivery.p50} / ${s.delivery.p99} | ${(s.deliveredRatio * 100).toFixed(2)}% |`);
+  const img = chart('s6-chat', lineChart({ title: 'S6 send → receive p99 by send rate', unit: 'ms', xLabel: 'messages / s', x: c.steps.map((s) => s.rate), series: [
+    { name: 'send → receive p99', values: c.steps.map((s) => s.delivery.p99) },
+    { name: 'sendMessage p99', values: c.steps.map((s) => s.mutationP99) },
+  ] }));
+  return `## S6 — chat end to end
+
+${n(c.subscribers)} subscribers over ${c.conversations} conversations (10 each); \`sendMessage\` at fixed rates (autocannon,
+32 connections), round-robin over the conversations.
+
+| rate asked | achieved | sendMessage p50 / p99 ms | send → receive p50 / p99 ms | delivered |
+| ---: | ---: | ---: | ---: | ---: |
+${rows.join('\n')}
+
+**Highest rate with send → receive p99 under 100 ms: ${n(c.highestRateUnder100ms)} messages/s** (target ≥ 1,000).
+
+${img}
+`;
+}
+
+function webhooksSection(w: WebhooksResult): string {
+  const img = chart('s7-webhooks', barChart({ title: 'S7 inbound webhooks per second', unit: 'per second', categories: ['accepted', 'processed'], series: [
+    { name: 'Parley', values: [w.acceptedPerSecond, w.processedPerSecond] },
+    { name: 'baseline', values: [w.baselineAcceptedPerSecond, w.baselineProcessedPerSecond] },
+  ] }));
+  return `## S7 — inbound webhooks
+
+${n(w.webhooks)} signed webhooks into ${w.conversations} SUPPORT conversations, ${w.concurrency} requests in flight.
+*Accepted*: answered 202 (signature checked, body validated, job enqueued). *Processed*: from the first request until
+every message is stored and published by the inbound-webhook job.
+
+| | Parley | baseline | ratio |
+| --- | ---: | ---: | ---: |
+| accepted / s | ${n(w.acceptedPerSecond)} | ${n(w.baselineAcceptedPerSecond)} (bare \`node:http\` handler, same signature check) | ×${w.acceptedRatio} |
+| processed / s | ${n(w.processedPerSecond)} | ${n(w.baselineProcessedPerSecond)} (the same messages through \`sendMessage\`) | ×${w.processedRatio} |
+
+${img}
+`;
+}
+
+function profileSection(suite: string, p: ProfileSummary): string {
+  return `<details><summary>${suite}: where Parley's CPU went (${p.busySeconds} s busy, sampled)</summary>
+
+| area | share |
+| --- | ---: |
+${p.areas.map((a) => `| ${a.area} | ${a.share}% |`).join('\n')}
+
+| function (self time) | where | share |
+| --- | --- | ---: |
+${p.functions.map((f) => `| \`${f.name}\` | ${f.where} | ${f.share}% |`).join('\n')}
+
+</details>
+`;
+}
+
+/** The hand-written analysis (bench/NOTES.md) and the profiles of the latest profiled run (bench/profiles.json). */
+function obstacles(results: Results): string {
+  const read = (file: string) => (existsSync(path.join(ROOT, file)) ? readFileSync(path.join(ROOT, file), 'utf8') : '');
+  const notes = read('bench/NOTES.md').trim();
+  const saved = read('bench/profiles.json');
+  const { at, profiles } = results.profiles ? { at: results.at, profiles: results.profiles } : saved ? (JSON.parse(saved) as { at: string; profiles: Record<string, ProfileSummary> }) : { at: '', profiles: {} };
+  const sections = Object.entries(profiles).map(([suite, p]) => profileSection(suite, p));
+  const source = at === results.at ? 'this run' : `the profiled run of ${at} (\`BENCH_PROFILE_DIR=<dir> npm run bench\`)`;
+  return `## What stands in the way
+
+${notes}
+${sections.length ? `\n### Profiles\n\nFrom ${source}: the Parley processes ran with \`--cpu-prof\`, which costs a few percent of throughput.\n\n${sections.join('\n')}` : ''}`;
+}
+
+/** BENCHMARKS.md and its charts, from one run's results. */
+export function writeReport(results: Results): void {
+  const { suites: s, machine } = results;
+  const sections = [
+    s.nestedQuery && nestedQuerySection(s.nestedQuery),
+    s.paginationDepth && paginationSection(s.paginationDepth),
+    s.fanout && fanoutSection(s.fanout),
+    s.crossInstance && crossSection(s.crossInstance),
+    s.chat && chatSection(s.chat),
+    s.webhooks && webhooksSection(s.webhooks),
+  ].filter(Boolean);
+  const markdown = `# Benchmarks
+
+Generated by \`npm run bench\` on ${results.at}${results.minutes ? ` in ${results.minutes} minutes` : ''} (${machine.cpus} cores, ${machine.cpuModel}, ${machine.memoryGiB} GiB,
+Node ${machine.node})${results.quick ? ' — **a quick run (BENCH_QUICK=1): smaller loads, figures only show the harness works**' : ''}.
+Raw figures: [bench/results.json](bench/results.json). Parley runs as one production Node process; load generators,
+PostgreSQL and Redis share the same ${machine.cpus} cores, so absolute figures are low and vary between runs: each suite
+measures its baseline in the same run, and the ratios are the result.
+
+## Targets
+
+| suite | target | measured | |
+| --- | --- | --- | --- |
+${targets(results).join('\n')}
+
+Where a target is missed, the note under "What stands in the way" explains why, with a profile.
+
+${sections.join('\n')}
+${obstacles(results)}
+`;
+  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), markdown);
+}

@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+
+/** The project's root, from scripts/lib or dist/scripts/lib. */
+export const ROOT = [path.resolve(__dirname, '../..'), path.resolve(__dirname, '../../..')].find((dir) => !dir.endsWith('/dist') && !dir.endsWith('/scripts'))!;
+
+/** A Node server process started by `startNodeServer`. */
+export interface NodeServer {
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  port: number;
+  child: ChildProcess;
+  /** The last 8 KB it printed (stdout and stderr). */
+  output(): string;
+  /** SIGTERM (a graceful stop), then SIGKILL after 15 s; resolves when it has exited. */
+  stop(): Promise<void>;
+  /** SIGKILL: no drain, no goodbye (what a crash or an OOM kill looks like). */
+  kill(): Promise<void>;
+}
+
+/** A port nothing listens on now (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+}
+
+/**
+ * Starts `node [nodeArgs] script` on 127.0.0.1:`port` with only `env` (plus PATH and HOME), and
+ * resolves once its `/readyz` answers 200.
+ */
+export async function startNodeServer(script: string, env: Record<string, string>, port: number, nodeArgs: string[] = []): Promise<NodeServer> {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8_000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${path.basename(script)} exited with ${child.exitCode}:\n${output}`);
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${path.basename(script)} did not become ready:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    base,
+    port,
+    child,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+      }
+      await exited(child);
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited(child);
+    },
+  };
+}
