@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import type { JobQueue } from '../jobs/queue';
@@ -27,12 +27,6 @@ const inboundMessage = z.object({
   body: z.string().min(1).max(20_000),
   sentAt: z.iso.datetime({ offset: true }),
 });
-
-/** The same external event always maps to the same job id, so a redelivery does not enqueue twice. */
-function jobIdOf(externalEventId: string): string {
-  const hex = createHash('sha256').update(`inbound-webhook:${externalEventId}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
 
 /**
  * `POST /webhooks/inbound`: messages from external channels (an SMS or e-mail gateway posting into
@@ -68,9 +62,9 @@ export function createInboundWebhookRouter({ secret, queue, logger, bodyLimit }:
         res.status(400).json({ error: `conversationId: ${(error as Error).message}` });
         return;
       }
-      const id = jobIdOf(parsed.data.externalEventId);
-      const enqueued = await queue.send(inboundWebhookJob, { ...parsed.data, conversationId }, { id });
-      res.status(202).json({ accepted: true, jobId: id, duplicate: enqueued === null });
+      // Duplicates are queued too: the job finds the event already recorded and stops there.
+      const jobId = await queue.send(inboundWebhookJob, { ...parsed.data, conversationId });
+      res.status(202).json({ accepted: true, jobId });
     } catch (error) {
       logger.error({ err: error }, 'could not accept an inbound webhook');
       next(error);
