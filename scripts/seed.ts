@@ -237,6 +237,13 @@ export async function seed(dataSource: DataSource, options: SeedOptions, bar?: S
            USING (conversation_id)
          WHERE c.id = e.conversation_id`,
       );
+      // Read markers as people leave them: most members are nearly caught up (0–29 events behind),
+      // one in ten is far behind (half the conversation unread).
+      await client.query(
+        `UPDATE memberships ms SET last_read_seq = CASE WHEN abs(hashtext(ms.user_id::text || ms.conversation_id::text)) % 10 = 0
+           THEN c.last_seq / 2 ELSE greatest(0, c.last_seq - abs(hashtext(ms.conversation_id::text || ms.user_id::text)) % 30) END
+         FROM conversations c JOIN seeded ON seeded.id = c.id WHERE ms.conversation_id = c.id`,
+      );
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK');

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { expressMiddleware } from '@as-integrations/express5';
@@ -27,11 +27,13 @@ import type { JobDefinition } from './jobs/job';
 import { metricsRollupJob } from './jobs/metrics-rollup.job';
 import { startJobQueue } from './jobs/queue';
 import { retentionJob } from './jobs/retention.job';
+import { createUiRouter } from './ui/static';
 import { createInboundWebhookRouter } from './webhooks/inbound';
 import { createCursorCodec } from './pagination/cursor';
 import { buildParleySchema } from './schema';
 import { applyRateLimits } from './directives/rate-limit.directive';
-import { activeAccount, viewerFromAuthorization } from './security/auth';
+import { createActiveAccounts } from './security/active-accounts';
+import { viewerFromAuthorization } from './security/auth';
 import { bodyErrorHandler, createLastErrorHandler } from './security/body-errors';
 import { createClientAddress } from './security/client-address';
 import { createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';
@@ -41,6 +43,7 @@ import { InvalidTokenError, createTokenService } from './security/jwt';
 import { announceOffline, announceOnline } from './services/online-status';
 import { createInProcessPresence, createRedisPresence, type PresenceStore } from './subscriptions/presence';
 import { createInProcessBus, createRedisBus, type EventBus } from './subscriptions/pubsub';
+import { Topic } from './subscriptions/topics';
 import { attachWsServer } from './subscriptions/ws-server';
 
 export interface App {
@@ -147,6 +150,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const clusterMetrics = await startClusterMetrics({ instanceId, bus, metrics, presence, dataSource, logger });
     disposables.push({ name: 'metrics', dispose: () => clusterMetrics.stop() });
 
+    const accounts = createActiveAccounts(dataSource);
+    const stopForgettingAccounts = await bus.listen(Topic.accountClosed(), ({ userId }) => accounts.forget(userId));
+    disposables.push({ name: 'accounts', dispose: stopForgettingAccounts });
+
     const production = config.env === 'production';
     const services: Services = {
       config,
@@ -155,6 +162,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       jobs,
       metrics,
       clusterMetrics,
+      accounts,
       tokens: createTokenService({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.jwtTtlSeconds }),
       presence,
       cursors: createCursorCodec(config.auth.jwtSecret),
@@ -174,6 +182,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     const expressApp = express();
     expressApp.disable('x-powered-by');
+    // Which instance answered, behind a load balancer (HTTP responses and WebSocket upgrades).
+    expressApp.use((_req, res, next) => {
+      res.setHeader('x-parley-instance', instanceId);
+      next();
+    });
     const httpServer: Server = createServer(expressApp);
 
     const apollo = new ApolloServer<Context>({
@@ -195,19 +208,23 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
         createErrorLoggingPlugin(),
         createMetricsPlugin(metrics),
+        // Parley sets no cache hints (every answer is private); Apollo's default cache-control plugin
+        // would still wrap every field resolver of every request to look for them.
+        ApolloServerPluginCacheControlDisabled(),
         production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
       ],
     });
     await apollo.start();
     disposables.push({ name: 'http', dispose: () => apollo.stop() });
     // Disposed before the HTTP drain: it closes every socket with 1001 instead of letting the drain cut them.
-    const ws = await attachWsServer({ httpServer, path: '/graphql', schema, services, logger, formatError, validationRules, parseOptions, trustedDocuments, clientAddress });
+    const ws = await attachWsServer({ instanceId, httpServer, path: '/graphql', schema, services, logger, formatError, validationRules, parseOptions, trustedDocuments, clientAddress });
     disposables.push({ name: 'websocket', dispose: ws.dispose });
 
     expressApp.use(createHealthRouter({ checks: readiness, isShuttingDown: () => shuttingDown }));
     expressApp.get('/metrics', async (_req, res) => {
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
+    if (config.http.uiEnabled) expressApp.use(createUiRouter(logger));
     if (config.webhooks.inboundSecret) {
       expressApp.use(createInboundWebhookRouter({ secret: config.webhooks.inboundSecret, queue: jobs, logger, bodyLimit: config.limits.httpBodyBytes }));
     }
@@ -222,10 +239,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           res.setHeader('x-request-id', requestId);
           try {
             const viewer = await viewerFromAuthorization(services.tokens, req.headers.authorization);
-            const context = createContext(services, { viewer, requestId, clientIp: clientAddress(req) });
             // The token may outlive its account: an erased user's requests are refused.
-            if (viewer && !(await activeAccount(context.loaders.usersById.load(viewer.id)))) throw new InvalidTokenError('invalid');
-            return context;
+            if (viewer && !(await services.accounts.isActive(viewer.id))) throw new InvalidTokenError('invalid');
+            return createContext(services, { viewer, requestId, clientIp: clientAddress(req) });
           } catch (error) {
             if (error instanceof InvalidTokenError) throw new UnauthenticatedError(error.message, 401);
             throw error;

@@ -58,7 +58,7 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://app.example.com,http://localhost:5173',
     });
     expect(config.rateLimits.overrides).toEqual({ 'Mutation.sendMessage': { max: 60, windowMs: 10_000 }, 'Query.users': { max: 5, windowMs: 60_000 } });
-    expect(config.http).toEqual({ trustProxy: ['loopback', '10.0.0.0/8'], corsOrigins: ['https://app.example.com', 'http://localhost:5173'] });
+    expect(config.http).toEqual({ trustProxy: ['loopback', '10.0.0.0/8'], corsOrigins: ['https://app.example.com', 'http://localhost:5173'], uiEnabled: true });
     expect(loadConfig({ TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
     expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow('TRUST_PROXY must name the proxies');
     expect(() => loadConfig({ RATE_LIMIT_OVERRIDES: 'sendMessage=60' })).toThrow('RATE_LIMIT_OVERRIDES must be Type.field=max/window items');
@@ -74,5 +74,12 @@ describe('loadConfig', () => {
     });
     expect(config.database.readUrls).toEqual(['postgres://r1/db', 'postgres://r2/db']);
     expect(config.database.migrationsRun).toBe(false);
+  });
+
+  it('refuses a queue bound that a replay would not fit in, and reads UI_ENABLED', () => {
+    expect(loadConfig({}).limits.wsMaxQueuedEvents).toBe(2_000);
+    expect(() => loadConfig({ WS_MAX_QUEUED_EVENTS: '500' })).toThrow('WS_MAX_QUEUED_EVENTS must be more than REPLAY_LIMIT (500), got 500');
+    expect(loadConfig({ WS_MAX_QUEUED_EVENTS: '500', REPLAY_LIMIT: '100' }).limits.wsMaxQueuedEvents).toBe(500);
+    expect(loadConfig({ UI_ENABLED: 'false' }).http.uiEnabled).toBe(false);
   });
 });

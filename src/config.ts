@@ -71,6 +71,11 @@ export interface Config {
     subscribesPerSecond: number;
     /** How long a WebSocket may take to send connection_init, in ms (then it is closed with 4408). */
     connectionInitTimeoutMs: number;
+    /**
+     * Events one subscription may hold for a socket that is not taking its frames (a client that
+     * stopped reading); one more closes the socket with 1013, and the client resumes with afterSeq.
+     */
+    wsMaxQueuedEvents: number;
   };
   rateLimits: {
     /** Enforce `@rateLimit` (turn off only for load tests). */
@@ -111,6 +116,8 @@ export interface Config {
     trustProxy: false | number | string[];
     /** Origins allowed to call the API from a browser; `*` for any. */
     corsOrigins: string[] | '*';
+    /** Serve the live dashboard at /dashboard and the chat demo at /demo (built into dist/ui). */
+    uiEnabled: boolean;
   };
   log: { level: string; pretty: boolean };
   /** How long `stop()` waits for in-flight HTTP requests before closing them, in ms. */
@@ -203,6 +210,7 @@ export function loadConfig(env: Env = process.env): Config {
       subscriptionsPerSocket: read('WS_MAX_SUBSCRIPTIONS', positiveInt, 50),
       subscribesPerSecond: read('WS_SUBSCRIBE_RATE', positiveInt, 20),
       connectionInitTimeoutMs: read('WS_CONNECTION_INIT_TIMEOUT', duration, 3_000),
+      wsMaxQueuedEvents: read('WS_MAX_QUEUED_EVENTS', positiveInt, 2_000),
     },
     rateLimits: {
       enabled: read('RATE_LIMITS', z.enum(['on', 'off'], 'must be on or off'), 'on') === 'on',
@@ -229,6 +237,7 @@ export function loadConfig(env: Env = process.env): Config {
     http: {
       trustProxy: read('TRUST_PROXY', trustProxy, false),
       corsOrigins: read('CORS_ORIGINS', corsOrigins, production ? [] : '*'),
+      uiEnabled: read('UI_ENABLED', bool, true),
     },
     log: {
       level: read('LOG_LEVEL', z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), nodeEnv === 'test' ? 'silent' : 'info'),
@@ -243,6 +252,10 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(
       `PERSISTED_QUERIES=trusted${env.PERSISTED_QUERIES ? '' : ' (the production default)'} needs a manifest, and PERSISTED_QUERY_MANIFEST names ${JSON.stringify(config.persistedQueries.manifestPath)}, which does not exist: run \`npm run manifest\`, or set PERSISTED_QUERIES=apq or off`,
     );
+  }
+  // A replay is queued whole before the client takes it: the bound must leave room for one.
+  if (config.limits.wsMaxQueuedEvents <= config.realtime.replayLimit) {
+    problems.push(`WS_MAX_QUEUED_EVENTS must be more than REPLAY_LIMIT (${config.realtime.replayLimit}), got ${config.limits.wsMaxQueuedEvents}`);
   }
   if (config.auth.jwtTtlSeconds < 1) problems.push(`JWT_TTL must be at least 1s, got ${JSON.stringify(env.JWT_TTL)}`);
   if (problems.length > 0) throw new ConfigError(problems);

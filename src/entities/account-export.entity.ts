@@ -11,7 +11,7 @@ export enum AccountExportStatus {
 registerEnumType(AccountExportStatus, { name: 'AccountExportStatus' });
 
 /** A user's copy of their data, written by the account-export job. `document` is resolved in account.resolver.ts. */
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ name: 'account_exports' })
 @Check('account_exports_status_check', `status IN ('PENDING', 'READY', 'FAILED')`)
 @Index('account_exports_user_id_idx', ['userId', 'requestedAt'])

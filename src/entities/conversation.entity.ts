@@ -17,7 +17,7 @@ registerEnumType(ConversationKind, { name: 'ConversationKind' });
 registerEnumType(ConversationStatus, { name: 'ConversationStatus' });
 
 /** Fields that need the viewer or other rows (members, messages, unreadCount, …) live in conversation.resolver.ts. */
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ name: 'conversations' })
 @Check('conversations_kind_check', `kind IN ('DIRECT', 'GROUP', 'SUPPORT')`)
 @Check('conversations_status_check', `status IN ('OPEN', 'CLOSED')`)

@@ -6,7 +6,7 @@ import { User } from './user.entity';
 
 /** A chat message. Deleting keeps the row and its seq and nulls the body (soft delete). */
 /** `conversation`, `author` and `reactions` are resolved in message.resolver.ts. */
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ name: 'messages' })
 @Index('messages_conversation_seq_key', ['conversationId', 'seq'], { unique: true })
 @Index('messages_author_client_message_id_key', ['authorId', 'clientMessageId'], { unique: true })

@@ -2,7 +2,7 @@ import { Field, Float, Int, ObjectType } from 'type-graphql';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /** One cluster-wide rollup per minute, written by the metrics-rollup job; `MetricsSample` in GraphQL. */
-@ObjectType('MetricsSample')
+@ObjectType('MetricsSample', { simpleResolvers: true })
 @Entity({ name: 'metric_samples' })
 export class MetricSample {
   /** Start of the minute, UTC. */

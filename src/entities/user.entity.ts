@@ -12,7 +12,7 @@ registerEnumType(Role, { name: 'Role' });
  * A person who can sign in. Only columns marked `@Field` are visible in GraphQL; `id` is exposed as
  * a global id by the Node interface and `email` only to the user themself (see user.resolver.ts).
  */
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 @Entity({ name: 'users' })
 @Check('users_role_check', `role IN ('USER', 'ADMIN')`)
 // Expression indexes (lower(...)), created by the migration; TypeORM cannot describe them.

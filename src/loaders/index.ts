@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import type { User } from '../entities/user.entity';
 import type { CursorCodec } from '../pagination/cursor';
 import type { PresenceStore } from '../subscriptions/presence';
 import { createConversationsByIdLoader } from './conversations-by-id.loader';
@@ -24,17 +25,20 @@ export interface LoaderSources {
  * loaders are bound to the viewer they were made for.
  */
 export function createLoaders({ dataSource, presence, cursors }: LoaderSources, viewerId: string | null) {
+  const usersById = createUsersByIdLoader(dataSource);
+  // Loaders that select users along with their own rows hand them to usersById.
+  const primeUser = (user: User) => void usersById.prime(user.id, user);
   return {
-    usersById: createUsersByIdLoader(dataSource),
+    usersById,
     onlineByUserId: createOnlineByUserIdLoader(presence),
     conversationsById: createConversationsByIdLoader(dataSource),
     messagesById: createMessagesByIdLoader(dataSource),
     viewerMembership: createViewerMembershipLoader(dataSource, viewerId),
-    lastMessage: createLastMessageLoader(dataSource),
+    lastMessage: createLastMessageLoader(dataSource, primeUser),
     unreadCount: createUnreadCountLoader(dataSource, viewerId),
     reactionsByMessage: createReactionsByMessageLoader(dataSource, viewerId),
     membersPage: createMembersPageLoader(dataSource, cursors),
-    messagesPage: createMessagesPageLoader(dataSource, cursors),
+    messagesPage: createMessagesPageLoader(dataSource, cursors, primeUser),
   };
 }
 

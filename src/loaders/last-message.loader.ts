@@ -1,19 +1,29 @@
 import DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
-import { entityColumns, hydrate } from '../database/entity-columns';
+import { entityColumns, hydrateJoined } from '../database/entity-columns';
 import { Message } from '../entities/message.entity';
+import { User } from '../entities/user.entity';
 import { orderByKeys } from './order-by-keys';
 
-/** The newest message (highest seq) of each conversation: one index probe per conversation, one statement. */
-export function createLastMessageLoader(dataSource: DataSource): DataLoader<string, Message | null> {
+/**
+ * The newest message (highest seq) of each conversation: one index probe per conversation, one
+ * statement, with its author (handed to `onAuthor`, which primes the users-by-id loader).
+ */
+export function createLastMessageLoader(dataSource: DataSource, onAuthor: (author: User) => void): DataLoader<string, Message | null> {
+  const select = `${entityColumns(dataSource, Message, 'm')}, ${entityColumns(dataSource, User, 'au', 'author.')}`;
   return new DataLoader(async (conversationIds) => {
     const rows: Record<string, unknown>[] = await dataSource.query(
-      `SELECT ${entityColumns(dataSource, Message, 'm')}
+      `SELECT ${select}
        FROM unnest($1::uuid[]) AS c(id)
-       CROSS JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) m`,
+       CROSS JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) m
+       JOIN users au ON au.id = m.author_id`,
       [conversationIds],
     );
-    const messages = rows.map((row) => hydrate(Message, row));
+    const messages = rows.map((row) => {
+      const [message, author] = hydrateJoined(Message, User, 'author.', row);
+      onAuthor(author);
+      return message;
+    });
     return orderByKeys('last-message', conversationIds, messages, (m) => m.conversationId);
   });
 }

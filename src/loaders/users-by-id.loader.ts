@@ -1,11 +1,9 @@
-import DataLoader from 'dataloader';
-import { In, type DataSource } from 'typeorm';
+import type DataLoader from 'dataloader';
+import type { DataSource } from 'typeorm';
 import { User } from '../entities/user.entity';
-import { orderByKeys } from './order-by-keys';
+import { createByIdLoader } from './by-id';
 
+/** Users by id; other loaders that select users along with their rows prime it. */
 export function createUsersByIdLoader(dataSource: DataSource): DataLoader<string, User | null> {
-  return new DataLoader(async (ids) => {
-    const users = await dataSource.getRepository(User).findBy({ id: In([...ids]) });
-    return orderByKeys('users-by-id', ids, users, (user) => user.id);
-  });
+  return createByIdLoader(dataSource, User, 'users-by-id');
 }

@@ -38,11 +38,14 @@ export function createMetrics() {
   const delivered = new Counter({ name: 'parley_events_delivered_total', help: 'Conversation events handed to subscribers, by type.', labelNames: ['type'] as const, registers: [registry] });
   const lag = new Histogram({
     name: 'parley_event_delivery_lag_seconds',
-    help: 'From an event occurring to its delivery to a subscriber.',
+    help: 'From an event occurring to its delivery to this instance\'s subscribers (once per event and instance).',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  const deliveredByType = new Map<string, ReturnType<typeof delivered.labels>>();
+  const lagObserved = new WeakSet<object>();
   const replayed = new Counter({ name: 'parley_events_replayed_total', help: 'Stored events read from the log for resumes and gap repair.', registers: [registry] });
+  const slowConsumers = new Counter({ name: 'parley_ws_slow_consumers_total', help: 'WebSockets closed with 1013 because their client stopped reading (WS_MAX_QUEUED_EVENTS).', registers: [registry] });
   const resyncs = new Counter({ name: 'parley_resyncs_total', help: 'ResyncRequired events sent (more missed than the replay limit).', registers: [registry] });
   const rateLimited = new Counter({ name: 'parley_rate_limited_total', help: 'Calls refused by @rateLimit, by field.', labelNames: ['field'] as const, registers: [registry] });
   const jobRuns = new Counter({ name: 'parley_job_runs_total', help: 'Background job runs by job and outcome.', labelNames: ['job', 'outcome'] as const, registers: [registry] });
@@ -61,6 +64,9 @@ export function createMetrics() {
       operations.inc({ transport, type, operation, outcome });
       duration.observe({ transport, type }, seconds);
       live.operation(seconds * 1000, outcome === 'error');
+    },
+    slowConsumerDropped() {
+      slowConsumers.inc();
     },
     wsConnected() {
       counts.connections += 1;
@@ -82,9 +88,16 @@ export function createMetrics() {
       published.inc({ type });
       if (type === 'MessageAdded') live.message();
     },
-    eventDelivered(type: string, occurredAt: string) {
-      delivered.inc({ type });
-      lag.observe(Math.max(0, Date.now() - Date.parse(occurredAt)) / 1000);
+    // Called once per subscriber per event, so it does little: label children are looked up once
+    // per type, and the lag is observed once per event (its subscribers on this instance receive
+    // it within the same turn).
+    eventDelivered(event: { type: string; occurredAt: string }) {
+      let child = deliveredByType.get(event.type);
+      if (!child) deliveredByType.set(event.type, (child = delivered.labels(event.type)));
+      child.inc();
+      if (lagObserved.has(event)) return;
+      lagObserved.add(event);
+      lag.observe(Math.max(0, Date.now() - Date.parse(event.occurredAt)) / 1000);
     },
     eventsReplayed: (count: number) => replayed.inc(count),
     resync: () => resyncs.inc(),

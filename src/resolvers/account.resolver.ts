@@ -27,6 +27,8 @@ export class AccountResolver {
   })
   async deleteAccount(@Arg('password', () => String) password: string, @Ctx() { services, viewer }: Context): Promise<boolean> {
     await deleteAccount(services, viewer!.id, password);
+    // Other instances forget the account when the erasure is announced; this one at once.
+    services.accounts.forget(viewer!.id);
     return true;
   }
 

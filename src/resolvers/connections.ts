@@ -5,25 +5,25 @@ import { Message } from '../entities/message.entity';
 import { User } from '../entities/user.entity';
 import { ConnectionType, EdgeType } from '../pagination/connection.type';
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class UserEdge extends EdgeType(User) {}
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class UserConnection extends ConnectionType(UserEdge) {}
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class ConversationEdge extends EdgeType(Conversation) {}
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class ConversationConnection extends ConnectionType(ConversationEdge) {}
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class MessageEdge extends EdgeType(Message) {}
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class MessageConnection extends ConnectionType(MessageEdge) {}
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class MemberEdge extends EdgeType(User) {
   @Field(() => MemberRole)
   role!: MemberRole;
@@ -35,7 +35,7 @@ export class MemberEdge extends EdgeType(User) {
   lastReadSeq!: number;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class MemberConnection extends ConnectionType(MemberEdge) {
   @Field(() => Int)
   totalCount!: number;

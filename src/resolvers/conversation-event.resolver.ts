@@ -12,7 +12,7 @@ interface ConversationEventsArgs {
   afterSeq?: number | null;
 }
 
-function subscribe({ conversationId, afterSeq }: ConversationEventsArgs, { services, viewer }: Context) {
+function subscribe({ conversationId, afterSeq }: ConversationEventsArgs, { services, viewer, queueBound }: Context) {
   if (afterSeq != null && afterSeq < 0) throw new BadUserInputError(`afterSeq must be ≥ 0, got ${afterSeq}.`, { argument: 'afterSeq' });
   return openConversationStream({
     bus: services.bus,
@@ -23,6 +23,7 @@ function subscribe({ conversationId, afterSeq }: ConversationEventsArgs, { servi
     replayLimit: services.config.realtime.replayLimit,
     typingTimeoutMs: services.config.realtime.typingTimeoutMs,
     metrics: services.metrics,
+    bound: queueBound,
   });
 }
 

@@ -32,16 +32,16 @@ abstract class UserEvent extends ConversationEvent {
   userId!: string;
 }
 
-@ObjectType({ implements: ConversationEvent })
+@ObjectType({ implements: ConversationEvent, simpleResolvers: true })
 export class MessageAdded extends MessageEvent {}
 
-@ObjectType({ implements: ConversationEvent })
+@ObjectType({ implements: ConversationEvent, simpleResolvers: true })
 export class MessageEdited extends MessageEvent {}
 
-@ObjectType({ implements: ConversationEvent })
+@ObjectType({ implements: ConversationEvent, simpleResolvers: true })
 export class MessageDeleted extends MessageEvent {}
 
-@ObjectType({ implements: ConversationEvent })
+@ObjectType({ implements: ConversationEvent, simpleResolvers: true })
 export class ReactionChanged extends UserEvent {
   messageId!: string;
 
@@ -52,25 +52,25 @@ export class ReactionChanged extends UserEvent {
   added!: boolean;
 }
 
-@ObjectType({ implements: ConversationEvent })
+@ObjectType({ implements: ConversationEvent, simpleResolvers: true })
 export class MemberJoined extends UserEvent {}
 
-@ObjectType({ implements: ConversationEvent })
+@ObjectType({ implements: ConversationEvent, simpleResolvers: true })
 export class MemberLeft extends UserEvent {}
 
-@ObjectType({ implements: ConversationEvent })
+@ObjectType({ implements: ConversationEvent, simpleResolvers: true })
 export class ConversationStatusChanged extends ConversationEvent {
   @Field(() => ConversationStatus)
   status!: ConversationStatus;
 }
 
-@ObjectType({ implements: ConversationEvent })
+@ObjectType({ implements: ConversationEvent, simpleResolvers: true })
 export class ReadReceipt extends UserEvent {
   @Field(() => Int)
   lastReadSeq!: number;
 }
 
-@ObjectType({ implements: ConversationEvent })
+@ObjectType({ implements: ConversationEvent, simpleResolvers: true })
 export class TypingChanged extends UserEvent {
   @Field(() => Boolean)
   typing!: boolean;
@@ -78,6 +78,7 @@ export class TypingChanged extends UserEvent {
 
 @ObjectType({
   implements: ConversationEvent,
+  simpleResolvers: true,
   description: 'More events were missed than the server replays; re-read history with Conversation.messages, then subscribe again with afterSeq.',
 })
 export class ResyncRequired extends ConversationEvent {

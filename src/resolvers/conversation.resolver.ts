@@ -35,10 +35,10 @@ export class ConversationResolver {
     const request = toPageRequest(args);
     const list = `conversations:${viewer!.id}:${status ?? 'ALL'}`;
     const load = (cursorKey: CursorKey | null) => listViewerConversations(services.dataSource, viewer!.id, status ?? null, request, cursorKey);
-    return loadConnection(services.cursors, list, request, load, ({ conversation, membership }, cursor) => {
+    return loadConnection(services.cursors, list, request, load, ({ conversation, membership }) => {
       loaders.conversationsById.prime(conversation.id, conversation);
       loaders.viewerMembership.prime(conversation.id, membership);
-      return { cursor, node: conversation };
+      return { node: conversation };
     });
   }
 
@@ -135,8 +135,7 @@ export class ConversationResolver {
     const request = toPageRequest(args);
     if (!(await context.loaders.viewerMembership.load(conversation.id))) return { ...emptyConnection, totalCount: 0 };
     const page = await context.loaders.membersPage.load({ parentId: conversation.id, request });
-    const connection = toConnection<(typeof page.rows)[number]['row'], MemberEdge>(request, page, context.services.cursors, page.list, (m, cursor) => ({
-      cursor,
+    const connection = toConnection<(typeof page.rows)[number]['row'], MemberEdge>(request, page, context.services.cursors, page.list, (m) => ({
       node: m.user,
       role: m.role,
       joinedAt: m.joinedAt,
@@ -153,6 +152,6 @@ export class ConversationResolver {
     const request: PageRequest = toPageRequest(args);
     if (!(await context.loaders.viewerMembership.load(conversation.id))) return emptyConnection;
     const page = await context.loaders.messagesPage.load({ parentId: conversation.id, request });
-    return toConnection(request, page, context.services.cursors, page.list, (node, cursor) => ({ cursor, node }));
+    return toConnection(request, page, context.services.cursors, page.list, (node) => ({ node }));
   }
 }

@@ -4,7 +4,7 @@ import { refreshLoaders, type Context } from '../context';
 import { Conversation } from '../entities/conversation.entity';
 import { openInboxStream, type InboxItem } from '../subscriptions/inbox-stream';
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class InboxUpdate {
   conversationId!: string;
 
@@ -18,8 +18,8 @@ export class InboxUpdateResolver {
   @Subscription(() => InboxUpdate, {
     description: "Changes to any of the viewer's conversations (new message, membership, status, read marker).",
     subscribe: ({ context }) => {
-      const { services, viewer } = context as Context;
-      return openInboxStream({ bus: services.bus, dataSource: services.dataSource, viewerId: viewer!.id });
+      const { services, viewer, queueBound } = context as Context;
+      return openInboxStream({ bus: services.bus, dataSource: services.dataSource, viewerId: viewer!.id, bound: queueBound });
     },
   })
   inboxUpdates(@Root() item: InboxItem, @Ctx() context: Context): InboxUpdate {

@@ -37,7 +37,7 @@ export class MessageResolver {
     // The cursor is bound to the search: reusing it for another query or scope is refused.
     const list = `search:${viewer!.id}:${conversation ?? '*'}:${text}`;
     const load = (cursorKey: CursorKey | null) => searchMessages(services.dataSource, viewer!.id, text, conversation, request, cursorKey);
-    return loadConnection(services.cursors, list, request, load, (node, cursor) => ({ cursor, node }));
+    return loadConnection(services.cursors, list, request, load, (node) => ({ node }));
   }
 
   @Authorized()

@@ -5,7 +5,7 @@ import { Role } from '../entities/user.entity';
 import { BadUserInputError } from '../errors';
 import type { MetricsSnapshot as Snapshot } from '../observability/cluster-metrics';
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class MetricsSnapshot implements Snapshot {
   @Field(() => Date)
   at!: Date;

@@ -5,7 +5,7 @@ import { fromGlobalIdOf } from '../pagination/global-id';
 import { openPresenceStream } from '../subscriptions/presence-stream';
 import type { PresenceChange } from '../subscriptions/topics';
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class PresenceEvent {
   userId!: string;
 
@@ -22,9 +22,9 @@ export class PresenceEventResolver {
   @Subscription(() => PresenceEvent, {
     description: "Online / offline changes of a conversation's members.",
     subscribe: ({ args, context }) => {
-      const { services, viewer } = context as Context;
+      const { services, viewer, queueBound } = context as Context;
       const conversationId = fromGlobalIdOf('Conversation', (args as { conversationId: string }).conversationId);
-      return openPresenceStream({ bus: services.bus, dataSource: services.dataSource, conversationId, viewerId: viewer!.id });
+      return openPresenceStream({ bus: services.bus, dataSource: services.dataSource, conversationId, viewerId: viewer!.id, bound: queueBound });
     },
   })
   presence(@Root() change: PresenceChange, @Arg('conversationId', () => ID) _conversationId: string, @Ctx() context: Context): PresenceEvent {

@@ -1,7 +1,7 @@
 import { Extensions, Field, Int, ObjectType } from 'type-graphql';
 import { viewerDependent } from '../subscriptions/shared-execution';
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class ReactionSummary {
   @Field(() => String)
   emoji!: string;

@@ -13,7 +13,7 @@ import { SignInInput, SignUpInput } from './user.inputs';
 
 const MAX_SEARCH_LENGTH = 100;
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 class AuthPayload {
   @Field(() => String)
   token!: string;
@@ -50,7 +50,7 @@ export class UserResolver {
     }
     const list = `users:${prefix?.toLowerCase() ?? '*'}`;
     const load = (cursorKey: CursorKey | null) => searchUsers(services.dataSource, prefix, request, cursorKey);
-    return loadConnection(services.cursors, list, request, load, (node, cursor) => ({ cursor, node }));
+    return loadConnection(services.cursors, list, request, load, (node) => ({ node }));
   }
 
   @Directive('@rateLimit(max: 5, window: "1m")')

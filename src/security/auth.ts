@@ -1,6 +1,6 @@
 import type { AuthChecker } from 'type-graphql';
 import type { Context, Viewer } from '../context';
-import type { Role, User } from '../entities/user.entity';
+import type { Role } from '../entities/user.entity';
 import { ForbiddenError, UnauthenticatedError } from '../errors';
 import { InvalidTokenError, parseBearer, type TokenService } from './jwt';
 
@@ -16,12 +16,6 @@ export const authChecker: AuthChecker<Context, Role> = async ({ context }, roles
   if (!roles.includes(user.role)) throw new ForbiddenError(`This needs the ${roles.join(' or ')} role.`);
   return true;
 };
-
-/** Whether a token's user still has an account (erased accounts keep their row, anonymised). */
-export async function activeAccount(user: Promise<User | null> | User | null): Promise<boolean> {
-  const found = await user;
-  return found !== null && found.deletedAt === null;
-}
 
 /**
  * The viewer named by an `Authorization` value: null when there is none; throws

@@ -36,6 +36,9 @@ const tooMany = (message: string) => new AppError(ErrorCode.RATE_LIMITED, messag
  */
 export function createWsAdmission(options: WsAdmissionOptions) {
   const rules = [...specifiedRules, ...options.validationRules, ...(options.production ? [NoSchemaIntrospectionCustomRule] : [])];
+  // Thousands of clients send the same few documents: parse and validate each once, and share the
+  // AST (read-only to graphql-js) between their subscriptions.
+  const admitted = new Map<string, DocumentNode>();
   return (payload: SubscribePayload, activeSubscriptions: number, budget: SubscribeBudget, now = Date.now()): Admission => {
     if (now - budget.windowStart >= 1000) Object.assign(budget, { windowStart: now, used: 0 });
     budget.used += 1;
@@ -55,6 +58,8 @@ export function createWsAdmission(options: WsAdmissionOptions) {
         throw error;
       }
     }
+    const known = admitted.get(query);
+    if (known) return operationOf(known, payload, query);
     let document: DocumentNode;
     try {
       document = parse(query, options.parseOptions);
@@ -67,10 +72,16 @@ export function createWsAdmission(options: WsAdmissionOptions) {
     if (errors.length > 0) {
       return { errors: errors.map((e) => (e.extensions.code ? e : new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: ErrorCode.GRAPHQL_VALIDATION_FAILED } }))) };
     }
-    if (!getOperationAST(document, payload.operationName)) {
-      const message = payload.operationName ? `Unknown operation named "${payload.operationName}".` : 'Must provide an operation name when the document has several.';
-      return { errors: [new AppError(ErrorCode.OPERATION_RESOLUTION_FAILURE, message)] };
-    }
-    return { document, payload: { ...payload, query } };
+    if (admitted.size >= 1_000) admitted.clear();
+    admitted.set(query, document);
+    return operationOf(document, payload, query);
   };
+}
+
+function operationOf(document: DocumentNode, payload: SubscribePayload, query: string): Admission {
+  if (!getOperationAST(document, payload.operationName)) {
+    const message = payload.operationName ? `Unknown operation named "${payload.operationName}".` : 'Must provide an operation name when the document has several.';
+    return { errors: [new AppError(ErrorCode.OPERATION_RESOLUTION_FAILURE, message)] };
+  }
+  return { document, payload: { ...payload, query } };
 }

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { BadUserInputError, ForbiddenError } from '../errors';
 import { queryPrimary } from '../database/primary';
 import { headSeq, readEvents } from '../services/event-log';
-import { EventQueue } from './event-queue';
+import { EventQueue, type QueueBound } from './event-queue';
 import type { Metrics } from '../observability/metrics';
 import type { EventBus } from './pubsub';
 import { Topic, type ConversationTopicEvent } from './topics';
@@ -32,6 +32,8 @@ export interface ConversationStreamOptions {
   /** A TypingChanged(true) not refreshed within this many ms is followed by a TypingChanged(false). */
   typingTimeoutMs: number;
   metrics?: Pick<Metrics, 'eventDelivered' | 'eventsReplayed' | 'resync'>;
+  /** Bounds what waits for a subscriber whose socket stopped taking frames. */
+  bound?: QueueBound;
 }
 
 /**
@@ -62,8 +64,11 @@ export async function openConversationStream(options: ConversationStreamOptions)
     stopCatchingUp();
     for (const timer of typingTimers.values()) clearTimeout(timer);
     typingTimers.clear();
-  });
+  }, options.bound);
   const stopListening = await bus.listen(Topic.conversation(conversationId), (event) => {
+    // The common case — live, nothing pending, the next seq or an ephemeral event — is delivered
+    // here and now, without the drain loop's promises: this runs once per subscriber per event.
+    if (live && !draining && inbound.length === 0 && (event.seq === null || event.seq === delivered + 1)) return deliver(event);
     inbound.push(event);
     if (live) void drain();
   });
@@ -100,7 +105,7 @@ export async function openConversationStream(options: ConversationStreamOptions)
       return;
     }
     if (event.type === 'TypingChanged') expireTyping(event);
-    options.metrics?.eventDelivered(event.type, event.occurredAt);
+    options.metrics?.eventDelivered(event);
     queue.push(event);
   };
 

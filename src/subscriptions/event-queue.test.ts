@@ -1,4 +1,4 @@
-import { EventQueue } from './event-queue';
+import { EventQueue, SlowConsumerError } from './event-queue';
 
 describe('EventQueue', () => {
   it('hands values out in order, to a consumer waiting or not', async () => {
@@ -33,5 +33,34 @@ describe('EventQueue', () => {
     expect(await waiting).toEqual({ value: undefined, done: true });
     expect(onClose).toHaveBeenCalledTimes(1);
     expect(queue.isOpen).toBe(false);
+  });
+
+  it('with a bound, drops everything and ends once a consumer falls more than the limit behind', async () => {
+    const onClose = jest.fn();
+    const onOverflow = jest.fn();
+    const queue = new EventQueue<number>(onClose, { limit: 3, onOverflow });
+    for (let i = 1; i <= 3; i++) queue.push(i);
+    expect(onOverflow).not.toHaveBeenCalled();
+    expect(await queue.next()).toEqual({ value: 1, done: false });
+    queue.push(4);
+    queue.push(5); // a fourth waiting value
+    expect(onOverflow).toHaveBeenCalledTimes(1);
+    expect(queue.size).toBe(0);
+    await expect(queue.next()).rejects.toBeInstanceOf(SlowConsumerError);
+    queue.push(6);
+    expect(await queue.next()).toEqual({ value: undefined, done: true });
+    expect(onOverflow).toHaveBeenCalledTimes(1);
+    expect(onClose).toHaveBeenCalledTimes(1);
+  });
+
+  it('never counts values handed straight to a waiting consumer against the bound', async () => {
+    const onOverflow = jest.fn();
+    const queue = new EventQueue<number>(undefined, { limit: 1, onOverflow });
+    for (let i = 0; i < 100; i++) {
+      const next = queue.next();
+      queue.push(i);
+      expect(await next).toEqual({ value: i, done: false });
+    }
+    expect(onOverflow).not.toHaveBeenCalled();
   });
 });

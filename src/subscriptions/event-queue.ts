@@ -1,8 +1,25 @@
+/** How many values may wait for a consumer that does not keep up, and what happens beyond. */
+export interface QueueBound {
+  limit: number;
+  /** Called once when a push would exceed `limit`; the queue then drops its values and ends. */
+  onOverflow(): void;
+}
+
+/** The error a queue ends with when its consumer fell `limit` values behind. */
+export class SlowConsumerError extends Error {
+  constructor(limit: number) {
+    super(`The client fell more than ${limit} events behind; resume with afterSeq.`);
+    this.name = 'SlowConsumerError';
+  }
+}
+
 /**
  * A push-driven async iterator: producers `push` values (from bus callbacks, timers), one consumer
  * (graphql-js, for one subscription) pulls them in order. `fail` ends the stream with an error after
  * what was already queued; `return()` — the client unsubscribed or the socket closed — runs
- * `onClose` once, so listeners and timers never outlive the subscription.
+ * `onClose` once, so listeners and timers never outlive the subscription. With a `bound`, a consumer
+ * that stops pulling (its socket stopped taking frames) cannot make the queue grow past `limit`: the
+ * queue empties, ends, and `onOverflow` tells the connection to close.
  */
 export class EventQueue<T> implements AsyncIterableIterator<T> {
   private readonly values: T[] = [];
@@ -12,7 +29,10 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   private ended = false;
   private closed = false;
 
-  constructor(private readonly onClose: () => void = () => undefined) {}
+  constructor(
+    private readonly onClose: () => void = () => undefined,
+    private readonly bound?: QueueBound,
+  ) {}
 
   /** Values queued and not yet pulled: how far the consumer lags behind. */
   get size(): number {
@@ -26,8 +46,14 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   push(value: T): void {
     if (this.ended) return;
     const waiter = this.waiting.shift();
-    if (waiter) waiter.resolve({ value, done: false });
-    else this.values.push(value);
+    if (waiter) return waiter.resolve({ value, done: false });
+    if (this.bound && this.values.length >= this.bound.limit) {
+      this.values.length = 0;
+      this.fail(new SlowConsumerError(this.bound.limit));
+      this.bound.onOverflow();
+      return;
+    }
+    this.values.push(value);
   }
 
   /** Ends the stream with `error` once the consumer has taken what is queued. */

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { queryPrimary } from '../database/primary';
-import { EventQueue } from './event-queue';
+import { EventQueue, type QueueBound } from './event-queue';
 import type { EventBus } from './pubsub';
 import { Topic, type ConversationTopicEvent, type MembershipChange } from './topics';
 
@@ -36,14 +36,14 @@ function changesInbox(event: ConversationTopicEvent, viewerId: string): boolean 
  * the memberships are first read are applied after that read, so a stale read cannot re-follow a
  * conversation the viewer just left.
  */
-export async function openInboxStream({ bus, dataSource, viewerId }: { bus: EventBus; dataSource: DataSource; viewerId: string }): Promise<EventQueue<InboxItem>> {
+export async function openInboxStream({ bus, dataSource, viewerId, bound }: { bus: EventBus; dataSource: DataSource; viewerId: string; bound?: QueueBound }): Promise<EventQueue<InboxItem>> {
   const following = new Map<string, Promise<() => void>>();
   let pending: MembershipChange[] | null = [];
   const queue = new EventQueue<InboxItem>(() => {
     stopUser();
     for (const stop of following.values()) void stop.then((unlisten) => unlisten(), () => undefined);
     following.clear();
-  });
+  }, bound);
   const follow = (conversationId: string) => {
     if (following.has(conversationId) || !queue.isOpen) return;
     const listening = bus.listen(Topic.conversation(conversationId), (event) => {

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { ForbiddenError } from '../errors';
 import { queryPrimary } from '../database/primary';
-import { EventQueue } from './event-queue';
+import { EventQueue, type QueueBound } from './event-queue';
 import type { EventBus } from './pubsub';
 import { Topic, type PresenceChange } from './topics';
 
@@ -15,11 +15,12 @@ export async function openPresenceStream(options: {
   dataSource: DataSource;
   conversationId: string;
   viewerId: string;
+  bound?: QueueBound;
 }): Promise<EventQueue<PresenceChange>> {
-  const { bus, dataSource, conversationId, viewerId } = options;
+  const { bus, dataSource, conversationId, viewerId, bound } = options;
   const members = new Set<string>();
   const stops: (() => void)[] = [];
-  const queue = new EventQueue<PresenceChange>(() => stops.forEach((stop) => stop()));
+  const queue = new EventQueue<PresenceChange>(() => stops.forEach((stop) => stop()), bound);
   try {
     stops.push(
       await bus.listen(Topic.conversation(conversationId), (event) => {

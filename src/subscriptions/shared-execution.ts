@@ -3,13 +3,14 @@ import {
   execute,
   getOperationAST,
   Kind,
-  print,
   TypeInfo,
   visit,
   visitWithTypeInfo,
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
+  type GraphQLError,
+  type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
 
@@ -20,18 +21,22 @@ import {
  */
 export const viewerDependent = { viewerDependent: true } as const;
 
-/**
- * What makes two subscriptions' results for one event identical: the same document and operation,
- * no viewer-dependent field in it, and the same values of every variable used below the root
- * field (root-field arguments only choose the source stream: conversation, afterSeq). Null when
- * the document depends on the viewer and must run per subscriber.
- */
-export function shareKey(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): string | null {
+interface Analysis {
+  /** Names this document and operation among those analysed (keys stay short however long the document). */
+  id: number;
+  /** False when a field depends on the viewer: the document runs per subscriber. */
+  shareable: boolean;
+  /** Variables used below the root field, sorted. */
+  variables: string[];
+}
+
+let analysed = 0;
+
+function analyse(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined): Analysis | null {
   const operation = getOperationAST(document, operationName);
   if (!operation) return null;
   const rootField = operation.selectionSet.selections.find((s) => s.kind === Kind.FIELD);
   let dependsOnViewer = false;
-  const usedBelowRoot = new Set<string>();
   const typeInfo = new TypeInfo(schema);
   visit(
     document,
@@ -41,7 +46,7 @@ export function shareKey(schema: GraphQLSchema, document: DocumentNode, operatio
       },
     }),
   );
-  if (dependsOnViewer) return null;
+  const variables = new Set<string>();
   visit(document, {
     Field(node) {
       if (node === rootField) return { ...node, arguments: [] } as typeof node; // skip the root field's own arguments
@@ -49,42 +54,108 @@ export function shareKey(schema: GraphQLSchema, document: DocumentNode, operatio
     },
     Variable(node, _key, _parent, path) {
       // Variable definitions are not uses; a use inside the root field's arguments was skipped above.
-      if (!path.includes('variableDefinitions')) usedBelowRoot.add(node.name.value);
+      if (!path.includes('variableDefinitions')) variables.add(node.name.value);
     },
   });
-  const used = Object.fromEntries([...usedBelowRoot].sort().map((name) => [name, variables?.[name] ?? null]));
-  return `${operationName ?? ''}\u0000${print(document)}\u0000${JSON.stringify(used)}`;
+  return { id: (analysed += 1), shareable: !dependsOnViewer, variables: [...variables].sort() };
+}
+
+/** Analyses per document object and operation: the WebSocket admission hands out one AST per distinct text. */
+function createAnalyser(schema: GraphQLSchema) {
+  const cache = new WeakMap<DocumentNode, Map<string, Analysis | null>>();
+  return (document: DocumentNode, operationName: string | null | undefined) => {
+    let byOperation = cache.get(document);
+    if (!byOperation) cache.set(document, (byOperation = new Map()));
+    const name = operationName ?? '';
+    if (!byOperation.has(name)) byOperation.set(name, analyse(schema, document, operationName));
+    return byOperation.get(name)!;
+  };
+}
+
+function keyOf(analysis: Analysis | null, variables: Record<string, unknown> | null | undefined): string | null {
+  if (!analysis?.shareable) return null;
+  return `${analysis.id}:${JSON.stringify(analysis.variables.map((name) => variables?.[name] ?? null))}`;
+}
+
+/**
+ * What makes two subscriptions' results for one event identical: the same document and operation,
+ * no viewer-dependent field in it, and the same values of every variable used below the root
+ * field (root-field arguments only choose the source stream: conversation, afterSeq). Null when
+ * the document depends on the viewer and must run per subscriber.
+ */
+export function shareKey(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): string | null {
+  const analysis = analyse(schema, document, operationName);
+  return analysis && keyOf({ ...analysis, id: 0 }, variables);
+}
+
+/** Where a subscription's `next` frames go when Parley writes them itself (see createSharedSubscribe). */
+export interface FrameTransport {
+  /** The graphql-ws operation id. */
+  id: string;
+  /** Writes one frame; resolves once the socket took it, as graphql-ws waits for its own sends. */
+  send(frame: string): Promise<void>;
+  /** The formatter of error results (masking), as graphql-ws's `onNext` would apply it. */
+  formatErrors(errors: readonly GraphQLError[]): GraphQLFormattedError[];
+}
+
+export interface SharedSubscribeOptions {
+  /** The transport of an operation's context, when Parley may write its frames directly. */
+  transportOf?(context: unknown): FrameTransport | undefined;
 }
 
 /**
  * graphql-ws's `subscribe`, executing each event's selection once for every subscriber that shares
  * its result. Subscribers still own their source streams (replay, gap repair and revocation stay
  * per subscriber); a live event reaches all of them as one object, and the first subscriber to pull
- * it executes the selection while the others reuse that result. Documents that depend on the viewer
- * run per subscriber, as graphql-js would run them.
+ * it executes the selection and serialises the payload while the others reuse both.
+ *
+ * With a transport, a shared subscription writes its `next` frames itself — the cached payload
+ * inside a frame naming its operation id — and yields nothing to graphql-ws, which still sees the
+ * stream end or fail and answers `complete` or `error` after the last frame. That keeps the work
+ * per subscriber per event near a bare `ws` broadcast: no result objects, no re-serialisation.
+ * Documents that depend on the viewer run per subscriber, as graphql-js would run them.
  */
-export function createSharedSubscribe(schema: GraphQLSchema) {
-  const results = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
+export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubscribeOptions = {}) {
+  const results = new WeakMap<object, Map<string, { result: Promise<ExecutionResult>; payload?: Promise<string> }>>();
+  const analyser = createAnalyser(schema);
 
   return async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
-    const key = shareKey(schema, args.document, args.operationName, args.variableValues as Record<string, unknown> | undefined);
+    const key = keyOf(analyser(args.document, args.operationName), args.variableValues as Record<string, unknown> | undefined);
     const run = (event: unknown) => execute({ ...args, rootValue: event }) as Promise<ExecutionResult>;
-    const shared = (event: unknown) => {
-      if (key === null || typeof event !== 'object' || event === null) return run(event);
+    const entry = (event: unknown) => {
+      if (key === null || typeof event !== 'object' || event === null) return { result: run(event) };
       let byKey = results.get(event);
       if (!byKey) results.set(event, (byKey = new Map()));
-      let result = byKey.get(key);
-      if (!result) byKey.set(key, (result = run(event)));
-      return result;
+      let found = byKey.get(key);
+      if (!found) byKey.set(key, (found = { result: run(event) }));
+      return found;
     };
-    return mapEvents(source as AsyncIterable<unknown>, shared);
+    const transport = key === null ? undefined : options.transportOf?.(args.contextValue);
+    if (!transport) return mapEvents(source as AsyncIterable<unknown>, (event) => entry(event).result);
+    const payload = (event: unknown) => {
+      const found = entry(event);
+      return (found.payload ??= found.result.then((result) => JSON.stringify(result.errors ? { ...result, errors: transport.formatErrors(result.errors) } : result)));
+    };
+    const prefix = `{"id":${JSON.stringify(transport.id)},"type":"next","payload":`;
+    return writeEvents(source as AsyncIterable<unknown>, async (event) => transport.send(`${prefix}${await payload(event)}}`));
   };
 }
 
-/** graphql-js's mapping of a source stream to results, whose `return()` reaches the source at once. */
-function mapEvents<T>(source: AsyncIterable<unknown>, map: (event: unknown) => Promise<T>): Required<AsyncIterableIterator<T>> {
+/**
+ * Pulls events and writes each itself; the iterator graphql-ws sees yields nothing and ends when the
+ * source ends (or fails when it fails), so graphql-ws's `complete`/`error` follow the last frame.
+ */
+function writeEvents(source: AsyncIterable<unknown>, write: (event: unknown) => Promise<void>): Required<AsyncIterableIterator<ExecutionResult>> {
+  return mapEvents(source, write, true) as Required<AsyncIterableIterator<ExecutionResult>>;
+}
+
+/**
+ * graphql-js's mapping of a source stream to results, whose `return()` reaches the source at once.
+ * With `consume`, each mapped value is awaited and dropped, and `next()` only settles at the end.
+ */
+function mapEvents<T>(source: AsyncIterable<unknown>, map: (event: unknown) => Promise<T>, consume = false): Required<AsyncIterableIterator<T>> {
   const iterator = source[Symbol.asyncIterator]();
   const close = async () => {
     await iterator.return?.();
@@ -92,13 +163,16 @@ function mapEvents<T>(source: AsyncIterable<unknown>, map: (event: unknown) => P
   };
   const mapped: Required<AsyncIterableIterator<T>> = {
     async next() {
-      const result = await iterator.next();
-      if (result.done) return { value: undefined, done: true };
-      try {
-        return { value: await map(result.value), done: false };
-      } catch (error) {
-        await close().catch(() => undefined);
-        throw error;
+      for (;;) {
+        const result = await iterator.next();
+        if (result.done) return { value: undefined, done: true };
+        try {
+          const value = await map(result.value);
+          if (!consume) return { value, done: false };
+        } catch (error) {
+          await close().catch(() => undefined);
+          throw error;
+        }
       }
     },
     return: close,

@@ -4,17 +4,21 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createContext, type Services, type Viewer } from '../context';
-import { User } from '../entities/user.entity';
 import type { Logger } from '../observability/logger';
-import { activeAccount, viewerFromAuthorization } from '../security/auth';
+import { viewerFromAuthorization } from '../security/auth';
 import { InvalidTokenError } from '../security/jwt';
 import type { TrustedDocuments } from '../security/persisted-queries';
 import { createWsAdmission, type SubscribeBudget } from '../security/ws-admission';
 import { announceOffline, announceOnline } from '../services/online-status';
-import { createSharedSubscribe } from './shared-execution';
+import { createSharedSubscribe, type FrameTransport } from './shared-execution';
 import { Topic } from './topics';
 
+/** The close code of a socket dropped for not reading its frames (RFC 6455: try again later). */
+export const SLOW_CONSUMER_CLOSE_CODE = 1013;
+
 export interface WsServerOptions {
+  /** Sent as x-parley-instance on the upgrade response. */
+  instanceId: string;
   httpServer: Server;
   /** Same path as HTTP GraphQL, so one URL serves both. */
   path: string;
@@ -72,6 +76,7 @@ export async function attachWsServer(options: WsServerOptions) {
   const { limits } = services.config;
   const { metrics } = services;
   const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload: limits.wsPayloadBytes });
+  wsServer.on('headers', (headers) => headers.push(`x-parley-instance: ${options.instanceId}`));
   const admit = createWsAdmission({
     ...options,
     production: services.config.env === 'production',
@@ -82,6 +87,8 @@ export async function attachWsServer(options: WsServerOptions) {
   const format = (errors: readonly GraphQLError[]) => errors.map((e) => formatError(e.toJSON(), e));
   const closing = new Set<Promise<void>>();
   const socketsOf = new Map<string, Set<WebSocket>>();
+  /** Where a shared subscription writes its frames, by the operation's context (see shared-execution.ts). */
+  const transports = new WeakMap<object, FrameTransport>();
 
   const stopWatchingAccounts = await services.bus.listen(Topic.accountClosed(), ({ userId }) => {
     for (const socket of socketsOf.get(userId) ?? []) socket.close(CloseCode.Forbidden, 'Account deleted');
@@ -104,16 +111,31 @@ export async function attachWsServer(options: WsServerOptions) {
     state.expiry.unref();
   };
 
+  /**
+   * A client that stopped reading: its frames wait in the kernel, then its events in a queue per
+   * subscription, until one queue passes WS_MAX_QUEUED_EVENTS. The socket is then closed with 1013
+   * (try again later) — graphql-ws clients reconnect on it — and every queue of it is emptied; what
+   * is left are the frames already in kernel buffers, until the client reads them and the close
+   * frame, or ws gives up on the closing handshake (30 s) and cuts the connection. Whatever the client
+   * missed is in the log: it resumes with afterSeq.
+   */
+  const dropSlowConsumer = (socket: WebSocket) => {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    metrics.slowConsumerDropped();
+    log.warn({ bufferedBytes: socket.bufferedAmount }, 'closing a WebSocket whose client stopped reading');
+    socket.close(SLOW_CONSUMER_CLOSE_CODE, 'Slow consumer: reconnect and resume with afterSeq');
+  };
+
   const server = useServer<Record<string, unknown> | undefined, { state: SocketState }>(
     {
       schema,
-      subscribe: createSharedSubscribe(schema),
+      subscribe: createSharedSubscribe(schema, { transportOf: (context) => transports.get(context as object) }),
       connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       onConnect: async (ctx) => {
         let viewer: Viewer | null;
         try {
           viewer = await viewerFromAuthorization(services.tokens, ctx.connectionParams?.authorization);
-          if (viewer && !(await activeAccount(services.dataSource.getRepository(User).findOneBy({ id: viewer.id })))) throw new InvalidTokenError('invalid');
+          if (viewer && !(await services.accounts.isActive(viewer.id))) throw new InvalidTokenError('invalid');
         } catch (error) {
           if (!(error instanceof InvalidTokenError)) throw error;
           log.debug({ err: error }, 'refused connection_init');
@@ -177,7 +199,21 @@ export async function attachWsServer(options: WsServerOptions) {
         state?.operations.delete(id);
         if (operation?.live) metrics.unsubscribed(operation.field);
       },
-      context: (ctx) => createContext(services, { viewer: ctx.extra.state?.viewer ?? null, clientIp: ctx.extra.state?.clientIp ?? '' }),
+      context: (ctx, id) => {
+        const { socket } = ctx.extra;
+        const context = createContext(services, {
+          viewer: ctx.extra.state?.viewer ?? null,
+          clientIp: ctx.extra.state?.clientIp ?? '',
+          queueBound: { limit: limits.wsMaxQueuedEvents, onOverflow: () => dropSlowConsumer(socket) },
+        });
+        transports.set(context, {
+          id,
+          formatErrors: format,
+          // As graphql-ws's own send: settles once the socket took the frame, or at once if it closed.
+          send: (frame) => new Promise((resolve, reject) => (socket.readyState === WebSocket.OPEN ? socket.send(frame, (error) => (error ? reject(error) : resolve())) : resolve())),
+        });
+        return context;
+      },
       onError: (_ctx, _id, _payload, errors) => format(errors),
       onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
     },
