@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { loadConfig } from '../src/config';
+import { runningEmbeddedUrl } from '../src/database/embedded-postgres';
 import { openDatabase } from '../src/database/open-database';
 import { createLogger } from '../src/observability/logger';
 import { Role } from '../src/entities/user.entity';
@@ -7,11 +8,14 @@ import { setRole } from '../src/services/accounts';
 
 /**
  * `npm run admin:grant -- <handle>`: the first ADMIN cannot be made through the API. Uses the same
- * database as `npm start` (DATABASE_URL, else the embedded one, which must not be running).
+ * database as `npm start`: DATABASE_URL, else the embedded one — the running server's if `npm start`
+ * is up, else started for the moment.
  */
 async function main(handle: string | undefined): Promise<void> {
   if (!handle) throw new Error('usage: npm run admin:grant -- <handle>');
-  const config = loadConfig();
+  let config = loadConfig();
+  const running = config.database.url ? undefined : runningEmbeddedUrl(config.database.embedded);
+  if (running) config = loadConfig({ ...process.env, DATABASE_URL: running });
   const database = await openDatabase(config, createLogger({ ...config, log: { level: 'warn', pretty: true } }));
   try {
     const user = await setRole(database.dataSource, handle, Role.ADMIN);

@@ -36,6 +36,17 @@ async function main(): Promise<void> {
   process.on('SIGINT', shutdown);
 
   await app.start();
+  if (config.env !== 'production') {
+    // Where to go next, for whoever just ran `npm start` (production keeps its output to JSON logs).
+    const base = app.url.replace(/\/graphql$/, '');
+    const lines = [
+      `  API (HTTP and WebSocket)  ${app.url}`,
+      `  Apollo Sandbox            ${app.url}  (open it in a browser)`,
+      ...(config.http.uiEnabled ? [`  Live dashboard            ${base}/dashboard  (ADMIN accounts: npm run admin:grant -- <handle>)`, `  Chat demo                 ${base}/demo`] : []),
+      `  Metrics                   ${base}/metrics`,
+    ];
+    process.stdout.write(`\nParley is up:\n${lines.join('\n')}\n\n`);
+  }
 }
 
 main().catch((error: unknown) => {

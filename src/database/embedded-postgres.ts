@@ -96,6 +96,14 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   };
 }
 
+/**
+ * The URL of an embedded PostgreSQL a running Parley started on this data directory, if one is up:
+ * one-off tools (`npm run admin:grant`) connect to it instead of starting a second server.
+ */
+export function runningEmbeddedUrl(options: { dataDir: string; port: number }): string | undefined {
+  return postmasterPid(options.dataDir) ? `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${DATABASE}` : undefined;
+}
+
 /** The pid of a live server on this data directory, if any. */
 function postmasterPid(dataDir: string): number | null {
   try {
