@@ -2,6 +2,7 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { ArgumentValidationError } from 'type-graphql';
 import type { ValidationError } from 'class-validator';
+import { databaseUnavailable } from './database/postgres-errors';
 
 /** Every `extensions.code` a client can see. Clients may switch on these; never rename one. */
 export enum ErrorCode {
@@ -22,6 +23,8 @@ export enum ErrorCode {
   GRAPHQL_VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED',
   BAD_REQUEST = 'BAD_REQUEST',
   OPERATION_RESOLUTION_FAILURE = 'OPERATION_RESOLUTION_FAILURE',
+  /** A dependency (PostgreSQL) is unreachable or restarting: retry shortly (mutations with their idempotency key). */
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
 }
 
 const CLIENT_CODES = new Set<string>(Object.values(ErrorCode).filter((c) => c !== ErrorCode.INTERNAL_SERVER_ERROR));
@@ -100,6 +103,14 @@ export function createFormatError({ production }: FormatErrorOptions) {
         locations: formatted.locations,
         path: formatted.path,
         extensions: { code: ErrorCode.BAD_USER_INPUT, fields },
+      };
+    }
+    if (databaseUnavailable(original)) {
+      return {
+        message: 'The database is unavailable right now; retry shortly.',
+        locations: formatted.locations,
+        path: formatted.path,
+        extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfterSeconds: 1 },
       };
     }
     const code = ownCode(error) ?? formatted.extensions?.code;

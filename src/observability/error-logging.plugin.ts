@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Context } from '../context';
+import { databaseUnavailable } from '../database/postgres-errors';
 import { isClientError } from '../errors';
 
 /**
@@ -13,6 +14,11 @@ export function createErrorLoggingPlugin(): ApolloServerPlugin<Context> {
         async didEncounterErrors({ contextValue, errors, operationName }) {
           for (const error of errors) {
             if (isClientError(error)) continue;
+            // An outage is not a bug: the client got SERVICE_UNAVAILABLE and retries; /readyz reports it.
+            if (databaseUnavailable(error)) {
+              contextValue.logger.warn({ err: error.originalError ?? error, path: error.path, operationName }, 'database unavailable');
+              continue;
+            }
             contextValue.logger.error({ err: error.originalError ?? error, path: error.path, operationName }, 'internal error');
           }
         },
