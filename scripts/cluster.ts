@@ -18,6 +18,8 @@ export interface ClusterOptions {
   instances?: number;
   /** Extra environment of every instance (DATABASE_SCHEMA, PERSISTED_QUERIES, …). */
   env?: Record<string, string>;
+  /** Extra environment of instance `i` (after `env`). */
+  instanceEnv?: Record<string, string>[];
   /** Where nginx's configuration, pid and logs go. */
   workDir?: string;
 }
@@ -102,7 +104,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   for (const dir of ['', 'client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(workDir, dir), { recursive: true });
   const port = options.port || (await freePort());
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
-  const env = (): Record<string, string> => ({
+  const env = (index: number): Record<string, string> => ({
     NODE_ENV: 'production',
     DATABASE_URL: options.databaseUrl,
     REDIS_URL: options.redisUrl,
@@ -113,6 +115,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     TRUST_PROXY: 'loopback',
     LOG_LEVEL: 'warn',
     ...options.env,
+    ...options.instanceEnv?.[index],
   });
   const main = path.join(ROOT, 'dist/src/main.js');
   const instances: Instance[] = [];
@@ -128,7 +131,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   try {
     // The first instance runs the migrations before the others start.
     for (const [index, instancePort] of ports.entries()) {
-      const server = await startNodeServer(main, env(), instancePort);
+      const server = await startNodeServer(main, env(index), instancePort);
       instances.push({ name: `parley-${index + 1}`, server, url: `${server.base}/graphql` });
     }
     nginx = await startNginx(workDir, nginxConfig(workDir, port, ports), port);
@@ -140,7 +143,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     url: `http://127.0.0.1:${port}/graphql`,
     instances,
     async restart(index) {
-      const server = await startNodeServer(main, env(), ports[index]);
+      const server = await startNodeServer(main, env(index), ports[index]);
       instances[index] = { ...instances[index], server, url: `${server.base}/graphql` };
     },
     stop,

@@ -100,6 +100,13 @@ export interface Config {
     retryLimit: number;
     /** Delay before the first retry, in seconds; each later one waits twice as long. */
     retryDelaySeconds: number;
+    /**
+     * A job still active after this many seconds is taken for lost — its instance died — and is
+     * failed and retried elsewhere (pg-boss expiry). Jobs that may run longer declare their own.
+     */
+    timeoutSeconds: number;
+    /** How often pg-boss looks for lost jobs and due retries, in seconds. */
+    maintenanceIntervalSeconds: number;
   };
   webhooks: {
     /** HMAC-SHA256 key of `POST /webhooks/inbound`; unset: the endpoint is off. Secret. */
@@ -226,6 +233,8 @@ export function loadConfig(env: Env = process.env): Config {
       schema: read('JOBS_SCHEMA', identifier, 'pgboss'),
       retryLimit: read('JOB_RETRY_LIMIT', wholeNumber, 5),
       retryDelaySeconds: Math.max(1, Math.round(read('JOB_RETRY_DELAY', duration, 5_000) / 1000)),
+      timeoutSeconds: Math.max(1, Math.round(read('JOB_TIMEOUT', duration, 120_000) / 1000)),
+      maintenanceIntervalSeconds: Math.max(1, Math.round(read('JOB_MAINTENANCE_INTERVAL', duration, 30_000) / 1000)),
     },
     webhooks: {
       inboundSecret: read('INBOUND_WEBHOOK_SECRET', z.string().min(16, 'must be at least 16 characters'), undefined as string | undefined),

@@ -12,6 +12,8 @@ export interface AccountExportPayload {
  */
 export const accountExportJob: JobDefinition<AccountExportPayload> = {
   name: 'account-export',
+  // A large account's messages take a while to gather.
+  timeoutSeconds: 30 * 60,
   async run({ dataSource }, { exportId }, { now, lastAttempt }) {
     try {
       const [request] = await dataSource.query(`SELECT user_id AS "userId", status FROM account_exports WHERE id = $1`, [exportId]);

@@ -37,6 +37,8 @@ export interface JobDefinition<P extends object> {
   batchSize?: number;
   /** How many jobs of a batch run at once. Default 1. */
   concurrency?: number;
+  /** Seconds after which a running job counts as lost and is retried elsewhere; default JOB_TIMEOUT. */
+  timeoutSeconds?: number;
   /** Runs one job. Throwing fails it: it is retried with backoff, then moved to the dead-letter queue. */
   run(deps: JobDeps, payload: P, context: RunContext): Promise<void>;
 }

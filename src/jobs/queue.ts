@@ -36,7 +36,9 @@ function transactional(manager: EntityManager): PgBoss.Db {
  * pg-boss on Parley's PostgreSQL, its tables in JOBS_SCHEMA (created here at start-up). Every
  * instance can enqueue; with JOBS_ENABLED each also runs workers and the cron schedules, which
  * pg-boss fires once per tick across the cluster. A job that throws is retried JOB_RETRY_LIMIT
- * times with exponential backoff from JOB_RETRY_DELAY, then moved to `<job>-dead`. `stop()` lets
+ * times with exponential backoff from JOB_RETRY_DELAY, then moved to `<job>-dead`. A job whose
+ * instance died mid-run is failed once its timeout passes (JOB_TIMEOUT, or the job's own) and retried
+ * by another instance; jobs are idempotent, so a slow job retried early does no harm. `stop()` lets
  * running jobs finish (or fails them for a retry elsewhere) before closing the pool.
  */
 export async function startJobQueue({ url, deps, jobs, onRun }: JobQueueOptions): Promise<JobQueue> {
@@ -48,6 +50,8 @@ export async function startJobQueue({ url, deps, jobs, onRun }: JobQueueOptions)
     application_name: 'parley-jobs',
     max: 4,
     supervise: config.jobs.enabled,
+    // Supervision fails jobs whose worker died (their timeout passed) so they are retried elsewhere.
+    maintenanceIntervalSeconds: config.jobs.maintenanceIntervalSeconds,
     schedule: config.jobs.enabled,
     migrate: true,
   });
@@ -57,7 +61,13 @@ export async function startJobQueue({ url, deps, jobs, onRun }: JobQueueOptions)
       await boss.start();
       for (const job of jobs) {
         await boss.createQueue(deadLetterQueue(job), { name: deadLetterQueue(job) });
-        const options = { retryLimit: config.jobs.retryLimit, retryDelay: config.jobs.retryDelaySeconds, retryBackoff: true, deadLetter: deadLetterQueue(job) };
+        const options = {
+          retryLimit: config.jobs.retryLimit,
+          retryDelay: config.jobs.retryDelaySeconds,
+          retryBackoff: true,
+          expireInSeconds: job.timeoutSeconds ?? config.jobs.timeoutSeconds,
+          deadLetter: deadLetterQueue(job),
+        };
         await boss.createQueue(job.name, { name: job.name, ...options });
         // Settings may have changed since another instance created the queue.
         await boss.updateQueue(job.name, { name: job.name, ...options });

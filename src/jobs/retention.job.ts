@@ -26,6 +26,8 @@ async function inBatches(dataSource: DataSource, sql: string, parameters: unknow
 export const retentionJob: JobDefinition<Record<string, never>> = {
   name: 'retention',
   schedule: '17 3 * * *',
+  // Batches with pauses between them, over possibly millions of rows.
+  timeoutSeconds: 2 * 60 * 60,
   async run({ dataSource, config, logger }, _payload, { now }) {
     const at = now();
     const erased = await inBatches(

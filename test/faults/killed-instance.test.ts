@@ -1,0 +1,129 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ExecutionResult } from 'graphql';
+import { Client as Pg } from 'pg';
+import { startCluster, type Cluster } from '../../scripts/cluster';
+import { signInbound } from '../../src/webhooks/inbound';
+import { operation } from '../helpers/operations';
+import { resumingSubscriber, waitFor, type ResumingSubscriber } from '../helpers/resuming-subscriber';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/test-app';
+
+/**
+ * `kill -9` of one of two instances behind nginx (npm run cluster's topology) while clients are
+ * subscribed through it and webhooks are being processed: clients reconnect through nginx to the
+ * survivor and resume with afterSeq, missing nothing; jobs the dead instance had started are
+ * retried by the survivor once their timeout passes; every webhook becomes exactly one message.
+ */
+const SECRET = 'killed-instance-webhook-secret';
+const schema = `faults_${randomBytes(5).toString('hex')}`;
+let workDir: string;
+let cluster: Cluster;
+let pg: Pg;
+const subscribers: ResumingSubscriber[] = [];
+
+async function gql<T>(query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
+  const response = await fetch(cluster.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as ExecutionResult;
+  if (body.errors?.length) throw new Error(JSON.stringify(body.errors));
+  return body.data as T;
+}
+
+beforeAll(async () => {
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'parley-kill-'));
+  cluster = await startCluster({
+    databaseUrl: TEST_DATABASE_URL,
+    redisUrl: TEST_REDIS_URL,
+    workDir,
+    env: {
+      DATABASE_SCHEMA: schema,
+      JOBS_SCHEMA: `${schema}_jobs`,
+      REDIS_KEY_PREFIX: `test:${schema}:`,
+      RATE_LIMITS: 'off',
+      INBOUND_WEBHOOK_SECRET: SECRET,
+      JOB_TIMEOUT: '3s',
+      JOB_MAINTENANCE_INTERVAL: '1s',
+      JOB_RETRY_DELAY: '1s',
+    },
+  });
+  pg = new Pg({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${schema}` });
+  await pg.connect();
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(subscribers.map((s) => s.client.dispose()));
+  await cluster?.stop();
+  rmSync(workDir, { recursive: true, force: true });
+  await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_jobs" CASCADE`);
+  await pg.end();
+}, 60_000);
+
+it('moves clients and jobs of a killed instance to the survivor, losing and doubling nothing', async () => {
+  const signUp = async (handle: string) =>
+    (await gql<{ signUp: { token: string; user: { id: string; handle: string } } }>(operation('SignUp'), { input: { handle, email: `${handle}@example.com`, displayName: handle, password: 'correct horse battery staple' } })).signUp;
+  const suffix = schema.slice(-6);
+  const [author, reader] = await Promise.all([signUp(`author_${suffix}`), signUp(`reader_${suffix}`)]);
+  const conversationId = (await gql<{ createConversation: { id: string } }>(operation('CreateConversation'), { input: { kind: 'SUPPORT', title: 'kill -9', memberIds: [reader.user.id] } }, author.token)).createConversation.id;
+  const instanceIds = await Promise.all(cluster.instances.map(async (i) => (await fetch(i.url.replace(/\/graphql$/, '/healthz'))).headers.get('x-parley-instance')!));
+
+  for (let i = 0; i < 8; i++) subscribers.push(resumingSubscriber(cluster.url.replace(/^http/, 'ws'), reader.token, conversationId));
+  await Promise.all(subscribers.map((s) => s.subscribed));
+  const onVictim = subscribers.filter((s) => s.current() === instanceIds[0]);
+  expect(onVictim.length).toBeGreaterThan(0);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+
+  // 400 webhooks queued; instance 1 is killed while both instances work through them.
+  const webhooks = Array.from({ length: 400 }, (_, i) => ({ externalEventId: `sms-${randomUUID()}`, conversationId, authorHandle: reader.user.handle, body: `inbound ${i}`, sentAt: new Date().toISOString() }));
+  const accepted = await Promise.all(
+    webhooks.map(async (payload) => {
+      const body = JSON.stringify(payload);
+      const response = await fetch(cluster.url.replace(/\/graphql$/, '/webhooks/inbound'), { method: 'POST', headers: { 'content-type': 'application/json', 'x-parley-signature': signInbound(SECRET, body) }, body });
+      return response.status;
+    }),
+  );
+  expect(accepted.every((status) => status === 202)).toBe(true);
+
+  // Messages keep coming through nginx; instance 1 dies with -9 in the middle.
+  const sent: number[] = [];
+  const send = async (body: string) => {
+    const clientMessageId = randomUUID();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await gql<{ sendMessage: { seq: number } }>(operation('SendMessage'), { input: { conversationId, body, clientMessageId } }, author.token)).sendMessage.seq;
+      } catch (error) {
+        if (attempt > 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+  for (let i = 0; i < 40; i++) {
+    sent.push(await send(`message ${i}`));
+    if (i === 10) await cluster.instances[0].server.kill();
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+
+  // Every webhook became exactly one message, some of them after their job was retried by the survivor.
+  const count = async (sql: string) => Number((await pg.query(sql)).rows[0].n);
+  const deadline = Date.now() + 60_000;
+  while ((await count(`SELECT count(*) AS n FROM inbound_events`)) < webhooks.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+  expect(await count(`SELECT count(*) AS n FROM inbound_events`)).toBe(webhooks.length);
+  expect(await count(`SELECT count(*) AS n FROM messages WHERE body LIKE 'inbound %'`)).toBe(webhooks.length);
+  const retried = await count(`SELECT count(*) AS n FROM "${schema}_jobs".job WHERE name = 'inbound-webhook' AND retry_count > 0`);
+  console.log(`${onVictim.length} of ${subscribers.length} subscribers were on the killed instance; ${retried} webhook jobs were retried after it died`);
+  expect(retried).toBeGreaterThan(0);
+
+  // Every subscriber has every message (the sent ones and the webhooks') exactly once, in seq order.
+  const [{ head }] = (await pg.query(`SELECT last_seq AS head FROM conversations`)).rows as { head: number }[];
+  const stored = (await pg.query(`SELECT seq FROM messages ORDER BY seq`)).rows.map((r: { seq: number }) => r.seq);
+  expect(stored.at(-1)).toBeLessThanOrEqual(head);
+  for (const subscriber of subscribers) {
+    await waitFor(() => stored.every((seq) => subscriber.seqs.includes(seq)), 30_000, () => `${stored.length} messages; a subscriber has ${subscriber.seqs.length}`);
+    expect(subscriber.seqs).toEqual(stored);
+  }
+  for (const subscriber of onVictim) expect(subscriber.current()).toBe(instanceIds[1]);
+}, 170_000);
