@@ -8,6 +8,7 @@ import type { CrossInstanceResult } from './suites/cross-instance';
 import type { FanoutResult } from './suites/fanout';
 import type { NestedQueryResult } from './suites/nested-query';
 import type { PaginationDepthResult } from './suites/pagination-depth';
+import type { SoakResult } from './soak/soak';
 import type { WebhooksResult } from './suites/webhooks';
 
 export interface Results {
@@ -243,6 +244,43 @@ ${notes}
 ${sections.length ? `\n### Profiles\n\nFrom ${source}: the Parley processes ran with \`--cpu-prof\`, which costs a few percent of throughput.\n\n${sections.join('\n')}` : ''}`;
 }
 
+/** The latest `npm run soak` (bench/soak.json), if there is one. */
+function soakSection(): string {
+  const file = path.join(ROOT, 'bench/soak.json');
+  if (!existsSync(file)) return '';
+  const r = JSON.parse(readFileSync(file, 'utf8')) as SoakResult;
+  const firstSample = r.samples[Math.min(1, r.samples.length - 1)];
+  const last = r.samples.at(-1)!;
+  const img = chart(
+    'soak-heap',
+    lineChart({
+      title: 'Soak: heap after GC per instance',
+      unit: 'MB',
+      xLabel: 'seconds',
+      x: r.samples.map((s) => s.second),
+      series: [0, 1].map((i) => ({ name: `instance ${i + 1}`, values: r.samples.map((s) => s.heapMB[i]) })),
+    }),
+  );
+  return `## Soak
+
+\`npm run soak -- --minutes ${r.minutes}\` on ${r.at}: two instances on PostgreSQL + Redis, ${n(r.subscribers)} checked subscribers over
+${n(r.conversations)} conversations (2% of them dropping and resuming every 5 s), ${n(r.sent)} messages, ${n(r.otherMutations)} other mutations
+(reactions, read markers, typing) and ${n(r.queries)} inbox and history queries.
+
+| | result |
+| --- | --- |
+| stored events received | ${n(r.eventsReceived)} |
+| lost / gaps / duplicates | **${r.lost} / ${r.gaps} / ${r.duplicates}** |
+| reconnects (resumed with afterSeq) | ${n(r.reconnects)} (ResyncRequired: ${r.resyncs}) |
+| failed requests | ${n(r.failedRequests)} |
+| heap after GC, per instance | ${firstSample.heapMB.join(' / ')} MB after warm-up → ${last.heapMB.join(' / ')} MB at the end (${r.heapBounded ? 'bounded' : '**growing**'}) |
+| RSS, per instance | ${firstSample.rssMB.join(' / ')} MB → ${last.rssMB.join(' / ')} MB |
+| open file descriptors, per instance | ${firstSample.fds.join(' / ')} → ${last.fds.join(' / ')} (${r.fdsBounded ? 'no leak' : '**leaking**'}) |
+
+${img}
+`;
+}
+
 /** BENCHMARKS.md and its charts, from one run's results. */
 export function writeReport(results: Results): void {
   const { suites: s, machine } = results;
@@ -271,6 +309,7 @@ ${targets(results).join('\n')}
 Where a target is missed, the note under "What stands in the way" explains why, with a profile.
 
 ${sections.join('\n')}
+${soakSection()}
 ${obstacles(results)}
 `;
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), markdown);

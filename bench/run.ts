@@ -4,13 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Client } from 'pg';
-import type { DataSource } from 'typeorm';
 import { seed } from '../scripts/seed';
-import { loadConfig } from '../src/config';
-import { openDatabase } from '../src/database/open-database';
-import { createLogger } from '../src/observability/logger';
 import { newProfiles, profilesIn, summarise } from './lib/profile';
 import { createProgress } from './lib/progress';
+import { freshSchema } from './lib/schema';
 import { ROOT } from './lib/server';
 import { writeReport, type Results } from './report';
 import { chat } from './suites/chat';
@@ -22,17 +19,6 @@ import { webhooks } from './suites/webhooks';
 
 const ALL = ['S1', 'S2', 'S3', 'S5', 'S6', 'S7'] as const;
 type Suite = (typeof ALL)[number];
-
-/** A fresh schema with Parley's migrations applied; dropped at the end of the run. */
-async function freshSchema(databaseUrl: string, schema: string, fill?: (dataSource: DataSource) => Promise<unknown>): Promise<void> {
-  const config = loadConfig({ DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, LOG_LEVEL: 'warn', NODE_ENV: 'test' });
-  const database = await openDatabase(config, createLogger(config));
-  try {
-    await fill?.(database.dataSource);
-  } finally {
-    await database.close();
-  }
-}
 
 /**
  * `npm run bench`: seeds its own data in fresh PostgreSQL schemas, starts Parley as a separate

@@ -37,7 +37,7 @@ export function rssBytesOf(pid: number): number {
  * another script, preloaded with gc-on-signal. Resolves once `/readyz` answers.
  */
 export async function startProcess(script: string, env: Record<string, string>, port: number, nodeArgs: string[] = []): Promise<ServerProcess> {
-  const server = await startNodeServer(script, env, port, ['--expose-gc', '--require', path.join(__dirname, 'gc-on-signal.js'), ...nodeArgs]);
+  const server = await startNodeServer(script, env, port, ['--expose-gc', '--require', path.join(ROOT, 'dist/bench/lib/gc-on-signal.js'), ...nodeArgs]);
   const pid = server.child.pid!;
   return {
     url: `${server.base}/graphql`,
