@@ -14,24 +14,26 @@ export interface Series {
   values: number[];
 }
 
-/** Grouped bars: one group per category, one bar per series. */
-export function barChart({ title, unit, categories, series }: { title: string; unit: string; categories: string[]; series: Series[] }): string {
-  const width = 640;
-  const height = 300;
-  const left = 60;
-  const bottom = 50;
-  const top = 40;
+/** The 640×300 canvas, the plot area inside it, and its horizontal grid with y labels up to a round maximum. */
+function plotArea(series: Series[]) {
+  const [width, height, left, top, bottom] = [640, 300, 60, 40, 50];
   const plotW = width - left - 20;
   const plotH = height - top - bottom;
   const max = niceMax(Math.max(...series.flatMap((s) => s.values)));
-  const groupW = plotW / categories.length;
-  const barW = Math.min(40, (groupW * 0.8) / series.length);
   const parts: string[] = [];
   for (let i = 0; i <= 4; i++) {
     const y = top + plotH - (plotH * i) / 4;
     parts.push(`<line x1="${left}" y1="${y}" x2="${width - 20}" y2="${y}" stroke="#e3e6ea"/>`);
     parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end" font-size="11">${+((max * i) / 4).toPrecision(3)}</text>`);
   }
+  return { width, height, left, top, plotW, plotH, max, parts };
+}
+
+/** Grouped bars: one group per category, one bar per series. */
+export function barChart({ title, unit, categories, series }: { title: string; unit: string; categories: string[]; series: Series[] }): string {
+  const { width, height, left, top, plotW, plotH, max, parts } = plotArea(series);
+  const groupW = plotW / categories.length;
+  const barW = Math.min(40, (groupW * 0.8) / series.length);
   categories.forEach((category, c) => {
     const x0 = left + c * groupW + (groupW - barW * series.length) / 2;
     series.forEach((s, k) => {
@@ -46,25 +48,14 @@ export function barChart({ title, unit, categories, series }: { title: string; u
 
 /** Lines over a shared numeric x axis. */
 export function lineChart({ title, unit, xLabel, x, series }: { title: string; unit: string; xLabel: string; x: number[]; series: Series[] }): string {
-  const width = 640;
-  const height = 300;
-  const left = 60;
-  const bottom = 50;
-  const top = 40;
-  const plotW = width - left - 20;
-  const plotH = height - top - bottom;
-  const maxY = niceMax(Math.max(...series.flatMap((s) => s.values)));
+  const { width, height, left, top, plotW, plotH, max: maxY, parts } = plotArea(series);
   const minX = Math.min(...x);
   const spanX = Math.max(...x) - minX || 1;
   const px = (v: number) => left + (plotW * (v - minX)) / spanX;
   const py = (v: number) => top + plotH - (plotH * Math.min(v, maxY)) / maxY;
-  const parts: string[] = [];
-  for (let i = 0; i <= 4; i++) {
-    const y = top + plotH - (plotH * i) / 4;
-    parts.push(`<line x1="${left}" y1="${y}" x2="${width - 20}" y2="${y}" stroke="#e3e6ea"/>`);
-    parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end" font-size="11">${+((maxY * i) / 4).toPrecision(3)}</text>`);
-  }
-  x.forEach((v) => parts.push(`<text x="${px(v)}" y="${top + plotH + 16}" text-anchor="middle" font-size="11">${v}</text>`));
+  // At most about a dozen x labels, however many points.
+  const every = Math.ceil(x.length / 12);
+  x.filter((_, i) => i % every === 0).forEach((v) => parts.push(`<text x="${px(v)}" y="${top + plotH + 16}" text-anchor="middle" font-size="11">${v}</text>`));
   parts.push(`<text x="${left + plotW / 2}" y="${top + plotH + 32}" text-anchor="middle" font-size="11">${esc(xLabel)}</text>`);
   series.forEach((s, k) => {
     const points = s.values.map((v, i) => `${px(x[i])},${py(v)}`).join(' ');

@@ -2,10 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ExecutionResult } from 'graphql';
 import type { Client } from 'graphql-ws';
 import { Client as Pg } from 'pg';
 import { NGINX, startCluster, type Cluster } from '../../scripts/cluster';
+import { gqlData } from '../helpers/gql';
 import { operation } from '../helpers/operations';
 import { resumingSubscriber as subscriberVia, waitFor } from '../helpers/resuming-subscriber';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/test-app';
@@ -27,19 +27,8 @@ let bob: { token: string; id: string };
 let conversationId: string;
 const clients: Client[] = [];
 
-async function gql<T>(url: string, query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as ExecutionResult;
-  if (body.errors?.length) throw new Error(JSON.stringify(body.errors));
-  return body.data as T;
-}
-
 async function signUp(handle: string) {
-  const { signUp } = await gql<{ signUp: { token: string; user: { id: string } } }>(cluster.url, operation('SignUp'), {
+  const { signUp } = await gqlData<{ signUp: { token: string; user: { id: string } } }>(cluster, operation('SignUp'), {
     input: { handle, email: `${handle}@example.com`, displayName: handle, password: 'correct horse battery staple' },
   });
   return { token: signUp.token, id: signUp.user.id };
@@ -56,7 +45,7 @@ beforeAll(async () => {
   });
   instanceIds = await Promise.all(cluster.instances.map(async (i) => (await fetch(i.url.replace(/\/graphql$/, '/healthz'))).headers.get('x-parley-instance')!));
   [alice, bob] = await Promise.all([signUp(`alice_${schema.slice(-5)}`), signUp(`bob_${schema.slice(-5)}`)]);
-  const created = await gql<{ createConversation: { id: string } }>(cluster.url, operation('CreateConversation'), { input: { kind: 'GROUP', title: 'cluster', memberIds: [bob.id] } }, alice.token);
+  const created = await gqlData<{ createConversation: { id: string } }>(cluster, operation('CreateConversation'), { input: { kind: 'GROUP', title: 'cluster', memberIds: [bob.id] } }, { token: alice.token });
   conversationId = created.createConversation.id;
 }, 120_000);
 
@@ -82,7 +71,7 @@ async function send(url: string, body: string): Promise<number> {
   const clientMessageId = randomUUID();
   for (let attempt = 0; ; attempt++) {
     try {
-      const data = await gql<{ sendMessage: { seq: number } }>(url, operation('SendMessage'), { input: { conversationId, body, clientMessageId } }, alice.token);
+      const data = await gqlData<{ sendMessage: { seq: number } }>({ url }, operation('SendMessage'), { input: { conversationId, body, clientMessageId } }, { token: alice.token });
       return data.sendMessage.seq;
     } catch (error) {
       if (attempt > 50) throw error;

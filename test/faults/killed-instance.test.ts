@@ -2,10 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ExecutionResult } from 'graphql';
 import { Client as Pg } from 'pg';
 import { startCluster, type Cluster } from '../../scripts/cluster';
 import { signInbound } from '../../src/webhooks/inbound';
+import { gqlData } from '../helpers/gql';
 import { operation } from '../helpers/operations';
 import { resumingSubscriber, waitFor, type ResumingSubscriber } from '../helpers/resuming-subscriber';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/test-app';
@@ -23,16 +23,6 @@ let cluster: Cluster;
 let pg: Pg;
 const subscribers: ResumingSubscriber[] = [];
 
-async function gql<T>(query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
-  const response = await fetch(cluster.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as ExecutionResult;
-  if (body.errors?.length) throw new Error(JSON.stringify(body.errors));
-  return body.data as T;
-}
 
 beforeAll(async () => {
   workDir = mkdtempSync(path.join(os.tmpdir(), 'parley-kill-'));
@@ -65,10 +55,10 @@ afterAll(async () => {
 
 it('moves clients and jobs of a killed instance to the survivor, losing and doubling nothing', async () => {
   const signUp = async (handle: string) =>
-    (await gql<{ signUp: { token: string; user: { id: string; handle: string } } }>(operation('SignUp'), { input: { handle, email: `${handle}@example.com`, displayName: handle, password: 'correct horse battery staple' } })).signUp;
+    (await gqlData<{ signUp: { token: string; user: { id: string; handle: string } } }>(cluster, operation('SignUp'), { input: { handle, email: `${handle}@example.com`, displayName: handle, password: 'correct horse battery staple' } })).signUp;
   const suffix = schema.slice(-6);
   const [author, reader] = await Promise.all([signUp(`author_${suffix}`), signUp(`reader_${suffix}`)]);
-  const conversationId = (await gql<{ createConversation: { id: string } }>(operation('CreateConversation'), { input: { kind: 'SUPPORT', title: 'kill -9', memberIds: [reader.user.id] } }, author.token)).createConversation.id;
+  const conversationId = (await gqlData<{ createConversation: { id: string } }>(cluster, operation('CreateConversation'), { input: { kind: 'SUPPORT', title: 'kill -9', memberIds: [reader.user.id] } }, { token: author.token })).createConversation.id;
   const instanceIds = await Promise.all(cluster.instances.map(async (i) => (await fetch(i.url.replace(/\/graphql$/, '/healthz'))).headers.get('x-parley-instance')!));
 
   for (let i = 0; i < 8; i++) subscribers.push(resumingSubscriber(cluster.url.replace(/^http/, 'ws'), reader.token, conversationId));
@@ -94,7 +84,7 @@ it('moves clients and jobs of a killed instance to the survivor, losing and doub
     const clientMessageId = randomUUID();
     for (let attempt = 0; ; attempt++) {
       try {
-        return (await gql<{ sendMessage: { seq: number } }>(operation('SendMessage'), { input: { conversationId, body, clientMessageId } }, author.token)).sendMessage.seq;
+        return (await gqlData<{ sendMessage: { seq: number } }>(cluster, operation('SendMessage'), { input: { conversationId, body, clientMessageId } }, { token: author.token })).sendMessage.seq;
       } catch (error) {
         if (attempt > 50) throw error;
         await new Promise((resolve) => setTimeout(resolve, 100));

@@ -38,3 +38,10 @@ export function errorCodes(response: { errors?: GraphQLFormattedError[] }): unkn
 export function runOperation<T = Record<string, any>>(app: { url: string }, name: string, variables?: Record<string, unknown>, options?: GqlOptions) {
   return gql<T>(app, operation(name), variables, options);
 }
+
+/** `gql`, for setup steps that must succeed: the data, or a thrown error naming the GraphQL errors. */
+export async function gqlData<T>(app: { url: string }, query: string, variables?: Record<string, unknown>, options: GqlOptions = {}): Promise<T> {
+  const response = await gql<T>(app, query, variables, options);
+  if (response.errors?.length) throw new Error(JSON.stringify(response.errors));
+  return response.data as T;
+}
