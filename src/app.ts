@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
@@ -221,7 +221,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     disposables.push({ name: 'websocket', dispose: ws.dispose });
 
     expressApp.use(createHealthRouter({ checks: readiness, isShuttingDown: () => shuttingDown }));
-    expressApp.get('/metrics', async (_req, res) => {
+    expressApp.get('/metrics', async (req, res) => {
+      if (config.http.metricsToken && !sameSecret(req.headers.authorization ?? '', `Bearer ${config.http.metricsToken}`)) {
+        res.status(401).setHeader('www-authenticate', 'Bearer').type('text').send('GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.');
+        return;
+      }
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
     if (config.http.uiEnabled) expressApp.use(createUiRouter(logger));
@@ -287,6 +291,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await stop();
     throw error;
   }
+}
+
+/** Compares secrets in constant time (lengths aside). */
+function sameSecret(given: string, expected: string): boolean {
+  const [a, b] = [Buffer.from(given), Buffer.from(expected)];
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** Keeps a caller's request id when it looks like one (for tracing across services), else makes one. */

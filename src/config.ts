@@ -125,6 +125,8 @@ export interface Config {
     corsOrigins: string[] | '*';
     /** Serve the live dashboard at /dashboard and the chat demo at /demo (built into dist/ui). */
     uiEnabled: boolean;
+    /** When set, GET /metrics wants `Authorization: Bearer <this>`. Secret. */
+    metricsToken: string | undefined;
   };
   log: { level: string; pretty: boolean };
   /** How long `stop()` waits for in-flight HTTP requests before closing them, in ms. */
@@ -153,7 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
     if (raw === undefined || raw === '') return fallback;
     const parsed = schema.safeParse(raw);
     if (parsed.success) return parsed.data;
-    const secret = /SECRET|PASSWORD/.test(name);
+    const secret = /SECRET|PASSWORD|TOKEN/.test(name);
     problems.push(`${name} ${parsed.error.issues[0].message}, got ${secret ? '(hidden)' : JSON.stringify(raw)}`);
     return fallback;
   }
@@ -247,6 +249,7 @@ export function loadConfig(env: Env = process.env): Config {
       trustProxy: read('TRUST_PROXY', trustProxy, false),
       corsOrigins: read('CORS_ORIGINS', corsOrigins, production ? [] : '*'),
       uiEnabled: read('UI_ENABLED', bool, true),
+      metricsToken: read('METRICS_TOKEN', z.string().min(16, 'must be at least 16 characters'), undefined as string | undefined),
     },
     log: {
       level: read('LOG_LEVEL', z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), nodeEnv === 'test' ? 'silent' : 'info'),

@@ -91,11 +91,12 @@ export function createMetrics() {
     // Called once per subscriber per event, so it does little: label children are looked up once
     // per type, and the lag is observed once per event (its subscribers on this instance receive
     // it within the same turn).
-    eventDelivered(event: { type: string; occurredAt: string }) {
+    /** `live`: from the bus; a replayed event's age is how long the client was away, not lag. */
+    eventDelivered(event: { type: string; occurredAt: string }, live = true) {
       let child = deliveredByType.get(event.type);
       if (!child) deliveredByType.set(event.type, (child = delivered.labels(event.type)));
       child.inc();
-      if (lagObserved.has(event)) return;
+      if (!live || lagObserved.has(event)) return;
       lagObserved.add(event);
       lag.observe(Math.max(0, Date.now() - Date.parse(event.occurredAt)) / 1000);
     },
@@ -107,6 +108,7 @@ export function createMetrics() {
       jobDuration.observe({ job }, seconds);
     },
     /** A gauge read when Prometheus scrapes, e.g. dead-letter queue sizes. */
+    /** A gauge read at each scrape; if reading fails, the scrape still succeeds with the last values. */
     gaugeOnScrape(name: string, help: string, labelName: string, read: () => Promise<Record<string, number>>) {
       new Gauge({
         name,
@@ -114,8 +116,15 @@ export function createMetrics() {
         labelNames: [labelName],
         registers: [registry],
         async collect() {
+          let values: Record<string, number>;
+          try {
+            values = await read();
+          } catch {
+            // PostgreSQL is away: keep the last values rather than fail the whole scrape.
+            return;
+          }
           this.reset();
-          for (const [label, value] of Object.entries(await read())) this.set({ [labelName]: label }, value);
+          for (const [label, value] of Object.entries(values)) this.set({ [labelName]: label }, value);
         },
       });
     },

@@ -95,17 +95,18 @@ export async function openConversationStream(options: ConversationStreamOptions)
     }
     const events = await readEvents(dataSource, conversationId, delivered, missing);
     options.metrics?.eventsReplayed(events.length);
-    for (const event of events) deliver(event);
+    for (const event of events) deliver(event, false);
   };
 
-  const deliver = (event: ConversationTopicEvent) => {
+  /** `live`: the event came from the bus now, not from the log (only those measure delivery lag). */
+  const deliver = (event: ConversationTopicEvent, live = true) => {
     if (event.seq !== null) delivered = event.seq;
     if (event.type === 'MemberLeft' && event.payload.userId === viewerId && event.seq > checkedAt) {
       queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
       return;
     }
     if (event.type === 'TypingChanged') expireTyping(event);
-    options.metrics?.eventDelivered(event);
+    options.metrics?.eventDelivered(event, live);
     queue.push(event);
   };
 

@@ -77,6 +77,17 @@ redis.call('SREM', KEYS[2], ARGV[2])
 if others == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
 return others`;
 
+/**
+ * Drops a user from the online set when no instance holds a live entry for them. KEYS: user hash,
+ * online set; ARGV: user, now. Returns 1 when it dropped them.
+ */
+const FORGET_IF_STALE = `
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  if tonumber(entries[i + 1]) > tonumber(ARGV[2]) then return 0 end
+end
+return redis.call('SREM', KEYS[2], ARGV[1])`;
+
 export interface RedisPresenceOptions {
   redis: Redis;
   keyPrefix: string;
@@ -145,12 +156,30 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
       const claimed = await redis.set(`${keyPrefix}presence:reaping:${deadId}`, instanceId, 'PX', ttlMs, 'NX');
       if (!claimed) continue;
       const expired: string[] = [];
-      for (const userId of await redis.smembers(instanceKey(deadId))) {
+      const held = await redis.smembers(instanceKey(deadId));
+      for (const userId of held) {
         if ((await updateEntry(LEAVE, userId, deadId)) === 0) expired.push(userId);
       }
       await redis.pipeline().del(instanceKey(deadId)).zrem(instancesKey, deadId).exec();
+      // Its user set had expired too (the whole cluster was down for a while): whom it held is
+      // unknown, so sweep the online set for users nobody holds any more.
+      if (held.length === 0) expired.push(...(await sweepOnline()));
       if (expired.length > 0) options.onExpired(expired);
     }
+  };
+
+  /** Removes from the online set every user without a live entry; returns them. */
+  const sweepOnline = async (): Promise<string[]> => {
+    const stale: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, userIds] = await redis.sscan(onlineKey, cursor, 'COUNT', 500);
+      cursor = next;
+      for (const userId of userIds) {
+        if (Number(await redis.eval(FORGET_IF_STALE, 2, userKey(userId), onlineKey, userId, now())) === 1) stale.push(userId);
+      }
+    } while (cursor !== '0');
+    return stale;
   };
 
   let beating = heartbeat().catch(options.onError);

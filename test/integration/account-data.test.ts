@@ -2,6 +2,7 @@ import { accountExportJob } from '../../src/jobs/account-export.job';
 import { retentionJob } from '../../src/jobs/retention.job';
 import { fromGlobalId } from '../../src/pagination/global-id';
 import { globalUserId, openConversation, sendMessage, type Member } from '../factories/chat.factory';
+import { createMessages } from '../factories/conversation.factory';
 import { createUser, DEFAULT_PASSWORD } from '../factories/user.factory';
 import { errorCodes, gql, runOperation } from '../helpers/gql';
 import { expectEventually } from '../helpers/expect-eventually';
@@ -32,12 +33,16 @@ describe('retention', () => {
       new Date('2025-09-01T20:00:00Z'), // 1,201 rows: more than one batch
     ]);
     await dataSource.query(`INSERT INTO metric_samples (at) VALUES ($1)`, [new Date('2026-01-20T00:00:00Z')]);
+    // 1,500 more deleted long ago: the bodies too take more than one batch.
+    const many = await createMessages(app, raw(id), [ada.user.id], 1_500, 'bulk secret');
+    await dataSource.query(`UPDATE messages SET deleted_at = $2 WHERE id = ANY($1::uuid[])`, [many, new Date('2025-12-20T00:00:00Z')]);
 
     for (let run = 0; run < 2; run++) await retentionJob.run(deps(), {}, { now: at('2026-02-01T00:00:00Z'), lastAttempt: false });
 
     const bodies = await dataSource.query(`SELECT id, body FROM messages WHERE id = ANY($1::uuid[]) ORDER BY seq`, [[old, recent, kept].map((m) => raw(m.id))]);
     expect(bodies.map((m: { body: string | null }) => m.body)).toEqual([null, 'recent secret', 'kept']);
     expect(await dataSource.query(`SELECT count(*)::int AS n FROM metric_samples`)).toEqual([{ n: 1 }]);
+    expect(await dataSource.query(`SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[]) AND body IS NOT NULL`, [many])).toEqual([{ n: 0 }]);
   });
 });
 

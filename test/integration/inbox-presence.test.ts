@@ -167,6 +167,26 @@ describe('presence', () => {
     expect(lastSeenAt).not.toBeNull();
   });
 
+  it('also forgets users of a long-dead instance whose own user set already expired', async () => {
+    const [ada, ghost, probe] = await Promise.all([createUser(a), createUser(a), createUser(a)]);
+    const id = await openConversation(a, [ada, ghost, probe]);
+    const presence = await presenceOf(a, ada, id, probe);
+    // The whole cluster was down longer than the instance set lives: only the online set and a
+    // stale heartbeat remain, and nothing says whom the dead instance held.
+    const prefix = a.config.redis.keyPrefix;
+    const countBefore = await redis.scard(`${prefix}presence:online`);
+    await redis
+      .pipeline()
+      .hset(`${prefix}presence:user:${ghost.user.id}`, 'long-dead-instance', Date.now() - 60_000)
+      .sadd(`${prefix}presence:online`, ghost.user.id)
+      .zadd(`${prefix}presence:instances`, Date.now() - 60_000, 'long-dead-instance')
+      .exec();
+    const offline = await nextData<{ online: boolean }>(presence, 'presence', PRESENCE_TTL_MS * 3);
+    expect(offline).toMatchObject({ online: false, user: { handle: ghost.user.handle } });
+    expect(await redis.sismember(`${prefix}presence:online`, ghost.user.id)).toBe(0);
+    expect(await redis.scard(`${prefix}presence:online`)).toBe(countBefore);
+  });
+
   it('refuses a non-member with FORBIDDEN', async () => {
     const [ada, bob, outsider] = await Promise.all([createUser(a), createUser(a), createUser(a)]);
     const id = await openConversation(a, [ada, bob]);

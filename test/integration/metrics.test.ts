@@ -14,6 +14,7 @@ import { operation } from '../helpers/operations';
 import { startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-app';
 import { connectWs, type TestWsClient } from '../helpers/ws-client';
 
+const METRICS_TOKEN = 'prometheus-scrape-token-1';
 let a: TestApp;
 let b: TestApp;
 let admin: Member;
@@ -24,7 +25,7 @@ const SNAPSHOT = `{ metrics { at instances connectedClients activeSubscriptions 
 
 beforeAll(async () => {
   a = await startTestApp();
-  b = await startTestApp({ DATABASE_SCHEMA: a.config.database.schema, REDIS_KEY_PREFIX: a.config.redis.keyPrefix });
+  b = await startTestApp({ DATABASE_SCHEMA: a.config.database.schema, REDIS_KEY_PREFIX: a.config.redis.keyPrefix, METRICS_TOKEN: METRICS_TOKEN });
   [admin, someone] = await Promise.all([createUser(a), createUser(a)]);
   // The first ADMIN is made from the command line, as an operator would.
   await promisify(execFile)(process.execPath, [path.resolve(__dirname, '../../dist/scripts/grant-admin.js'), admin.user.handle], {
@@ -104,6 +105,14 @@ describe('Prometheus', () => {
     for (const name of ['process_cpu_seconds_total', 'nodejs_eventloop_lag_seconds', 'parley_ws_connections', 'parley_events_published_total', 'parley_job_runs_total']) {
       expect(after).toContain(`# TYPE ${name}`);
     }
+  });
+
+  it('wants the bearer token when METRICS_TOKEN is set', async () => {
+    expect((await fetch(metricsUrl(b))).status).toBe(401);
+    expect((await fetch(metricsUrl(b), { headers: { authorization: 'Bearer not-the-token-at-all' } })).status).toBe(401);
+    const scraped = await fetch(metricsUrl(b), { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toContain('# TYPE parley_ws_connections');
   });
 });
 
