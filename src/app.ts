@@ -36,6 +36,7 @@ import { createActiveAccounts } from './security/active-accounts';
 import { viewerFromAuthorization } from './security/auth';
 import { bodyErrorHandler, createLastErrorHandler } from './security/body-errors';
 import { createClientAddress } from './security/client-address';
+import { operationGuards } from './security/operation-guards.plugin';
 import { createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';
 import { queryLimitRules, queryParseOptions } from './security/query-limits';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './security/rate-limiter';
@@ -207,6 +208,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       plugins: [
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
         createErrorLoggingPlugin(),
+        operationGuards(),
         createMetricsPlugin(metrics),
         // Parley sets no cache hints (every answer is private); Apollo's default cache-control plugin
         // would still wrap every field resolver of every request to look for them.

@@ -1,6 +1,7 @@
 import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { AppError, ErrorCode, isTokenLimitError } from '../errors';
+import { nulCharacterError, nulCharacterIn } from './operation-guards.plugin';
 import { trustedDocument, type TrustedDocuments } from './persisted-queries';
 
 export interface WsAdmissionOptions {
@@ -83,5 +84,7 @@ function operationOf(document: DocumentNode, payload: SubscribePayload, query: s
     const message = payload.operationName ? `Unknown operation named "${payload.operationName}".` : 'Must provide an operation name when the document has several.';
     return { errors: [new AppError(ErrorCode.OPERATION_RESOLUTION_FAILURE, message)] };
   }
+  const nul = nulCharacterIn(document, payload.variables);
+  if (nul) return { errors: [nulCharacterError(nul)] };
   return { document, payload: { ...payload, query } };
 }

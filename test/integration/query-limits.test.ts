@@ -98,6 +98,31 @@ describe('HTTP hygiene', () => {
     expect(response.status).toBe(400);
   });
 
+  it('refuses a subscription sent over HTTP with BAD_REQUEST, pointing to WebSocket', async () => {
+    const response = await gql(app, `subscription { inboxUpdates { removed } }`);
+    expect(response.status).toBe(400);
+    expect(errorCodes(response)).toEqual(['BAD_REQUEST']);
+    expect(response.errors![0].message).toContain('WebSocket');
+  });
+
+  it('refuses NUL characters in text, inline or in variables, with BAD_USER_INPUT on both transports', async () => {
+    const { token } = await createUser(app);
+    const inline = await gql(app, `{ user(handle: "a\\u0000b") { id } }`, {}, { token });
+    expect(errorCodes(inline)).toEqual(['BAD_USER_INPUT']);
+    const variable = await gql(app, `query ($h: String!) { user(handle: $h) { id } }`, { h: 'x\u0000' }, { token });
+    expect(errorCodes(variable)).toEqual(['BAD_USER_INPUT']);
+    expect(variable.errors![0].message).toContain('NUL');
+    const client = connectWs(app.wsUrl, { token });
+    try {
+      // Refused at subscribe time: graphql-ws answers with an error message for the operation.
+      await expect(client.execute(`query ($h: String!) { user(handle: $h) { id } }`, { h: '\u0000' })).rejects.toEqual([
+        expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT' } }),
+      ]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('allows browser calls only from the configured origins', async () => {
     const preflight = (origin: string) =>
       fetch(app.url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
