@@ -52,6 +52,8 @@ error_log ${workDir}/error.log warn;
 events {
     worker_connections 20000;
 }
+# A graceful quit waits for open connections; do not wait for idle WebSockets for ever.
+worker_shutdown_timeout 10s;
 http {
     access_log off;
     client_body_temp_path ${workDir}/client_body;
@@ -67,6 +69,7 @@ http {
         least_conn;
 ${upstreamPorts.map((p) => `        server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join('\n')}
         keepalive 32;
+        keepalive_timeout 4s;
     }
     server {
         listen 127.0.0.1:${port};
@@ -121,12 +124,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const instances: Instance[] = [];
   let nginx: ChildProcess | undefined;
   const stop = async () => {
+    // Instances first: they close their WebSockets with 1001, which lets nginx's graceful quit end.
+    await Promise.all(instances.map((instance) => instance.server.stop()));
     if (nginx && nginx.exitCode === null) {
       const exited = new Promise((resolve) => nginx!.once('exit', resolve));
       nginx.kill('SIGQUIT');
       await exited;
     }
-    await Promise.all(instances.map((instance) => instance.server.stop()));
   };
   try {
     // The first instance runs the migrations before the others start.
