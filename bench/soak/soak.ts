@@ -76,13 +76,19 @@ const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{
 
 class Worker {
   private readonly child = fork(path.join(ROOT, 'dist/bench/soak/soak-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  private pending: ((reply: unknown) => void)[] = [];
+  private pending: { resolve: (reply: unknown) => void; reject: (error: Error) => void }[] = [];
+  private exited: Error | undefined;
   constructor() {
-    this.child.on('message', (reply) => this.pending.shift()?.(reply));
+    this.child.on('message', (reply) => this.pending.shift()?.resolve(reply));
+    this.child.on('exit', (code) => {
+      this.exited = new Error(`the soak worker exited with ${code}`);
+      for (const waiter of this.pending.splice(0)) waiter.reject(this.exited);
+    });
   }
   ask<T>(command: object): Promise<T> {
-    return new Promise((resolve) => {
-      this.pending.push(resolve as (reply: unknown) => void);
+    if (this.exited) return (command as { cmd?: string }).cmd === 'close' ? Promise.resolve(undefined as T) : Promise.reject(this.exited);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ resolve: resolve as (reply: unknown) => void, reject });
       this.child.send(command);
     });
   }
@@ -206,7 +212,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     return {
       at: new Date().toISOString(),
       minutes: options.minutes,
-      subscribers: stats.last.length,
+      subscribers: started.open,
       conversations: conversationCount,
       sent,
       otherMutations,

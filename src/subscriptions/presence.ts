@@ -78,15 +78,26 @@ if others == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
 return others`;
 
 /**
- * Drops a user from the online set when no instance holds a live entry for them. KEYS: user hash,
- * online set; ARGV: user, now. Returns 1 when it dropped them.
+ * Drops from the online set every user of a page of it whom no instance holds a live entry for.
+ * KEYS: online set; ARGV: key prefix of user hashes, now, then the page's user ids. Returns them.
  */
-const FORGET_IF_STALE = `
-local entries = redis.call('HGETALL', KEYS[1])
-for i = 1, #entries, 2 do
-  if tonumber(entries[i + 1]) > tonumber(ARGV[2]) then return 0 end
+const FORGET_STALE = `
+local dropped = {}
+for i = 3, #ARGV do
+  local entries = redis.call('HGETALL', ARGV[1] .. ARGV[i])
+  local live = false
+  for j = 2, #entries, 2 do
+    if tonumber(entries[j]) > tonumber(ARGV[2]) then live = true end
+  end
+  if not live then
+    redis.call('SREM', KEYS[1], ARGV[i])
+    table.insert(dropped, ARGV[i])
+  end
 end
-return redis.call('SREM', KEYS[2], ARGV[1])`;
+return dropped`;
+
+/** Kept in every instance's user set while it lives: an instance set without it has expired. */
+const ALIVE = '.';
 
 export interface RedisPresenceOptions {
   redis: Redis;
@@ -137,7 +148,7 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
     const users = local.users();
     const pipeline = redis.pipeline().zadd(instancesKey, expiresAt, instanceId);
     for (const userId of users) pipeline.hset(userKey(userId), instanceId, expiresAt).pexpire(userKey(userId), ttlMs);
-    if (users.length > 0) pipeline.sadd(instanceKey(instanceId), ...users).pexpire(instanceKey(instanceId), instanceSetTtlMs);
+    pipeline.sadd(instanceKey(instanceId), ALIVE, ...users).pexpire(instanceKey(instanceId), instanceSetTtlMs);
     const [[, added] = []] = (await pipeline.exec()) ?? [];
     if (added === 1 && registered) {
       // Reaped while paused: its users were announced offline. Join them again, and announce those
@@ -156,28 +167,26 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
       const claimed = await redis.set(`${keyPrefix}presence:reaping:${deadId}`, instanceId, 'PX', ttlMs, 'NX');
       if (!claimed) continue;
       const expired: string[] = [];
-      const held = await redis.smembers(instanceKey(deadId));
-      for (const userId of held) {
-        if ((await updateEntry(LEAVE, userId, deadId)) === 0) expired.push(userId);
+      const members = await redis.smembers(instanceKey(deadId));
+      for (const userId of members) {
+        if (userId !== ALIVE && (await updateEntry(LEAVE, userId, deadId)) === 0) expired.push(userId);
       }
       await redis.pipeline().del(instanceKey(deadId)).zrem(instancesKey, deadId).exec();
       // Its user set had expired too (the whole cluster was down for a while): whom it held is
       // unknown, so sweep the online set for users nobody holds any more.
-      if (held.length === 0) expired.push(...(await sweepOnline()));
+      if (!members.includes(ALIVE)) expired.push(...(await sweepOnline()));
       if (expired.length > 0) options.onExpired(expired);
     }
   };
 
-  /** Removes from the online set every user without a live entry; returns them. */
+  /** Removes from the online set every user without a live entry, a page per round trip; returns them. */
   const sweepOnline = async (): Promise<string[]> => {
     const stale: string[] = [];
     let cursor = '0';
     do {
       const [next, userIds] = await redis.sscan(onlineKey, cursor, 'COUNT', 500);
       cursor = next;
-      for (const userId of userIds) {
-        if (Number(await redis.eval(FORGET_IF_STALE, 2, userKey(userId), onlineKey, userId, now())) === 1) stale.push(userId);
-      }
+      if (userIds.length > 0) stale.push(...((await redis.eval(FORGET_STALE, 1, onlineKey, userKey(''), now(), ...userIds)) as string[]));
     } while (cursor !== '0');
     return stale;
   };

@@ -6,6 +6,7 @@ import { setRole } from '../../src/services/accounts';
 import { openConversation, sendMessage, type Member } from '../factories/chat.factory';
 import { DEFAULT_PASSWORD, createUser } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';
+import { startTcpProxy } from '../helpers/tcp-proxy';
 import { startTestApp, type TestApp } from '../helpers/test-app';
 
 /**
@@ -47,8 +48,8 @@ afterAll(async () => {
 
 const base = () => app.url.replace(/\/graphql$/, '');
 
-async function signIn(page: Page, handle: string, where: 'demo' | 'dashboard'): Promise<void> {
-  await page.goto(`${base()}/${where}`);
+async function signIn(page: Page, handle: string, where: 'demo' | 'dashboard', origin = base()): Promise<void> {
+  await page.goto(`${origin}/${where}`);
   await page.fill('input[name=login]', handle);
   await page.fill('input[name=password]', DEFAULT_PASSWORD);
   await page.click('button[type=submit]');
@@ -97,13 +98,42 @@ describeInBrowser('the chat demo at /demo', () => {
     const initial = (await badge.count()) ? Number(await badge.textContent()) : 0;
     await sendMessage(app, alice, conversationId, 'one');
     await sendMessage(app, alice, conversationId, 'two');
-    await row.locator('[data-testid=unread]', { hasText: String(initial + 2) }).waitFor();
+    await row.locator('[data-testid=unread]', { hasText: new RegExp(`^${initial + 2}$`) }).waitFor();
     await sendMessage(app, alice, conversationId, 'three');
-    await row.locator('[data-testid=unread]', { hasText: String(initial + 3) }).waitFor();
+    await row.locator('[data-testid=unread]', { hasText: new RegExp(`^${initial + 3}$`) }).waitFor();
     // Opening it reads it.
     await row.click();
     await row.locator('[data-testid=unread]').waitFor({ state: 'detached' });
     await page.context().close();
+  }, 60_000);
+});
+
+describeInBrowser('the chat demo after a lost connection', () => {
+  it('reconnects on its own and shows what was sent meanwhile, once and in order', async () => {
+    // The page reaches Parley through a proxy the test can cut, as a train tunnel would.
+    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(app.url).port));
+    try {
+      const page = await newPage();
+      await signIn(page, bob.user.handle, 'demo', `http://127.0.0.1:${proxy.port}`);
+      await page.locator(`[data-testid=conversation][data-id="${conversationId}"]`).click();
+      await sendMessage(app, alice, conversationId, 'before the tunnel');
+      await page.locator('[data-testid=message]', { hasText: 'before the tunnel' }).waitFor();
+
+      await proxy.block();
+      await page.locator('[data-testid=connection][data-state=reconnecting]').waitFor();
+      await sendMessage(app, alice, conversationId, 'sent in the tunnel 1');
+      await sendMessage(app, alice, conversationId, 'sent in the tunnel 2');
+      await proxy.unblock();
+
+      await page.locator('[data-testid=connection][data-state=connected]').waitFor({ timeout: 15_000 });
+      await page.locator('[data-testid=message]', { hasText: 'sent in the tunnel 2' }).waitFor();
+      const texts = await page.locator('[data-testid=message]').allTextContents();
+      const tail = texts.slice(texts.indexOf('@alice_ui before the tunnel'));
+      expect(tail).toEqual(['@alice_ui before the tunnel', '@alice_ui sent in the tunnel 1', '@alice_ui sent in the tunnel 2']);
+      await page.context().close();
+    } finally {
+      await proxy.close();
+    }
   }, 60_000);
 });
 

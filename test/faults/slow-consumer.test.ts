@@ -139,7 +139,14 @@ it('closes a subscriber that stops reading with 1013, keeps others on time, and 
   const resumeFrom = Math.max(lastSeen, ...seen);
   const resumed = await subscriber(resumeFrom);
   await expectEventually(() => expect(resumed.resyncs.length).toBe(1), { timeoutMs: 10_000 });
+  // The server says where the gap starts: right after what the client had.
+  expect(resumed.resyncs[0]).toBe(resumeFrom + 1);
   for (const seq of await messagesAfter(resumed.resyncs[0] - 1)) seen.add(seq);
+  // And it is live again: the next message reaches it.
+  const after = await flow(1, 100);
+  const [next] = after.keys();
+  await expectEventually(() => expect(resumed.received.map((r) => r.seq)).toContain(next), { timeoutMs: 10_000 });
+  seen.add(next);
   const head = Number((await app.services.dataSource.query(`SELECT last_seq FROM conversations WHERE id = $1`, [conversationId]))[0].last_seq);
   const [{ first }] = await app.services.dataSource.query(`SELECT min(seq) AS first FROM messages WHERE conversation_id = $1`, [conversationId]);
   for (let seq = Number(first); seq <= head; seq++) if (!seen.has(seq)) throw new Error(`message seq ${seq} never reached the slow subscriber`);

@@ -75,21 +75,25 @@ export async function request<T>(name: string, variables: Record<string, unknown
   return result.data as T;
 }
 
+const isCloseEvent = (event: unknown): event is CloseEvent => typeof event === 'object' && event !== null && 'code' in event;
+
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting';
 
 /**
- * One graphql-ws connection for the page. It reconnects for as long as the page is open; on every
- * reconnect graphql-ws sends each active subscription's payload again, so a subscription that
- * resumes by `afterSeq` keeps that variable current (see `subscribe`).
+ * One graphql-ws connection for the page. It reconnects for as long as the page is open (unless the
+ * server refuses the token: then `onSignedOut`); on every reconnect graphql-ws sends each active
+ * subscription's payload again, so a subscription that resumes by `afterSeq` keeps that variable
+ * current (see `subscribe`).
  */
-export function connect(onState: (state: ConnectionState) => void): Client {
+export function connect(onState: (state: ConnectionState) => void, onSignedOut: () => void): Client {
   let everConnected = false;
   const url = endpoint().replace(/^http/, 'ws');
   return createClient({
     url,
     lazy: false,
     retryAttempts: Infinity,
-    shouldRetry: () => true,
+    // 4403: the token expired or the account is gone; reconnecting with it would only be refused again.
+    shouldRetry: (event) => !(isCloseEvent(event) && event.code === 4403),
     retryWait: async (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** retries, 5_000) * (0.5 + Math.random() / 2))),
     connectionParams: () => (session.token ? { authorization: `Bearer ${session.token}` } : {}),
     on: {
@@ -98,7 +102,13 @@ export function connect(onState: (state: ConnectionState) => void): Client {
         everConnected = true;
         onState('connected');
       },
-      closed: () => onState(everConnected ? 'reconnecting' : 'connecting'),
+      closed: (event) => {
+        if (isCloseEvent(event) && event.code === 4403) {
+          session.token = null;
+          return onSignedOut();
+        }
+        onState(everConnected ? 'reconnecting' : 'connecting');
+      },
     },
   });
 }

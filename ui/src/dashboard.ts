@@ -82,12 +82,20 @@ function live(viewer: Viewer): void {
   const state = h('span', { class: 'connection', 'data-testid': 'connection' }, 'connecting');
   const tiles = TILES.map(({ key, label }) => ({ key, value: h('strong', { 'data-testid': `tile-${key}` }, '–'), label }));
   const grid = h('div', { class: 'panels' });
-  const signOut = h('button', { type: 'button', class: 'link', onclick: () => ((session.token = null), client?.dispose(), (client = undefined), signInView()) }, 'Sign out');
+  const cleanups: (() => void)[] = [];
+  const signOut = (message?: string) => {
+    session.token = null;
+    for (const cleanup of cleanups.splice(0)) cleanup();
+    void client?.dispose();
+    client = undefined;
+    signInView(message);
+  };
+  const signOutButton = h('button', { type: 'button', class: 'link', onclick: () => signOut() }, 'Sign out');
   root.replaceChildren(
     h(
       'div',
       { class: 'dashboard' },
-      h('header', {}, h('strong', {}, 'Parley dashboard'), h('span', {}, `@${viewer.handle}`), state, signOut),
+      h('header', {}, h('strong', {}, 'Parley dashboard'), h('span', {}, `@${viewer.handle}`), state, signOutButton),
       h('div', { class: 'tiles' }, ...tiles.map((t) => h('div', { class: 'tile' }, t.value, h('small', {}, t.label)))),
       grid,
       h('p', { id: 'status', role: 'alert' }),
@@ -111,14 +119,22 @@ function live(viewer: Viewer): void {
       holder,
     );
     // Charts follow their panel's width (the grid reflows with the window).
-    new ResizeObserver(() => plot.setSize({ width: widthOf(holder), height: 200 })).observe(holder);
+    const resized = new ResizeObserver(() => plot.setSize({ width: widthOf(holder), height: 200 }));
+    resized.observe(holder);
+    cleanups.push(() => {
+      resized.disconnect();
+      plot.destroy();
+    });
     return { panel, plot, holder };
   });
 
-  client = connect((s) => {
-    state.textContent = s;
-    state.dataset.state = s;
-  });
+  client = connect(
+    (s) => {
+      state.textContent = s;
+      state.dataset.state = s;
+    },
+    () => signOut('Your session ended: sign in again.'),
+  );
   subscribe<{ metrics: Snapshot }>(
     client,
     'Metrics',

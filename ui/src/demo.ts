@@ -58,8 +58,19 @@ function nameOf(conversation: Summary): string {
   return others.map((m) => `@${m.handle}`).join(', ') || 'Just you';
 }
 
-function signInView(): void {
+/** Back to the sign-in form: the socket, the open conversation and the token go. */
+function signOut(): void {
+  session.token = null;
+  open?.close();
+  open = undefined;
   stopInbox?.();
+  stopInbox = undefined;
+  void client?.dispose();
+  client = undefined;
+  signInView();
+}
+
+function signInView(): void {
   const form = h(
     'form',
     { class: 'card', 'data-testid': 'sign-in' },
@@ -85,10 +96,13 @@ function signInView(): void {
 
 async function chatView(): Promise<void> {
   const state = h('span', { class: 'connection', 'data-testid': 'connection' }, 'connecting');
-  client ??= connect((s) => {
-    state.textContent = s;
-    state.dataset.state = s;
-  });
+  client ??= connect(
+    (s) => {
+      state.textContent = s;
+      state.dataset.state = s;
+    },
+    () => signOut(),
+  );
   const start = h(
     'form',
     { class: 'start', 'data-testid': 'start-conversation' },
@@ -110,12 +124,12 @@ async function chatView(): Promise<void> {
       say(error instanceof Error ? error.message : String(error));
     }
   });
-  const signOut = h('button', { type: 'button', class: 'link', onclick: () => ((session.token = null), client?.dispose(), (client = undefined), signInView()) }, 'Sign out');
+  const signOutButton = h('button', { type: 'button', class: 'link', onclick: () => signOut() }, 'Sign out');
   root.replaceChildren(
     h(
       'div',
       { class: 'chat' },
-      h('header', {}, h('strong', {}, 'Parley'), h('span', { 'data-testid': 'viewer' }, `@${viewer!.handle}`), state, signOut),
+      h('header', {}, h('strong', {}, 'Parley'), h('span', { 'data-testid': 'viewer' }, `@${viewer!.handle}`), state, signOutButton),
       h('aside', {}, start, h('ul', { id: 'inbox', 'data-testid': 'inbox' })),
       h('section', { id: 'conversation' }, h('p', { class: 'hint' }, 'Pick a conversation, or start one with a handle.')),
       h('p', { id: 'status', role: 'alert' }),
