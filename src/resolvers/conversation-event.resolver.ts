@@ -5,6 +5,7 @@ import { User } from '../entities/user.entity';
 import { BadUserInputError } from '../errors';
 import { fromGlobalIdOf } from '../pagination/global-id';
 import { openConversationStream, type StreamItem } from '../subscriptions/conversation-stream';
+import { intern } from '../subscriptions/intern';
 import { ConversationEvent, messageEventTypes, toEventObject, userEventTypes } from './conversation-event.types';
 
 interface ConversationEventsArgs {
@@ -17,7 +18,7 @@ function subscribe({ conversationId, afterSeq }: ConversationEventsArgs, { servi
   return openConversationStream({
     bus: services.bus,
     dataSource: services.dataSource,
-    conversationId: fromGlobalIdOf('Conversation', conversationId),
+    conversationId: intern(fromGlobalIdOf('Conversation', conversationId)),
     viewerId: viewer!.id,
     afterSeq: afterSeq ?? null,
     replayLimit: services.config.realtime.replayLimit,

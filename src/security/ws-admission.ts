@@ -39,7 +39,8 @@ export function createWsAdmission(options: WsAdmissionOptions) {
   const rules = [...specifiedRules, ...options.validationRules, ...(options.production ? [NoSchemaIntrospectionCustomRule] : [])];
   // Thousands of clients send the same few documents: parse and validate each once, and share the
   // AST (read-only to graphql-js) between their subscriptions.
-  const admitted = new Map<string, DocumentNode>();
+  // The key's own string is kept too: every subscriber's payload then points at one copy of the text.
+  const admitted = new Map<string, { document: DocumentNode; query: string }>();
   return (payload: SubscribePayload, activeSubscriptions: number, budget: SubscribeBudget, now = Date.now()): Admission => {
     if (now - budget.windowStart >= 1000) Object.assign(budget, { windowStart: now, used: 0 });
     budget.used += 1;
@@ -60,7 +61,7 @@ export function createWsAdmission(options: WsAdmissionOptions) {
       }
     }
     const known = admitted.get(query);
-    if (known) return operationOf(known, payload, query);
+    if (known) return operationOf(known.document, payload, known.query);
     let document: DocumentNode;
     try {
       document = parse(query, options.parseOptions);
@@ -74,7 +75,7 @@ export function createWsAdmission(options: WsAdmissionOptions) {
       return { errors: errors.map((e) => (e.extensions.code ? e : new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: ErrorCode.GRAPHQL_VALIDATION_FAILED } }))) };
     }
     if (admitted.size >= 1_000) admitted.clear();
-    admitted.set(query, document);
+    admitted.set(query, { document, query });
     return operationOf(document, payload, query);
   };
 }

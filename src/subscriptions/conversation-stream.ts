@@ -49,123 +49,154 @@ export interface ConversationStreamOptions {
  * FORBIDDEN for a non-member; fails the stream with FORBIDDEN when the viewer's MemberLeft comes by.
  */
 export async function openConversationStream(options: ConversationStreamOptions): Promise<EventQueue<StreamItem>> {
-  const { bus, dataSource, conversationId, viewerId, replayLimit, typingTimeoutMs } = options;
-  /** Live events in arrival order; CATCH_UP asks the drain to read the log up to the head seq. */
-  const inbound: (ConversationTopicEvent | typeof CATCH_UP)[] = [];
-  const typingTimers = new Map<string, NodeJS.Timeout>();
-  let live = false;
-  let draining = false;
-  let delivered = 0;
-  /** Membership was checked at this seq: only a MemberLeft after it revokes the subscription. */
-  let checkedAt = 0;
+  return new ConversationStream(options).open();
+}
 
-  const queue = new EventQueue<StreamItem>(() => {
-    stopListening();
-    stopCatchingUp();
-    for (const timer of typingTimers.values()) clearTimeout(timer);
-    typingTimers.clear();
-  }, options.bound);
-  const stopListening = await bus.listen(Topic.conversation(conversationId), (event) => {
+const noop = () => undefined;
+
+/**
+ * The state of one subscriber's stream. A class rather than a function of closures: ten thousand
+ * subscribers of a conversation share its methods and each keeps only its fields.
+ */
+class ConversationStream {
+  readonly queue: EventQueue<StreamItem>;
+  /** Live events in arrival order; CATCH_UP asks the drain to read the log up to the head seq. */
+  private readonly inbound: (ConversationTopicEvent | typeof CATCH_UP)[] = [];
+  /** Made on the first TypingChanged(true): most subscribers never need it. */
+  private typingTimers: Map<string, NodeJS.Timeout> | undefined;
+  private live = false;
+  private draining = false;
+  private delivered = 0;
+  /** Membership was checked at this seq: only a MemberLeft after it revokes the subscription. */
+  private checkedAt = 0;
+  private stopListening: () => void = noop;
+  private stopCatchingUp: () => void = noop;
+
+  constructor(private readonly options: ConversationStreamOptions) {
+    this.queue = new EventQueue<StreamItem>(() => this.closed(), options.bound);
+  }
+
+  async open(): Promise<EventQueue<StreamItem>> {
+    const { bus, dataSource, conversationId, viewerId } = this.options;
+    this.stopListening = await bus.listen(Topic.conversation(conversationId), (event) => this.received(event));
+    this.stopCatchingUp = bus.onReconnect(() => this.reconnected());
+    if (!this.queue.isOpen) this.closed(); // returned while listen was awaited
+    try {
+      const [state] = await queryPrimary<{ lastSeq: number; member: boolean }>(
+        dataSource,
+        `SELECT c.last_seq AS "lastSeq", EXISTS (SELECT 1 FROM memberships WHERE conversation_id = c.id AND user_id = $2) AS member
+         FROM conversations c WHERE c.id = $1`,
+        [conversationId, viewerId],
+      );
+      if (!state?.member) throw new ForbiddenError('Only members can follow a conversation.');
+      this.checkedAt = state.lastSeq;
+      const { afterSeq } = this.options;
+      if (afterSeq !== null && afterSeq > state.lastSeq) {
+        throw new BadUserInputError(`afterSeq ${afterSeq} is beyond the conversation's last seq, ${state.lastSeq}.`, { argument: 'afterSeq' });
+      }
+      this.delivered = afterSeq ?? state.lastSeq;
+      await this.catchUp(state.lastSeq + 1);
+    } catch (error) {
+      await this.queue.return();
+      throw error;
+    }
+    this.live = true;
+    void this.drain();
+    return this.queue;
+  }
+
+  private received(event: ConversationTopicEvent): void {
     // The common case — live, nothing pending, the next seq or an ephemeral event — is delivered
     // here and now, without the drain loop's promises: this runs once per subscriber per event.
-    if (live && !draining && inbound.length === 0 && (event.seq === null || event.seq === delivered + 1)) return deliver(event);
-    inbound.push(event);
-    if (live) void drain();
-  });
+    if (this.live && !this.draining && this.inbound.length === 0 && (event.seq === null || event.seq === this.delivered + 1)) return this.deliver(event);
+    this.inbound.push(event);
+    if (this.live) void this.drain();
+  }
 
-  const stopCatchingUp = bus.onReconnect(() => {
-    inbound.push(CATCH_UP);
-    if (live) void drain();
-  });
+  private reconnected(): void {
+    this.inbound.push(CATCH_UP);
+    if (this.live) void this.drain();
+  }
 
-  const resync = (fromSeq: number): ResyncItem => ({ conversationId, seq: null, type: 'ResyncRequired', occurredAt: new Date().toISOString(), payload: { fromSeq } });
+  private closed(): void {
+    this.stopListening();
+    this.stopCatchingUp();
+    this.stopListening = this.stopCatchingUp = noop;
+    for (const timer of this.typingTimers?.values() ?? []) clearTimeout(timer);
+    this.typingTimers?.clear();
+  }
+
+  private resync(fromSeq: number): ResyncItem {
+    return { conversationId: this.options.conversationId, seq: null, type: 'ResyncRequired', occurredAt: new Date().toISOString(), payload: { fromSeq } };
+  }
 
   /** Delivers stored events after `delivered` up to and excluding `upTo`, or ResyncRequired when there are too many. */
-  const catchUp = async (upTo: number) => {
-    const missing = upTo - delivered - 1;
+  private async catchUp(upTo: number): Promise<void> {
+    const missing = upTo - this.delivered - 1;
     if (missing <= 0) return;
-    if (missing > replayLimit) {
-      options.metrics?.resync();
-      queue.push(resync(delivered + 1));
-      delivered = upTo - 1;
+    if (missing > this.options.replayLimit) {
+      this.options.metrics?.resync();
+      this.queue.push(this.resync(this.delivered + 1));
+      this.delivered = upTo - 1;
       // The skipped events may have removed the viewer: look again, as at subscribe time.
-      if (live && !(await isMember())) queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
-      else checkedAt = upTo - 1;
+      if (this.live && !(await this.isMember())) this.queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
+      else this.checkedAt = upTo - 1;
       return;
     }
-    const events = await readEvents(dataSource, conversationId, delivered, missing);
-    options.metrics?.eventsReplayed(events.length);
-    for (const event of events) deliver(event, false);
-  };
+    const events = await readEvents(this.options.dataSource, this.options.conversationId, this.delivered, missing);
+    this.options.metrics?.eventsReplayed(events.length);
+    for (const event of events) this.deliver(event, false);
+  }
 
   /** `live`: the event came from the bus now, not from the log (only those measure delivery lag). */
-  const deliver = (event: ConversationTopicEvent, live = true) => {
-    if (event.seq !== null) delivered = event.seq;
-    if (event.type === 'MemberLeft' && event.payload.userId === viewerId && event.seq > checkedAt) {
-      queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
+  private deliver(event: ConversationTopicEvent, live = true): void {
+    if (event.seq !== null) this.delivered = event.seq;
+    if (event.type === 'MemberLeft' && event.payload.userId === this.options.viewerId && event.seq > this.checkedAt) {
+      this.queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
       return;
     }
-    if (event.type === 'TypingChanged') expireTyping(event);
-    options.metrics?.eventDelivered(event, live);
-    queue.push(event);
-  };
+    if (event.type === 'TypingChanged') this.expireTyping(event);
+    this.options.metrics?.eventDelivered(event, live);
+    this.queue.push(event);
+  }
 
-  const expireTyping = ({ payload: { userId, typing } }: { payload: { userId: string; typing: boolean } }) => {
-    clearTimeout(typingTimers.get(userId));
-    typingTimers.delete(userId);
+  private expireTyping({ payload: { userId, typing } }: { payload: { userId: string; typing: boolean } }): void {
+    const timers = this.typingTimers;
+    clearTimeout(timers?.get(userId));
+    timers?.delete(userId);
     if (!typing) return;
     const timer = setTimeout(() => {
-      typingTimers.delete(userId);
-      queue.push({ conversationId, seq: null, type: 'TypingChanged', occurredAt: new Date().toISOString(), payload: { userId, typing: false } });
-    }, typingTimeoutMs);
+      this.typingTimers?.delete(userId);
+      this.queue.push({ conversationId: this.options.conversationId, seq: null, type: 'TypingChanged', occurredAt: new Date().toISOString(), payload: { userId, typing: false } });
+    }, this.options.typingTimeoutMs);
     timer.unref();
-    typingTimers.set(userId, timer);
-  };
+    (this.typingTimers ??= new Map()).set(userId, timer);
+  }
 
   // One drain at a time, so events are delivered in the order the gap checks assume. An event that
   // arrives while a backfill is awaited waits in `inbound` for the running loop.
-  const drain = async () => {
-    if (draining) return;
-    draining = true;
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
     try {
-      while (inbound.length > 0 && queue.isOpen) {
-        const event = inbound.shift()!;
-        if (event === CATCH_UP) await catchUp(((await headSeq(dataSource, conversationId)) ?? delivered) + 1);
-        else if (event.seq === null) deliver(event);
-        else if (event.seq > delivered) {
-          await catchUp(event.seq);
-          deliver(event);
+      while (this.inbound.length > 0 && this.queue.isOpen) {
+        const event = this.inbound.shift()!;
+        if (event === CATCH_UP) await this.catchUp(((await headSeq(this.options.dataSource, this.options.conversationId)) ?? this.delivered) + 1);
+        else if (event.seq === null) this.deliver(event);
+        else if (event.seq > this.delivered) {
+          await this.catchUp(event.seq);
+          this.deliver(event);
         }
       }
     } catch (error) {
-      queue.fail(error);
+      this.queue.fail(error);
     } finally {
-      draining = false;
+      this.draining = false;
     }
-  };
-
-  const isMember = async () =>
-    (await queryPrimary(dataSource, `SELECT 1 FROM memberships WHERE conversation_id = $1 AND user_id = $2`, [conversationId, viewerId])).length > 0;
-
-  try {
-    const [state] = await queryPrimary<{ lastSeq: number; member: boolean }>(
-      dataSource,
-      `SELECT c.last_seq AS "lastSeq", EXISTS (SELECT 1 FROM memberships WHERE conversation_id = c.id AND user_id = $2) AS member
-       FROM conversations c WHERE c.id = $1`,
-      [conversationId, viewerId],
-    );
-    if (!state?.member) throw new ForbiddenError('Only members can follow a conversation.');
-    checkedAt = state.lastSeq;
-    if (options.afterSeq !== null && options.afterSeq > state.lastSeq) {
-      throw new BadUserInputError(`afterSeq ${options.afterSeq} is beyond the conversation's last seq, ${state.lastSeq}.`, { argument: 'afterSeq' });
-    }
-    delivered = options.afterSeq ?? state.lastSeq;
-    await catchUp(state.lastSeq + 1);
-  } catch (error) {
-    await queue.return();
-    throw error;
   }
-  live = true;
-  void drain();
-  return queue;
+
+  private async isMember(): Promise<boolean> {
+    const { dataSource, conversationId, viewerId } = this.options;
+    return (await queryPrimary(dataSource, `SELECT 1 FROM memberships WHERE conversation_id = $1 AND user_id = $2`, [conversationId, viewerId])).length > 0;
+  }
 }

@@ -3,6 +3,7 @@ import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Redis } from 'ioredis';
 import type { PubSub } from 'type-graphql';
 import type { Topic } from './topics';
+import { intern } from './intern';
 
 /**
  * The event bus, over either graphql-subscriptions' in-process engine or RedisPubSub. Parley's own
@@ -35,7 +36,7 @@ function adapt(engine: PubSubEngine, prefix: string, onReconnect: EventBus['onRe
     onReconnect,
     publishTo: (topic, payload) => engine.publish(prefix + topic, payload),
     async listen(topic, handler) {
-      const id = await engine.subscribe(prefix + topic, handler, {});
+      const id = await engine.subscribe(intern(prefix + topic), handler, {});
       return () => engine.unsubscribe(id);
     },
     publish: (topic, payload) => engine.publish(prefix + topic, payload),

@@ -138,7 +138,8 @@ export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubs
       const found = entry(event);
       return (found.payload ??= found.result.then((result) => JSON.stringify(result.errors ? { ...result, errors: transport.formatErrors(result.errors) } : result)));
     };
-    const prefix = `{"id":${JSON.stringify(transport.id)},"type":"next","payload":`;
+    // Flat, once per subscription: a template literal would keep a chain of string pieces instead.
+    const prefix = Buffer.from(`{"id":${JSON.stringify(transport.id)},"type":"next","payload":`).toString();
     return writeEvents(source as AsyncIterable<unknown>, async (event) => transport.send(`${prefix}${await payload(event)}}`));
   };
 }
@@ -154,35 +155,48 @@ function writeEvents(source: AsyncIterable<unknown>, write: (event: unknown) => 
 /**
  * graphql-js's mapping of a source stream to results, whose `return()` reaches the source at once.
  * With `consume`, each mapped value is awaited and dropped, and `next()` only settles at the end.
+ * A class, not an object literal of closures: ten thousand subscriptions share its methods.
  */
-function mapEvents<T>(source: AsyncIterable<unknown>, map: (event: unknown) => Promise<T>, consume = false): Required<AsyncIterableIterator<T>> {
-  const iterator = source[Symbol.asyncIterator]();
-  const close = async () => {
-    await iterator.return?.();
-    return { value: undefined, done: true } as const;
-  };
-  const mapped: Required<AsyncIterableIterator<T>> = {
-    async next() {
-      for (;;) {
-        const result = await iterator.next();
-        if (result.done) return { value: undefined, done: true };
-        try {
-          const value = await map(result.value);
-          if (!consume) return { value, done: false };
-        } catch (error) {
-          await close().catch(() => undefined);
-          throw error;
-        }
+class MappedEvents<T> implements Required<AsyncIterableIterator<T>> {
+  private readonly iterator: AsyncIterator<unknown>;
+
+  constructor(
+    source: AsyncIterable<unknown>,
+    private readonly map: (event: unknown) => Promise<T>,
+    private readonly consume: boolean,
+  ) {
+    this.iterator = source[Symbol.asyncIterator]();
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    for (;;) {
+      const result = await this.iterator.next();
+      if (result.done) return { value: undefined, done: true };
+      try {
+        const value = await this.map(result.value);
+        if (!this.consume) return { value, done: false };
+      } catch (error) {
+        await this.return().catch(() => undefined);
+        throw error;
       }
-    },
-    return: close,
-    async throw(error: unknown) {
-      await close().catch(() => undefined);
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return mapped;
-    },
-  };
-  return mapped;
+    }
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    await this.iterator.return?.();
+    return { value: undefined, done: true };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<T>> {
+    await this.return().catch(() => undefined);
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+function mapEvents<T>(source: AsyncIterable<unknown>, map: (event: unknown) => Promise<T>, consume = false): Required<AsyncIterableIterator<T>> {
+  return new MappedEvents(source, map, consume);
 }

@@ -12,6 +12,7 @@ import { createWsAdmission, type SubscribeBudget } from '../security/ws-admissio
 import { announceOffline, announceOnline } from '../services/online-status';
 import { createSharedSubscribe, type FrameTransport } from './shared-execution';
 import { Topic } from './topics';
+import { internStrings } from './intern';
 
 /** The close code of a socket dropped for not reading its frames (RFC 6455: try again later). */
 export const SLOW_CONSUMER_CLOSE_CODE = 1013;
@@ -144,6 +145,9 @@ export async function attachWsServer(options: WsServerOptions) {
         const { socket } = ctx.extra;
         const state: SocketState = { viewer, clientIp: clientAddress(ctx.extra.request), subscribes: { windowStart: 0, used: 0 }, operations: new Map(), counted: false };
         ctx.extra.state = state;
+        // The upgrade request (headers and all, ~1.3 KB) is not needed past this point; graphql-ws
+        // would keep it for the socket's whole life.
+        (ctx.extra as { request?: unknown }).request = undefined;
         // The socket may have closed while the token was checked; onClose has then run already and
         // would never uncount it.
         if (socket.readyState !== WebSocket.OPEN) return true;
@@ -178,10 +182,14 @@ export async function attachWsServer(options: WsServerOptions) {
         const admission = admit(payload, Object.keys(ctx.subscriptions).length, state.subscribes);
         if ('errors' in admission) return admission.errors;
         const { document, payload: admitted } = admission;
+        // graphql-ws keeps this payload for the subscription's life: let it share the one copy of
+        // the document text (and of string variables such as a conversation id) with its peers.
+        const variables = internStrings(admitted.variables);
+        Object.assign(payload, { query: admitted.query, variables });
         const operation = getOperationAST(document, admitted.operationName);
         const field = operation?.selectionSet.selections.find((s) => s.kind === 'Field')?.name.value ?? 'unknown';
         state.operations.set(id, { type: operation!.operation, name: admitted.operationName ?? null, field, startedAt: process.hrtime.bigint(), live: false });
-        return { schema, document, operationName: admitted.operationName, variableValues: admitted.variables };
+        return { schema, document, operationName: admitted.operationName, variableValues: variables };
       },
       onOperation: (ctx, id, _payload, _args, result) => {
         const operation = ctx.extra.state!.operations.get(id);
