@@ -1,4 +1,5 @@
-import { startTestApp, type TestApp } from '../helpers/test-app';
+import { Client } from 'pg';
+import { startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-app';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -48,8 +49,11 @@ describe('migrations in a cluster', () => {
       const [{ count }] = await apps[0].services.dataSource.query('SELECT count(*)::int AS count FROM typeorm_migrations');
       expect(count).toBe(apps[0].services.dataSource.migrations.length);
     } finally {
-      await apps[0].services.dataSource.query(`DROP SCHEMA "${schema}" CASCADE`);
       await Promise.all(apps.map((a) => a.stop()));
+      const admin = new Client({ connectionString: TEST_DATABASE_URL });
+      await admin.connect();
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_jobs" CASCADE`);
+      await admin.end();
     }
   });
 });
