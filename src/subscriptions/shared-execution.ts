@@ -115,41 +115,66 @@ export interface SharedSubscribeOptions {
  * per subscriber per event near a bare `ws` broadcast: no result objects, no re-serialisation.
  * Documents that depend on the viewer run per subscriber, as graphql-js would run them.
  */
+type Results = WeakMap<object, Map<string, { result: Promise<ExecutionResult>; payload?: Promise<string> }>>;
+
 export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubscribeOptions = {}) {
-  const results = new WeakMap<object, Map<string, { result: Promise<ExecutionResult>; payload?: Promise<string> }>>();
+  const results: Results = new WeakMap();
   const analyser = createAnalyser(schema);
 
   return async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
     const key = keyOf(analyser(args.document, args.operationName), args.variableValues as Record<string, unknown> | undefined);
-    const run = (event: unknown) => execute({ ...args, rootValue: event }) as Promise<ExecutionResult>;
-    const entry = (event: unknown) => {
-      if (key === null || typeof event !== 'object' || event === null) return { result: run(event) };
-      let byKey = results.get(event);
-      if (!byKey) results.set(event, (byKey = new Map()));
-      let found = byKey.get(key);
-      if (!found) byKey.set(key, (found = { result: run(event) }));
-      return found;
-    };
     const transport = key === null ? undefined : options.transportOf?.(args.contextValue);
-    if (!transport) return mapEvents(source as AsyncIterable<unknown>, (event) => entry(event).result);
-    const payload = (event: unknown) => {
-      const found = entry(event);
-      return (found.payload ??= found.result.then((result) => JSON.stringify(result.errors ? { ...result, errors: transport.formatErrors(result.errors) } : result)));
-    };
-    // Flat, once per subscription: a template literal would keep a chain of string pieces instead.
-    const prefix = Buffer.from(`{"id":${JSON.stringify(transport.id)},"type":"next","payload":`).toString();
-    return writeEvents(source as AsyncIterable<unknown>, async (event) => transport.send(`${prefix}${await payload(event)}}`));
+    const subscription = new SharedSubscription(args, key, results, transport);
+    // With a transport, the iterator graphql-ws sees yields nothing and ends when the source ends (or
+    // fails when it fails), so graphql-ws's `complete`/`error` follow the last frame written.
+    return new MappedEvents(source as AsyncIterable<unknown>, subscription, transport !== undefined);
   };
 }
 
 /**
- * Pulls events and writes each itself; the iterator graphql-ws sees yields nothing and ends when the
- * source ends (or fails when it fails), so graphql-ws's `complete`/`error` follow the last frame.
+ * One subscription's side of the sharing: finds (or starts) the execution of an event for its key,
+ * and with a transport writes the frame itself. A class, so ten thousand subscriptions share its
+ * methods instead of each holding a set of closures.
  */
-function writeEvents(source: AsyncIterable<unknown>, write: (event: unknown) => Promise<void>): Required<AsyncIterableIterator<ExecutionResult>> {
-  return mapEvents(source, write, true) as Required<AsyncIterableIterator<ExecutionResult>>;
+class SharedSubscription {
+  /** `{"id":…,"type":"next","payload":` — flat, made once. */
+  private readonly prefix: string | undefined;
+
+  constructor(
+    private readonly args: ExecutionArgs,
+    private readonly key: string | null,
+    private readonly results: Results,
+    private readonly transport: FrameTransport | undefined,
+  ) {
+    if (transport) this.prefix = Buffer.from(`{"id":${JSON.stringify(transport.id)},"type":"next","payload":`).toString();
+  }
+
+  /** What MappedEvents does with each event: the result, or (with a transport) the frame written. */
+  map(event: unknown): Promise<unknown> {
+    return this.transport ? this.write(event) : this.entry(event).result;
+  }
+
+  private run(event: unknown): Promise<ExecutionResult> {
+    return execute({ ...this.args, rootValue: event }) as Promise<ExecutionResult>;
+  }
+
+  private entry(event: unknown): { result: Promise<ExecutionResult>; payload?: Promise<string> } {
+    if (this.key === null || typeof event !== 'object' || event === null) return { result: this.run(event) };
+    let byKey = this.results.get(event);
+    if (!byKey) this.results.set(event, (byKey = new Map()));
+    let found = byKey.get(this.key);
+    if (!found) byKey.set(this.key, (found = { result: this.run(event) }));
+    return found;
+  }
+
+  private async write(event: unknown): Promise<void> {
+    const transport = this.transport!;
+    const found = this.entry(event);
+    found.payload ??= found.result.then((result) => JSON.stringify(result.errors ? { ...result, errors: transport.formatErrors(result.errors) } : result));
+    await transport.send(`${this.prefix}${await found.payload}}`);
+  }
 }
 
 /**
@@ -162,7 +187,7 @@ class MappedEvents<T> implements Required<AsyncIterableIterator<T>> {
 
   constructor(
     source: AsyncIterable<unknown>,
-    private readonly map: (event: unknown) => Promise<T>,
+    private readonly mapper: { map(event: unknown): Promise<unknown> },
     private readonly consume: boolean,
   ) {
     this.iterator = source[Symbol.asyncIterator]();
@@ -173,7 +198,7 @@ class MappedEvents<T> implements Required<AsyncIterableIterator<T>> {
       const result = await this.iterator.next();
       if (result.done) return { value: undefined, done: true };
       try {
-        const value = await this.map(result.value);
+        const value = (await this.mapper.map(result.value)) as T;
         if (!this.consume) return { value, done: false };
       } catch (error) {
         await this.return().catch(() => undefined);
@@ -195,8 +220,4 @@ class MappedEvents<T> implements Required<AsyncIterableIterator<T>> {
   [Symbol.asyncIterator](): this {
     return this;
   }
-}
-
-function mapEvents<T>(source: AsyncIterable<unknown>, map: (event: unknown) => Promise<T>, consume = false): Required<AsyncIterableIterator<T>> {
-  return new MappedEvents(source, map, consume);
 }

@@ -1,7 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { getOperationAST, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type OperationTypeNode, type ParseOptions, type ValidationRule } from 'graphql';
 import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createContext, type Services, type Viewer } from '../context';
 import type { Logger } from '../observability/logger';
@@ -13,6 +12,8 @@ import { announceOffline, announceOnline } from '../services/online-status';
 import { createSharedSubscribe, type FrameTransport } from './shared-execution';
 import { Topic } from './topics';
 import { internStrings } from './intern';
+import { serveGraphqlWs } from './ws-transport';
+import type { QueueBound } from './event-queue';
 
 /** The close code of a socket dropped for not reading its frames (RFC 6455: try again later). */
 export const SLOW_CONSUMER_CLOSE_CODE = 1013;
@@ -56,6 +57,23 @@ interface SocketState {
   counted: boolean;
   /** Closes the socket with 4403 when the viewer's token expires. */
   expiry?: NodeJS.Timeout;
+  /** The bound of every subscription queue of this socket (one object for all of them). */
+  queueBound?: QueueBound;
+}
+
+/** Where a shared subscription writes its frames: straight to its socket, as graphql-ws's own send does. */
+class SocketFrames implements FrameTransport {
+  constructor(
+    private readonly socket: WebSocket,
+    readonly id: string,
+    readonly formatErrors: FrameTransport['formatErrors'],
+  ) {}
+
+  /** Settles once the socket took the frame, or at once if it has closed. */
+  send(frame: string): Promise<void> {
+    const { socket } = this;
+    return new Promise((resolve, reject) => (socket.readyState === WebSocket.OPEN ? socket.send(frame, (error) => (error ? reject(error) : resolve())) : resolve()));
+  }
 }
 
 /** setTimeout's longest delay (about 24.8 days); a later expiry is re-armed when this one fires. */
@@ -127,7 +145,7 @@ export async function attachWsServer(options: WsServerOptions) {
     socket.close(SLOW_CONSUMER_CLOSE_CODE, 'Slow consumer: reconnect and resume with afterSeq');
   };
 
-  const server = useServer<Record<string, unknown> | undefined, { state: SocketState }>(
+  const server = serveGraphqlWs<Record<string, unknown> | undefined, { state: SocketState }>(
     {
       schema,
       subscribe: createSharedSubscribe(schema, { transportOf: (context) => transports.get(context as object) }),
@@ -211,18 +229,10 @@ export async function attachWsServer(options: WsServerOptions) {
         if (operation?.live) metrics.unsubscribed(operation.field);
       },
       context: (ctx, id) => {
-        const { socket } = ctx.extra;
-        const context = createContext(services, {
-          viewer: ctx.extra.state?.viewer ?? null,
-          clientIp: ctx.extra.state?.clientIp ?? '',
-          queueBound: { limit: limits.wsMaxQueuedEvents, onOverflow: () => dropSlowConsumer(socket) },
-        });
-        transports.set(context, {
-          id,
-          formatErrors: format,
-          // As graphql-ws's own send: settles once the socket took the frame, or at once if it closed.
-          send: (frame) => new Promise((resolve, reject) => (socket.readyState === WebSocket.OPEN ? socket.send(frame, (error) => (error ? reject(error) : resolve())) : resolve())),
-        });
+        const { socket, state } = ctx.extra;
+        const queueBound = state ? (state.queueBound ??= { limit: limits.wsMaxQueuedEvents, onOverflow: () => dropSlowConsumer(socket) }) : undefined;
+        const context = createContext(services, { viewer: state?.viewer ?? null, clientIp: state?.clientIp ?? '', queueBound });
+        transports.set(context, new SocketFrames(socket, id, format));
         return context;
       },
       onError: (_ctx, _id, _payload, errors) => format(errors),
@@ -230,6 +240,7 @@ export async function attachWsServer(options: WsServerOptions) {
     },
     wsServer,
     services.config.realtime.wsKeepAliveMs,
+    log,
   );
 
   return {

@@ -1,0 +1,90 @@
+import type { IncomingMessage } from 'node:http';
+import { CloseCode, handleProtocols, makeServer, type ConnectionInitMessage, type Disposable, type ServerOptions } from 'graphql-ws';
+import WebSocket, { type WebSocketServer } from 'ws';
+import type { Logger } from '../observability/logger';
+
+/** What graphql-ws hands every hook about the socket (the shape of graphql-ws/use/ws's `Extra`). */
+export interface Extra {
+  readonly socket: WebSocket;
+  /** The upgrade request; Parley reads the client address from it at connect, then lets it go. */
+  readonly request: IncomingMessage;
+}
+
+/**
+ * graphql-ws on a `ws` server — graphql-ws's own `use/ws` starter, adapted (as its docs invite) for
+ * ten thousand sockets per process:
+ * - one keep-alive timer for all sockets instead of an interval per socket and a listener per ping:
+ *   each round cuts the sockets that did not answer the previous round's ping, then pings the rest;
+ * - a message handler that does not stay suspended for a subscription's life, so the received
+ *   frame's Buffer is not kept alive with it;
+ * - socket errors go to the log (a frame over WS_MAX_PAYLOAD is a client's doing: `ws` closes
+ *   with 1009 itself) instead of `console.error` with a stack.
+ */
+export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E extends Record<PropertyKey, unknown>>(
+  options: ServerOptions<P, Extra & Partial<E>>,
+  wss: WebSocketServer,
+  keepAliveMs: number,
+  log: Logger,
+): Disposable {
+  const server = makeServer(options);
+  wss.options.handleProtocols = handleProtocols;
+  wss.once('error', (error) => {
+    log.error({ err: error }, 'the WebSocket server failed');
+    for (const client of wss.clients) client.close(CloseCode.InternalServerError, 'Internal server error');
+  });
+
+  const awaitingPong = new Set<WebSocket>();
+  const keepAlive = setInterval(() => {
+    for (const socket of wss.clients) {
+      if (awaitingPong.has(socket)) {
+        // Silent for a whole round: the client vanished without closing (a dropped network).
+        awaitingPong.delete(socket);
+        socket.terminate();
+      } else if (socket.readyState === WebSocket.OPEN) {
+        awaitingPong.add(socket);
+        socket.ping();
+      }
+    }
+  }, keepAliveMs);
+  keepAlive.unref();
+
+  wss.on('connection', (socket, request) => {
+    socket.on('pong', () => awaitingPong.delete(socket));
+    socket.once('error', (error) => {
+      log.debug({ err: error }, 'WebSocket protocol error');
+      if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (socket.readyState !== WebSocket.OPEN) return resolve();
+            socket.send(data, (error) => (error ? reject(error) : resolve()));
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          socket.on('message', (data) => {
+            handle(String(data)).catch((error: unknown) => {
+              log.error({ err: error }, 'graphql-ws failed handling a message');
+              socket.close(CloseCode.InternalServerError, 'Internal server error');
+            });
+          }),
+      },
+      { socket, request } as Extra & Partial<E>,
+    );
+    socket.once('close', (code, reason) => {
+      awaitingPong.delete(socket);
+      void closed(code, String(reason));
+    });
+  });
+
+  return {
+    dispose: async () => {
+      clearInterval(keepAlive);
+      for (const client of wss.clients) client.close(1001, 'Going away');
+      wss.removeAllListeners();
+      await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
