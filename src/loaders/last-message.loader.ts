@@ -1,8 +1,8 @@
 import DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
-import { entityColumns, hydrateJoined } from '../database/entity-columns';
-import { Message } from '../entities/message.entity';
-import { User } from '../entities/user.entity';
+import type { Message } from '../entities/message.entity';
+import type { User } from '../entities/user.entity';
+import { messageWithAuthor } from './message-with-author';
 import { orderByKeys } from './order-by-keys';
 
 /**
@@ -10,7 +10,7 @@ import { orderByKeys } from './order-by-keys';
  * statement, with its author (handed to `onAuthor`, which primes the users-by-id loader).
  */
 export function createLastMessageLoader(dataSource: DataSource, onAuthor: (author: User) => void): DataLoader<string, Message | null> {
-  const select = `${entityColumns(dataSource, Message, 'm')}, ${entityColumns(dataSource, User, 'au', 'author.')}`;
+  const { select, hydrate } = messageWithAuthor(dataSource, onAuthor);
   return new DataLoader(async (conversationIds) => {
     const rows: Record<string, unknown>[] = await dataSource.query(
       `SELECT ${select}
@@ -19,11 +19,7 @@ export function createLastMessageLoader(dataSource: DataSource, onAuthor: (autho
        JOIN users au ON au.id = m.author_id`,
       [conversationIds],
     );
-    const messages = rows.map((row) => {
-      const [message, author] = hydrateJoined(Message, User, 'author.', row);
-      onAuthor(author);
-      return message;
-    });
+    const messages = rows.map(hydrate);
     return orderByKeys('last-message', conversationIds, messages, (m) => m.conversationId);
   });
 }

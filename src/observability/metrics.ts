@@ -88,10 +88,12 @@ export function createMetrics() {
       published.inc({ type });
       if (type === 'MessageAdded') live.message();
     },
-    // Called once per subscriber per event, so it does little: label children are looked up once
-    // per type, and the lag is observed once per event (its subscribers on this instance receive
-    // it within the same turn).
-    /** `live`: from the bus; a replayed event's age is how long the client was away, not lag. */
+    /**
+     * Called once per subscriber per event, so it does little: label children are looked up once per
+     * type, and the lag is observed once per event (its subscribers on this instance receive it
+     * within the same turn). `live`: from the bus; a replayed event's age is how long the client was
+     * away, not lag.
+     */
     eventDelivered(event: { type: string; occurredAt: string }, live = true) {
       let child = deliveredByType.get(event.type);
       if (!child) deliveredByType.set(event.type, (child = delivered.labels(event.type)));
@@ -107,8 +109,7 @@ export function createMetrics() {
       jobRuns.inc({ job, outcome });
       jobDuration.observe({ job }, seconds);
     },
-    /** A gauge read when Prometheus scrapes, e.g. dead-letter queue sizes. */
-    /** A gauge read at each scrape; if reading fails, the scrape still succeeds with the last values. */
+    /** A gauge read at each scrape (e.g. dead-letter queue sizes); if reading fails, the scrape still succeeds with the last values. */
     gaugeOnScrape(name: string, help: string, labelName: string, read: () => Promise<Record<string, number>>) {
       new Gauge({
         name,

@@ -113,11 +113,15 @@ export async function join(change: Change, conversationId: string, userId: strin
  * NOT_FOUND naming the first of `userIds` that does not exist or was erased; the others stay
  * share-locked until commit, so an erasure (which locks the user first) cannot slip in between this
  * check and the membership it guards. Callers take these locks before any conversation's: users,
- * then conversations, the order deleteAccount takes them in too.
+ * then conversations, the order deleteAccount takes them in too. `includeErased`: an erased user
+ * counts as existing (removing one from a conversation is fine; adding one is not).
  */
-export async function requireUsers(manager: EntityManager, userIds: string[]): Promise<void> {
+export async function requireUsers(manager: EntityManager, userIds: string[], { includeErased = false } = {}): Promise<void> {
   if (userIds.length === 0) return;
-  const found: { id: string }[] = await manager.query(`SELECT id FROM users WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE`, [userIds]);
+  const found: { id: string }[] = await manager.query(
+    `SELECT id FROM users WHERE id = ANY($1::uuid[])${includeErased ? '' : ' AND deleted_at IS NULL'} ORDER BY id FOR SHARE`,
+    [userIds],
+  );
   const missing = userIds.find((id) => !found.some((row) => row.id === id));
   if (missing) throw new NotFoundError(`No user ${toGlobalId('User', missing)}.`);
 }

@@ -1,8 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { Conversation, ConversationKind } from '../entities/conversation.entity';
 import { MemberRole } from '../entities/membership.entity';
-import { BadUserInputError, ForbiddenError, NotFoundError } from '../errors';
-import { toGlobalId } from '../pagination/global-id';
+import { BadUserInputError, ForbiddenError } from '../errors';
 import { queryPrimary, withPrimary } from '../database/primary';
 import { Topic } from '../subscriptions/topics';
 import { announce, commitChange, conversationNotFound, lockConversation, requireOpen, requireOwner, type Change, type ChangeDeps, type LockedConversation } from './changes';
@@ -32,11 +31,11 @@ export async function addMember(deps: ChangeDeps, viewerId: string, conversation
 export async function removeMember(deps: ChangeDeps, viewerId: string, conversationId: string, userId: string): Promise<Conversation> {
   if (userId === viewerId) throw new BadUserInputError('To remove yourself, use leaveConversation.', { field: 'userId' });
   return commitChange(deps, async (change) => {
+    // Users before the conversation, the lock order every change keeps (see requireUsers).
+    await requireUsers(change.manager, [userId], { includeErased: true });
     const conversation = await lockConversation(change.manager, conversationId, viewerId);
     requireGroup(conversation);
     requireOwner(conversation, 'remove members');
-    const [known] = await change.manager.query(`SELECT 1 FROM users WHERE id = $1`, [userId]);
-    if (!known) throw new NotFoundError(`No user ${toGlobalId('User', userId)}.`);
     await leave(change, conversationId, userId);
     return reload(change.manager, conversationId);
   });

@@ -80,7 +80,6 @@ class ConversationStream {
     const { bus, dataSource, conversationId, viewerId } = this.options;
     this.stopListening = await bus.listen(Topic.conversation(conversationId), (event) => this.received(event));
     this.stopCatchingUp = bus.onReconnect(() => this.reconnected());
-    if (!this.queue.isOpen) this.closed(); // returned while listen was awaited
     try {
       const [state] = await queryPrimary<{ lastSeq: number; member: boolean }>(
         dataSource,

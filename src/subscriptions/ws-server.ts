@@ -12,7 +12,7 @@ import { announceOffline, announceOnline } from '../services/online-status';
 import { createSharedSubscribe, type FrameTransport } from './shared-execution';
 import { Topic } from './topics';
 import { internStrings } from './intern';
-import { serveGraphqlWs } from './ws-transport';
+import { sendFrame, serveGraphqlWs } from './ws-transport';
 import type { QueueBound } from './event-queue';
 
 /** The close code of a socket dropped for not reading its frames (RFC 6455: try again later). */
@@ -69,10 +69,8 @@ class SocketFrames implements FrameTransport {
     readonly formatErrors: FrameTransport['formatErrors'],
   ) {}
 
-  /** Settles once the socket took the frame, or at once if it has closed. */
   send(frame: string): Promise<void> {
-    const { socket } = this;
-    return new Promise((resolve, reject) => (socket.readyState === WebSocket.OPEN ? socket.send(frame, (error) => (error ? reject(error) : resolve())) : resolve()));
+    return sendFrame(this.socket, frame);
   }
 }
 

@@ -10,6 +10,11 @@ export interface Extra {
   readonly request: IncomingMessage;
 }
 
+/** Writes one frame; settles once the socket took it, or at once if the socket has closed. */
+export function sendFrame(socket: WebSocket, data: string): Promise<void> {
+  return new Promise((resolve, reject) => (socket.readyState === WebSocket.OPEN ? socket.send(data, (error) => (error ? reject(error) : resolve())) : resolve()));
+}
+
 /**
  * graphql-ws on a `ws` server — graphql-ws's own `use/ws` starter, adapted (as its docs invite) for
  * ten thousand sockets per process:
@@ -57,11 +62,7 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E ext
     const closed = server.opened(
       {
         protocol: socket.protocol,
-        send: (data) =>
-          new Promise<void>((resolve, reject) => {
-            if (socket.readyState !== WebSocket.OPEN) return resolve();
-            socket.send(data, (error) => (error ? reject(error) : resolve()));
-          }),
+        send: (data) => sendFrame(socket, data),
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
           socket.on('message', (data) => {
