@@ -114,12 +114,13 @@ export async function join(change: Change, conversationId: string, userId: strin
  * share-locked until commit, so an erasure (which locks the user first) cannot slip in between this
  * check and the membership it guards. Callers take these locks before any conversation's: users,
  * then conversations, the order deleteAccount takes them in too. `includeErased`: an erased user
- * counts as existing (removing one from a conversation is fine; adding one is not).
+ * counts as existing and nothing is locked (removing one from a conversation is fine at any time;
+ * adding one is not), so such a check may come after a conversation's lock.
  */
 export async function requireUsers(manager: EntityManager, userIds: string[], { includeErased = false } = {}): Promise<void> {
   if (userIds.length === 0) return;
   const found: { id: string }[] = await manager.query(
-    `SELECT id FROM users WHERE id = ANY($1::uuid[])${includeErased ? '' : ' AND deleted_at IS NULL'} ORDER BY id FOR SHARE`,
+    `SELECT id FROM users WHERE id = ANY($1::uuid[])${includeErased ? '' : ' AND deleted_at IS NULL ORDER BY id FOR SHARE'}`,
     [userIds],
   );
   const missing = userIds.find((id) => !found.some((row) => row.id === id));

@@ -31,11 +31,10 @@ export async function addMember(deps: ChangeDeps, viewerId: string, conversation
 export async function removeMember(deps: ChangeDeps, viewerId: string, conversationId: string, userId: string): Promise<Conversation> {
   if (userId === viewerId) throw new BadUserInputError('To remove yourself, use leaveConversation.', { field: 'userId' });
   return commitChange(deps, async (change) => {
-    // Users before the conversation, the lock order every change keeps (see requireUsers).
-    await requireUsers(change.manager, [userId], { includeErased: true });
     const conversation = await lockConversation(change.manager, conversationId, viewerId);
     requireGroup(conversation);
     requireOwner(conversation, 'remove members');
+    await requireUsers(change.manager, [userId], { includeErased: true });
     await leave(change, conversationId, userId);
     return reload(change.manager, conversationId);
   });

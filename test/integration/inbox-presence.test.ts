@@ -4,6 +4,7 @@ import type { ExecutionResult } from 'graphql';
 import { fromGlobalId } from '../../src/pagination/global-id';
 import { globalUserId, openConversation, sendMessage, type Member } from '../factories/chat.factory';
 import { createUser } from '../factories/user.factory';
+import { expectEventually } from '../helpers/expect-eventually';
 import { runOperation } from '../helpers/gql';
 import { operation } from '../helpers/operations';
 import { startTestApp, TEST_REDIS_URL, type TestApp } from '../helpers/test-app';
@@ -127,7 +128,12 @@ describe('presence', () => {
     expect(offline).toMatchObject({ online: false, user: { handle: bob.user.handle } });
     const user = await runOperation(b, 'FindUsers', { search: bob.user.handle }, { token: ada.token });
     expect(user.data!.users.edges[0].node.online).toBe(false);
-    const [{ lastSeenAt }] = await a.services.dataSource.query(`SELECT last_seen_at AS "lastSeenAt" FROM users WHERE id = $1`, [bob.user.id]);
+    // The offline event is announced before lastSeenAt is written (announcements keep their order).
+    const lastSeenAt = await expectEventually(async () => {
+      const [row] = await a.services.dataSource.query(`SELECT last_seen_at AS "lastSeenAt" FROM users WHERE id = $1`, [bob.user.id]);
+      expect(row.lastSeenAt).not.toBeNull();
+      return row.lastSeenAt as Date;
+    });
     expect(new Date(offline.lastSeenAt).getTime()).toBe(lastSeenAt.getTime());
   });
 
@@ -163,8 +169,10 @@ describe('presence', () => {
     const offline = await nextData<{ online: boolean }>(presence, 'presence', PRESENCE_TTL_MS * 3);
     expect(offline).toMatchObject({ online: false, user: { handle: ghost.user.handle } });
     expect(await redis.zscore(`${prefix}presence:instances`, 'dead-instance')).toBeNull();
-    const [{ lastSeenAt }] = await a.services.dataSource.query(`SELECT last_seen_at AS "lastSeenAt" FROM users WHERE id = $1`, [ghost.user.id]);
-    expect(lastSeenAt).not.toBeNull();
+    await expectEventually(async () => {
+      const [{ lastSeenAt }] = await a.services.dataSource.query(`SELECT last_seen_at AS "lastSeenAt" FROM users WHERE id = $1`, [ghost.user.id]);
+      expect(lastSeenAt).not.toBeNull();
+    });
   });
 
   it('also forgets users of a long-dead instance whose own user set already expired', async () => {

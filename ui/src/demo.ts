@@ -100,6 +100,8 @@ async function chatView(): Promise<void> {
     (s) => {
       state.textContent = s;
       state.dataset.state = s;
+      // Presence changes during an outage were missed: read the current state again.
+      if (s === 'connected') void open?.refreshPresence();
     },
     () => signOut(),
   );
@@ -222,6 +224,9 @@ class OpenConversation {
         // graphql-ws resends `this.variables` as they are at each reconnect: the server replays from afterSeq.
         this.stops.push(subscribe<{ conversationEvents: ConversationEvent }>(client!, 'ConversationEvents', this.variables, (d) => this.apply(d.conversationEvents), (e) => say(e.message)));
         this.stops.push(subscribe<{ presence: { online: boolean; user: { handle: string } } }>(client!, 'Presence', { conversationId: this.id }, (d) => this.presence(d.presence), (e) => say(e.message)));
+        // The subscription only reports changes: whoever came online while it was being set up is
+        // read again once it surely is (and after every reconnect, see chatView).
+        setTimeout(() => void this.refreshPresence(), 1_000);
       }
     } catch (error) {
       say(error instanceof Error ? error.message : String(error));
@@ -241,6 +246,14 @@ class OpenConversation {
     }
     this.render();
     this.markRead();
+  }
+
+  /** Members' online state as the server has it now. */
+  async refreshPresence(): Promise<void> {
+    const data = await request<{ conversation: { members: { edges: { node: { handle: string; online: boolean } }[] } } | null }>('ConversationMembers', { id: this.id, first: 50 }).catch(() => null);
+    if (!data?.conversation || open !== this) return;
+    for (const { node } of data.conversation.members.edges) this.online.set(node.handle, node.online);
+    this.renderPresence();
   }
 
   private presence({ online, user }: { online: boolean; user: { handle: string } }): void {
