@@ -37,7 +37,9 @@ import { viewerFromAuthorization } from './security/auth';
 import { bodyErrorHandler, createLastErrorHandler } from './security/body-errors';
 import { createClientAddress } from './security/client-address';
 import { operationGuards } from './security/operation-guards.plugin';
-import { createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';
+import { checkTrustedDocuments, createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';
+import { createQueryCost } from './security/query-cost';
+import { queryCostPlugin } from './security/query-cost.plugin';
 import { queryLimitRules, queryParseOptions } from './security/query-limits';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './security/rate-limiter';
 import { InvalidTokenError, createTokenService } from './security/jwt';
@@ -178,8 +180,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const formatError = createFormatError({ production });
     const validationRules = queryLimitRules(config.limits.query);
     const parseOptions = queryParseOptions(config.limits.query);
+    const queryCost = createQueryCost(schema, config.limits.query.cost);
     const clientAddress = createClientAddress(config.http.trustProxy);
     const trustedDocuments = config.persistedQueries.mode === 'trusted' ? loadManifest(config.persistedQueries.manifestPath) : undefined;
+    if (trustedDocuments) checkTrustedDocuments(trustedDocuments, { schema, validationRules, parseOptions, queryCost });
 
     const expressApp = express();
     expressApp.disable('x-powered-by');
@@ -209,6 +213,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
         createErrorLoggingPlugin(),
         operationGuards(),
+        queryCostPlugin(queryCost),
         createMetricsPlugin(metrics),
         // Parley sets no cache hints (every answer is private); Apollo's default cache-control plugin
         // would still wrap every field resolver of every request to look for them.
@@ -219,7 +224,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await apollo.start();
     disposables.push({ name: 'http', dispose: () => apollo.stop() });
     // Disposed before the HTTP drain: it closes every socket with 1001 instead of letting the drain cut them.
-    const ws = await attachWsServer({ instanceId, httpServer, path: '/graphql', schema, services, logger, formatError, validationRules, parseOptions, trustedDocuments, clientAddress });
+    const ws = await attachWsServer({ instanceId, httpServer, path: '/graphql', schema, services, logger, formatError, validationRules, queryCost, parseOptions, trustedDocuments, clientAddress });
     disposables.push({ name: 'websocket', dispose: ws.dispose });
 
     expressApp.use(createHealthRouter({ checks: readiness, isShuttingDown: () => shuttingDown }));

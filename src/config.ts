@@ -212,7 +212,7 @@ export function loadConfig(env: Env = process.env): Config {
       query: {
         depth: read('QUERY_MAX_DEPTH', positiveInt, 12),
         aliases: read('QUERY_MAX_ALIASES', positiveInt, 30),
-        cost: read('QUERY_MAX_COST', positiveInt, 5_000),
+        cost: read('QUERY_MAX_COST', positiveInt, 10_000),
         directives: read('QUERY_MAX_DIRECTIVES', positiveInt, 20),
         tokens: read('QUERY_MAX_TOKENS', positiveInt, 2_000),
       },

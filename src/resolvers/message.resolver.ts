@@ -1,4 +1,4 @@
-import { Arg, Args, Authorized, Ctx, Directive, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, Directive, Extensions, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
 import { Conversation } from '../entities/conversation.entity';
 import { Message } from '../entities/message.entity';
@@ -10,6 +10,7 @@ import { fromGlobalIdOf, toGlobalId } from '../pagination/global-id';
 import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
 import { deleteMessage, editMessage, searchMessages, sendMessage } from '../services/messages';
 import { addReaction, removeReaction } from '../services/reactions';
+import { listSize } from '../security/query-cost';
 import { SendMessageInput } from './message.inputs';
 import { MessageConnection, type MessageEdge } from './connections';
 import { ReactionSummary } from './reaction-summary.type';
@@ -97,6 +98,8 @@ export class MessageResolver {
     return (await loaders.usersById.load(message.authorId))!;
   }
 
+  // One summary per distinct emoji; most messages carry a few. The cost model counts five.
+  @Extensions(listSize(5))
   @FieldResolver(() => [ReactionSummary])
   reactions(@Root() message: Message, @Ctx() { loaders }: Context): Promise<ReactionSummary[]> {
     return loaders.reactionsByMessage.load(message.id);

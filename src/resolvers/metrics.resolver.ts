@@ -1,9 +1,10 @@
-import { Arg, Authorized, Ctx, Field, Float, Int, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Authorized, Ctx, Extensions, Field, Float, Int, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { Context } from '../context';
 import { MetricSample } from '../entities/metric-sample.entity';
 import { Role } from '../entities/user.entity';
 import { BadUserInputError } from '../errors';
 import type { MetricsSnapshot as Snapshot } from '../observability/cluster-metrics';
+import { listSize } from '../security/query-cost';
 
 @ObjectType({ simpleResolvers: true })
 export class MetricsSnapshot implements Snapshot {
@@ -38,6 +39,11 @@ export class MetricsSnapshot implements Snapshot {
 /** The longest range metricsHistory answers in one call: a week of minutes. */
 const MAX_HISTORY_MS = 7 * 86_400_000;
 
+function minutesBetween(from: unknown, to: unknown): number {
+  const ms = new Date(to as string).getTime() - new Date(from as string).getTime();
+  return Number.isFinite(ms) ? Math.min(Math.max(Math.ceil(ms / 60_000), 0), MAX_HISTORY_MS / 60_000) : MAX_HISTORY_MS / 60_000;
+}
+
 @Resolver()
 export class MetricsResolver {
   @Authorized(Role.ADMIN)
@@ -47,6 +53,8 @@ export class MetricsResolver {
   }
 
   @Authorized(Role.ADMIN)
+  // One sample per minute of the range (the cost model counts that many; a week at most).
+  @Extensions(listSize((args) => (args ? minutesBetween(args.from, args.to) : MAX_HISTORY_MS / 60_000)))
   @Query(() => [MetricSample], { description: 'Per-minute rollups in [from, to). ADMIN only.' })
   metricsHistory(@Arg('from', () => Date) from: Date, @Arg('to', () => Date) to: Date, @Ctx() { services }: Context): Promise<MetricSample[]> {
     if (!(from < to) || to.getTime() - from.getTime() > MAX_HISTORY_MS) {

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
 import type { RequestHandler, Response } from 'express';
+import { getOperationAST, parse, specifiedRules, validate, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
 import type { Redis } from 'ioredis';
 import { AppError, ErrorCode } from '../errors';
+import type { QueryCost } from './query-cost';
 
 /** The operations of an Apollo persisted-query manifest, by id (the sha256 of each body). */
 export type TrustedDocuments = ReadonlyMap<string, string>;
@@ -19,6 +21,37 @@ export function loadManifest(path: string): TrustedDocuments {
       return [operation.id, operation.body];
     }),
   );
+}
+
+/**
+ * Checks every operation of a trusted manifest once, at start-up, as each request would be checked:
+ * it parses, validates against the schema and the query limits, and costs at most the limit whatever
+ * its variables (every variable page size at 100). Throws naming every operation that fails, so a
+ * manifest that could never be served in full stops start-up instead of failing clients one by one.
+ */
+export function checkTrustedDocuments(
+  documents: TrustedDocuments,
+  { schema, validationRules, parseOptions, queryCost }: { schema: GraphQLSchema; validationRules: ValidationRule[]; parseOptions: ParseOptions; queryCost: QueryCost },
+): void {
+  const problems: string[] = [];
+  for (const [id, body] of documents) {
+    let name = `${id.slice(0, 12)}…`;
+    try {
+      const document = parse(body, parseOptions);
+      const operation = getOperationAST(document);
+      if (operation?.name) name = operation.name.value;
+      const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
+      if (errors.length > 0) {
+        problems.push(`${name}: ${errors.map((e) => e.message).join('; ')}`);
+        continue;
+      }
+      const cost = queryCost.worstCase(document, undefined);
+      if (cost > queryCost.limit) problems.push(`${name} can cost ${cost} (every variable page size at 100), over QUERY_MAX_COST=${queryCost.limit}: give its nested lists literal page sizes or raise the limit`);
+    } catch (error) {
+      problems.push(`${name}: ${(error as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new Error(`The persisted-query manifest has operations this server would refuse:\n  - ${problems.join('\n  - ')}`);
 }
 
 interface GraphQLRequestFields {

@@ -1,4 +1,3 @@
-import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
@@ -19,15 +18,15 @@ const reject = [
 
 /**
  * The validation rules every operation passes on HTTP and on WebSocket alike: GraphQL Armor's
- * depth, alias, cost and directive limits. (Introspection is refused in production by Apollo
- * Server's own rule on HTTP and by NoSchemaIntrospectionCustomRule in ws-admission.ts.)
+ * depth, alias and directive limits. (The cost limit needs variable values, so it is not a
+ * validation rule: see query-cost.ts. Introspection is refused in production by Apollo Server's own
+ * rule on HTTP and by NoSchemaIntrospectionCustomRule in ws-admission.ts.)
  */
 export function queryLimitRules(limits: QueryLimits): ValidationRule[] {
   const armor = { propagateOnRejection: false, onReject: reject };
   return [
     maxDepthRule({ n: limits.depth, ignoreIntrospection: true, flattenFragments: true, ...armor }),
     maxAliasesRule({ n: limits.aliases, ...armor }),
-    costLimitRule({ maxCost: limits.cost, ignoreIntrospection: true, ...armor }),
     maxDirectivesRule({ n: limits.directives, ...armor }),
   ];
 }

@@ -2,12 +2,15 @@ import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule, parse, 
 import type { SubscribePayload } from 'graphql-ws';
 import { AppError, ErrorCode, isTokenLimitError } from '../errors';
 import { nulCharacterError, nulCharacterIn } from './operation-guards.plugin';
+import type { QueryCost } from './query-cost';
 import { trustedDocument, type TrustedDocuments } from './persisted-queries';
 
 export interface WsAdmissionOptions {
   schema: GraphQLSchema;
-  /** The HTTP side's limits (depth, aliases, cost, directives). */
+  /** The HTTP side's limits (depth, aliases, directives). */
   validationRules: ValidationRule[];
+  /** The HTTP side's cost model and limit, applied with each subscribe's variables. */
+  queryCost: QueryCost;
   /** No introspection, as Apollo Server refuses it on HTTP in production. */
   production: boolean;
   /** The HTTP side's parse options (token limit). */
@@ -32,8 +35,8 @@ const tooMany = (message: string) => new AppError(ErrorCode.RATE_LIMITED, messag
 
 /**
  * What graphql-ws `onSubscribe` decides for one subscribe message, with the same rules as HTTP:
- * the per-socket caps, trusted documents, the token limit while parsing, then validation with the
- * query limits. Refusals are GraphQL errors for that operation; the socket stays open.
+ * the per-socket caps, trusted documents, the token limit while parsing, validation with the
+ * query limits, then the cost with the message's variables. Refusals are GraphQL errors for that operation; the socket stays open.
  */
 export function createWsAdmission(options: WsAdmissionOptions) {
   const rules = [...specifiedRules, ...options.validationRules, ...(options.production ? [NoSchemaIntrospectionCustomRule] : [])];
@@ -61,7 +64,7 @@ export function createWsAdmission(options: WsAdmissionOptions) {
       }
     }
     const known = admitted.get(query);
-    if (known) return operationOf(known.document, payload, known.query);
+    if (known) return operationOf(known.document, payload, known.query, options.queryCost);
     let document: DocumentNode;
     try {
       document = parse(query, options.parseOptions);
@@ -76,16 +79,18 @@ export function createWsAdmission(options: WsAdmissionOptions) {
     }
     if (admitted.size >= 1_000) admitted.clear();
     admitted.set(query, { document, query });
-    return operationOf(document, payload, query);
+    return operationOf(document, payload, query, options.queryCost);
   };
 }
 
-function operationOf(document: DocumentNode, payload: SubscribePayload, query: string): Admission {
+function operationOf(document: DocumentNode, payload: SubscribePayload, query: string, queryCost: QueryCost): Admission {
   if (!getOperationAST(document, payload.operationName)) {
     const message = payload.operationName ? `Unknown operation named "${payload.operationName}".` : 'Must provide an operation name when the document has several.';
     return { errors: [new AppError(ErrorCode.OPERATION_RESOLUTION_FAILURE, message)] };
   }
   const nul = nulCharacterIn(document, payload.variables);
   if (nul) return { errors: [nulCharacterError(nul)] };
+  const tooCostly = queryCost.check(document, payload.operationName, payload.variables ?? undefined);
+  if (tooCostly) return { errors: [tooCostly] };
   return { document, payload: { ...payload, query } };
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger';
 import { viewerFromAuthorization } from '../security/auth';
 import { InvalidTokenError } from '../security/jwt';
 import type { TrustedDocuments } from '../security/persisted-queries';
+import type { QueryCost } from '../security/query-cost';
 import { createWsAdmission, type SubscribeBudget } from '../security/ws-admission';
 import { announceOffline, announceOnline } from '../services/online-status';
 import { createSharedSubscribe, type FrameTransport } from './shared-execution';
@@ -31,6 +32,8 @@ export interface WsServerOptions {
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   /** The HTTP side's query limits and introspection rule. */
   validationRules: ValidationRule[];
+  /** The HTTP side's cost model and limit. */
+  queryCost: QueryCost;
   parseOptions: ParseOptions;
   /** Trusted mode: only these operations run. */
   trustedDocuments?: TrustedDocuments;

@@ -51,7 +51,14 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       done();
     },
   });
-  const app = await createApp(config, { logger: pino({ level: config.log.level }, sink), onQuery: (sql) => queries.push(sql) });
+  let app: App;
+  try {
+    app = await createApp(config, { logger: pino({ level: config.log.level }, sink), onQuery: (sql) => queries.push(sql) });
+  } catch (error) {
+    // A refused start-up (a test of one) leaves no schema behind.
+    if (!env.DATABASE_SCHEMA) await dropSchema(config.database.url ?? TEST_DATABASE_URL, schema);
+    throw error;
+  }
   await app.start();
   let stopped: Promise<void> | undefined;
   return {

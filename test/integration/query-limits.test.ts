@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { createUser } from '../factories/user.factory';
 import { errorCodes, gql } from '../helpers/gql';
@@ -68,6 +71,80 @@ describe('query limits, the same on HTTP and WebSocket', () => {
   it('accepts the deepest query Parley’s own clients send', async () => {
     const response = await overHttp(deepQuery(8));
     expect(response.errors).toBeUndefined();
+  });
+});
+
+describe('query cost: one model for literals and variables, on HTTP and WebSocket', () => {
+  /** `query <name>(…) { body }`, declaring the variables the body uses: `$id` an ID, page sizes Ints. */
+  const operation = (name: string, body: string) => {
+    const used = [...new Set(body.match(/\$\w+/g) ?? [])];
+    return `query ${name}${used.length ? `(${used.map((v) => `${v}: ${v === '$id' ? 'ID!' : 'Int'}`).join(', ')})` : ''} ${body}`;
+  };
+  /** The inbox a chat client shows, with its page sizes written in or passed as variables. */
+  const inbox = (c: string, m: string, n: string) => operation('Inbox', `{
+    conversations(first: ${c}) { edges { cursor node { id title unreadCount
+      members(first: ${m}) { totalCount edges { role node { id handle } } }
+      messages(last: ${n}) { pageInfo { hasPreviousPage startCursor }
+        edges { cursor node { id seq body author { id handle } reactions { emoji count viewerHasReacted } } } } } }
+      pageInfo { hasNextPage endCursor } } }`);
+  const history = (n: string) => operation('History', `{ conversation(id: $id) { id messages(last: ${n}) {
+    edges { cursor node { id body author { handle } reactions { emoji count } } } pageInfo { hasPreviousPage startCursor } } } }`);
+  const wide = (c: string, n: string) => operation('Wide', `{ conversations(first: ${c}) { edges { node { id
+    messages(first: ${n}) { edges { node { id reactions { emoji count } } } } } } } }`);
+
+  async function overWsResult(query: string, variables: Record<string, unknown>) {
+    const client = connectWs(app.wsUrl, { token });
+    clients.push(client);
+    return client.execute(query, variables).then(
+      (result) => ({ errors: result.errors as { message: string; extensions?: Record<string, unknown> }[] | undefined }),
+      (errors: { message: string; extensions?: Record<string, unknown> }[]) => ({ errors }),
+    );
+  }
+
+  it.each([
+    ['the natural inbox (20 conversations, 5 members, the last 50 messages with authors and reactions)', inbox('20', '5', '50'), inbox('$c', '$m', '$n'), { c: 20, m: 5, n: 50 }],
+    ['a history page of 100', history('100'), history('$n'), { n: 100 }],
+  ])('accepts %s as literals and as variables, on both transports', async (_case, literal, byVariables, sizes) => {
+    const variables = { id: 'Q29udmVyc2F0aW9uOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA' };
+    for (const [query, values] of [[literal, variables], [byVariables, { ...variables, ...sizes }]] as const) {
+      const http = await gql(app, query, values, { token });
+      expect({ status: http.status, errors: http.errors }).toEqual({ status: 200, errors: undefined });
+      expect((await overWsResult(query, values)).errors).toBeUndefined();
+    }
+  });
+
+  it('refuses 100 conversations × 100 messages × reactions as literals and as variables, on both transports, naming the cost and the limit', async () => {
+    for (const [query, variables] of [[wide('100', '100'), {}], [wide('$c', '$n'), { c: 100, n: 100 }]] as const) {
+      const http = await gql(app, query, variables, { token });
+      expect({ status: http.status, codes: errorCodes(http) }).toEqual({ status: 400, codes: ['QUERY_TOO_COMPLEX'] });
+      expect(http.errors![0].message).toMatch(/costs 70301, over the limit of 10000/);
+      expect(http.errors![0].extensions).toMatchObject({ cost: 70301, limit: 10000 });
+      const ws = await overWsResult(query, variables);
+      expect(ws.errors).toEqual([expect.objectContaining({ message: http.errors![0].message, extensions: expect.objectContaining({ code: 'QUERY_TOO_COMPLEX', cost: 70301 }) })]);
+    }
+  });
+
+  it('refuses a costly operation before any resolver runs', async () => {
+    app.queries.length = 0;
+    await gql(app, wide('$c', '$n'), { c: 100, n: 100 }, { token });
+    expect(app.queries).toEqual([]);
+  });
+
+  it('stops start-up naming a trusted-manifest operation that could cost more than the limit', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'parley-manifest-'));
+    const manifest = path.join(dir, 'manifest.json');
+    const operation = (name: string, body: string) => ({ id: name.padEnd(64, '0'), name, type: 'query', body });
+    writeFileSync(
+      manifest,
+      JSON.stringify({
+        format: 'apollo-persisted-query-manifest',
+        version: 1,
+        operations: [operation('Fine', history('$n')), operation('Wide', wide('$c', '$n'))],
+      }),
+    );
+    await expect(startTestApp({ PERSISTED_QUERIES: 'trusted', PERSISTED_QUERY_MANIFEST: manifest })).rejects.toThrow(
+      /operations this server would refuse:\n {2}- Wide can cost 70301 \(every variable page size at 100\), over QUERY_MAX_COST=10000/,
+    );
   });
 });
 
