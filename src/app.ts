@@ -34,7 +34,7 @@ import { buildParleySchema } from './schema';
 import { applyRateLimits } from './directives/rate-limit.directive';
 import { createActiveAccounts } from './security/active-accounts';
 import { viewerFromAuthorization } from './security/auth';
-import { bodyErrorHandler, createLastErrorHandler } from './security/body-errors';
+import { bodyErrorHandler, createLastErrorHandler } from './security/http-errors';
 import { createClientAddress } from './security/client-address';
 import { operationGuards } from './security/operation-guards.plugin';
 import { checkTrustedDocuments, createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { getOperationAST, parse, specifiedRules, validate, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
 import type { Redis } from 'ioredis';
 import { AppError, ErrorCode } from '../errors';
+import { sendGraphQLErrors } from './http-errors';
 import type { QueryCost } from './query-cost';
 
 /** The operations of an Apollo persisted-query manifest, by id (the sha256 of each body). */
@@ -82,9 +83,11 @@ function withoutPersistedQuery(extensions: GraphQLRequestFields['extensions']) {
   return rest;
 }
 
-function sendError(res: Response, error: AppError): void {
-  const code = error.extensions.code;
-  res.status(code === ErrorCode.PERSISTED_QUERY_NOT_FOUND ? 200 : 400).json({ errors: [{ message: error.message, extensions: { code } }] });
+/** As Apollo Server answers its own: an unknown id is 200 (never cached), any other refusal 400. */
+function sendError(req: Request, res: Response, error: AppError): void {
+  const code = error.extensions.code as string;
+  if (code === ErrorCode.PERSISTED_QUERY_NOT_FOUND) res.setHeader('cache-control', 'private, no-cache, must-revalidate');
+  sendGraphQLErrors(req, res, code === ErrorCode.PERSISTED_QUERY_NOT_FOUND ? 200 : 400, [{ message: error.message, extensions: { code } }]);
 }
 
 /**
@@ -112,8 +115,8 @@ export function trustedDocumentsMiddleware(documents: TrustedDocuments): Request
       }
       next();
     } catch (error) {
-      if (error instanceof AppError) sendError(res, error);
-      else if (error instanceof SyntaxError) sendError(res, new AppError(ErrorCode.BAD_REQUEST, 'The extensions parameter is not JSON.'));
+      if (error instanceof AppError) sendError(req, res, error);
+      else if (error instanceof SyntaxError) sendError(req, res, new AppError(ErrorCode.BAD_REQUEST, 'The extensions parameter is not JSON.'));
       else next(error);
     }
   };
