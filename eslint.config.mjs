@@ -16,6 +16,13 @@ export default tseslint.config(
     languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } },
   },
   {
+    // What clients copy: the guide's examples, the client helper and the demo use no deprecated API
+    // (Apollo Client 4.3 deprecates split, setContext, createPersistedQueryLink, …).
+    files: ['docs/examples/**/*.ts', 'client/src/**/*.ts', 'test/integration/apollo-client.test.ts', 'test/integration/client-helper.test.ts'],
+    languageOptions: { parserOptions: { project: ['./tsconfig.json'], tsconfigRootDir: import.meta.dirname } },
+    rules: { '@typescript-eslint/no-deprecated': 'error' },
+  },
+  {
     // Tests read GraphQL responses of many shapes; typing each one would only restate the query.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

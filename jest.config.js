@@ -1,7 +1,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/src', '<rootDir>/test'],
+  roots: ['<rootDir>/src', '<rootDir>/test', '<rootDir>/client'],
   testMatch: ['**/*.test.ts'],
   // The fault suite runs on its own: npm run test:faults (jest.faults.config.js).
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/'],
@@ -10,4 +10,6 @@ module.exports = {
   maxWorkers: 2,
   testTimeout: 30000,
   setupFiles: ['reflect-metadata'],
+  // The client helper as applications import it (docs/examples, the tests), from its source.
+  moduleNameMapper: { '^@parley/client$': '<rootDir>/client/src/index.ts', '^@parley/client/apollo$': '<rootDir>/client/src/apollo.ts' },
 };

@@ -170,6 +170,19 @@ describe('HTTP hygiene', () => {
     expect(await response.json()).toEqual({ errors: [{ message: 'The request body is larger than this server accepts (102400 bytes).', extensions: { code: 'BAD_REQUEST' } }] });
   });
 
+  it('answers refusals made before execution in application/graphql-response+json when the client prefers it', async () => {
+    const accept = 'application/graphql-response+json,application/json;q=0.9';
+    const post = (body: string) => fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body });
+    for (const [response, status] of [
+      [await post(JSON.stringify({ query: `{ me { id } } #${'x'.repeat(110_000)}` })), 413],
+      [await post('{"query": '), 400],
+      [await post(JSON.stringify({ query: '{ conversations(first: 100) { edges { node { messages(first: 100) { edges { node { id } } } } } } }' })), 400],
+    ] as const) {
+      expect({ status: response.status, type: response.headers.get('content-type') }).toEqual({ status, type: 'application/graphql-response+json; charset=utf-8' });
+      expect((await response.json()).errors[0].extensions.code).toMatch(/BAD_REQUEST|QUERY_TOO_COMPLEX/);
+    }
+  });
+
   it('refuses batched operations', async () => {
     const response = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]) });
     expect(response.status).toBe(400);
