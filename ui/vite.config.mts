@@ -11,6 +11,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export default defineConfig({
   root: here,
   base: '/',
+  // The client helper, from its source (as tsconfig.json's paths say).
+  resolve: { alias: { '@parley/client': resolve(here, '../client/src/index.ts') } },
   build: {
     outDir: resolve(here, '../dist/ui'),
     emptyOutDir: true,

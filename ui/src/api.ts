@@ -1,4 +1,4 @@
-import { createClient, type Client } from 'graphql-ws';
+import { createParleyClient, isCloseEvent, type ParleyClient, type Refetch } from '@parley/client';
 import manifest from '../../persisted-query-manifest.json';
 
 /**
@@ -75,50 +75,43 @@ export async function request<T>(name: string, variables: Record<string, unknown
   return result.data as T;
 }
 
-const isCloseEvent = (event: unknown): event is CloseEvent => typeof event === 'object' && event !== null && 'code' in event;
-
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting';
 
 /**
- * One graphql-ws connection for the page. It reconnects for as long as the page is open (unless the
- * server refuses the token: then `onSignedOut`); on every reconnect graphql-ws sends each active
- * subscription's payload again, so a subscription that resumes by `afterSeq` keeps that variable
- * current (see `subscribe`).
+ * One WebSocket for the page, through Parley's client helper (client/): it reconnects for as long as
+ * the page is open and resumes every conversationEvents subscription from the last event received,
+ * dropping replayed duplicates. After a reconnect, `onReconnected` says what could not be resumed
+ * (the inbox, presence). A refused token (4403) signs the tab out.
  */
-export function connect(onState: (state: ConnectionState) => void, onSignedOut: () => void): Client {
+export function connect(onState: (state: ConnectionState) => void, onSignedOut: () => void, onReconnected: (refetch: Refetch) => void): ParleyClient {
   let everConnected = false;
-  const url = endpoint().replace(/^http/, 'ws');
-  return createClient({
-    url,
-    lazy: false,
-    retryAttempts: Infinity,
-    // 4403: the token expired or the account is gone; reconnecting with it would only be refused again.
-    shouldRetry: (event) => !(isCloseEvent(event) && event.code === 4403),
-    retryWait: async (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** retries, 5_000) * (0.5 + Math.random() / 2))),
-    connectionParams: () => (session.token ? { authorization: `Bearer ${session.token}` } : {}),
-    on: {
-      connecting: () => onState(everConnected ? 'reconnecting' : 'connecting'),
-      connected: () => {
-        everConnected = true;
-        onState('connected');
-      },
-      closed: (event) => {
-        if (isCloseEvent(event) && event.code === 4403) {
-          session.token = null;
-          return onSignedOut();
-        }
-        onState(everConnected ? 'reconnecting' : 'connecting');
+  return createParleyClient({
+    url: endpoint().replace(/^http/, 'ws'),
+    token: () => session.token,
+    onReconnected,
+    graphqlWs: {
+      lazy: false,
+      onNonLazyError: () => undefined,
+      on: {
+        connecting: () => onState(everConnected ? 'reconnecting' : 'connecting'),
+        connected: () => {
+          everConnected = true;
+          onState('connected');
+        },
+        closed: (event) => {
+          if (isCloseEvent(event) && event.code === 4403) {
+            session.token = null;
+            return onSignedOut();
+          }
+          onState(everConnected ? 'reconnecting' : 'connecting');
+        },
       },
     },
   });
 }
 
-/**
- * Subscribes by manifest id (the document goes along for servers not in trusted mode). `variables`
- * is sent again as it is at each reconnect: update `variables.afterSeq` as events arrive and a
- * reconnect resumes right after the last one seen.
- */
-export function subscribe<T>(client: Client, name: string, variables: Record<string, unknown>, next: (data: T) => void, onError: (error: ApiError) => void): () => void {
+/** Subscribes by manifest id (the document goes along for servers not in trusted mode). */
+export function subscribe<T>(client: ParleyClient, name: string, variables: Record<string, unknown>, next: (data: T) => void, onError: (error: ApiError) => void): () => void {
   const op = operation(name);
   return client.subscribe<T>(
     { operationName: op.name, query: op.body, variables, extensions: { persistedQuery: { version: 1, sha256Hash: op.id } } },

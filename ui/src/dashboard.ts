@@ -1,6 +1,6 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { Client } from 'graphql-ws';
+import type { ParleyClient } from '@parley/client';
 import { connect, request, session, signIn, subscribe, type Viewer } from './api';
 import { field, h, say } from './dom';
 import './style.css';
@@ -53,7 +53,7 @@ const TILES: { key: keyof Snapshot; label: string }[] = [
 const root = document.getElementById('app')!;
 /** The drawing width inside a panel (its padding left out). */
 const widthOf = (holder: HTMLElement) => Math.max(200, holder.clientWidth - 26);
-let client: Client | undefined;
+let client: ParleyClient | undefined;
 
 function signInView(message?: string): void {
   const form = h(
@@ -134,6 +134,8 @@ function live(viewer: Viewer): void {
       state.dataset.state = s;
     },
     () => signOut('Your session ended: sign in again.'),
+    // The metrics stream needs nothing read again: each tick carries the whole picture.
+    () => undefined,
   );
   subscribe<{ metrics: Snapshot }>(
     client,

@@ -1,12 +1,12 @@
-import type { Client } from 'graphql-ws';
+import type { ParleyClient } from '@parley/client';
 import { ApiError, connect, request, session, signIn, subscribe, type Viewer } from './api';
 import { field, h, say } from './dom';
 import './style.css';
 
 /**
  * The chat demo: sign in, the inbox with unread counts (live), one conversation's messages, typing
- * and presence (live), and resume after a reconnect from the last event seen. Every operation it
- * runs is one of operations/*.graphql, sent by its persisted-query id.
+ * and presence (live), and resume after a reconnect from the last event seen (the client helper does
+ * that). Every operation it runs is one of operations/*.graphql, sent by its persisted-query id.
  */
 
 interface Member {
@@ -35,17 +35,16 @@ interface Message {
 }
 interface ConversationEvent {
   __typename: string;
-  seq: number;
+  /** Stored events have one; ephemeral ones (typing, read receipts) are null. */
+  seq: number | null;
   message?: Partial<Message> & { id: string };
   user?: { id: string; handle: string };
   typing?: boolean;
   status?: string;
 }
 
-const STORED = new Set(['MessageAdded', 'MessageEdited', 'MessageDeleted', 'ReactionChanged', 'MemberJoined', 'MemberLeft', 'ConversationStatusChanged', 'ReadReceipt']);
-
 let viewer: Viewer | undefined;
-let client: Client | undefined;
+let client: ParleyClient | undefined;
 let conversations: Summary[] = [];
 let open: OpenConversation | undefined;
 let stopInbox: (() => void) | undefined;
@@ -100,10 +99,13 @@ async function chatView(): Promise<void> {
     (s) => {
       state.textContent = s;
       state.dataset.state = s;
-      // Presence changes during an outage were missed: read the current state again.
-      if (s === 'connected') void open?.refreshPresence();
     },
     () => signOut(),
+    // What changed while the socket was down and is not replayed: the inbox, and who is online.
+    (refetch) => {
+      if (refetch.inbox) void refreshInbox();
+      if (open && refetch.presence.includes(open.id)) void open.refreshPresence();
+    },
   );
   const start = h(
     'form',
@@ -187,7 +189,8 @@ class OpenConversation {
   private readonly messages = new Map<string, Message>();
   private readonly typing = new Map<string, { handle: string; timer: ReturnType<typeof setTimeout> }>();
   private readonly online = new Map<string, boolean>();
-  private readonly variables: { conversationId: string; afterSeq: number };
+  /** The last stored seq shown: what markRead reports. */
+  private lastSeq = 0;
   private readonly stops: (() => void)[] = [];
   private readonly list = h('ol', { class: 'messages', 'data-testid': 'messages' });
   private readonly typingLine = h('p', { class: 'typing', 'data-testid': 'typing' });
@@ -197,7 +200,6 @@ class OpenConversation {
   private readTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly id: string) {
-    this.variables = { conversationId: id, afterSeq: 0 };
     const composer = h('form', { class: 'composer', 'data-testid': 'composer' }, h('input', { name: 'body', placeholder: 'Write a message', autocomplete: 'off', maxlength: '4000' }), h('button', { type: 'submit' }, 'Send'));
     composer.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -217,12 +219,13 @@ class OpenConversation {
       if (!data.conversation || open !== this) return;
       this.messages.clear();
       for (const { node } of data.conversation.messages.edges) this.messages.set(node.id, node);
-      this.variables.afterSeq = data.conversation.lastSeq;
+      this.lastSeq = data.conversation.lastSeq;
       this.render();
       this.markRead();
       if (this.stops.length === 0) {
-        // graphql-ws resends `this.variables` as they are at each reconnect: the server replays from afterSeq.
-        this.stops.push(subscribe<{ conversationEvents: ConversationEvent }>(client!, 'ConversationEvents', this.variables, (d) => this.apply(d.conversationEvents), (e) => say(e.message)));
+        // Live from the page's lastSeq on; after a reconnect the helper resumes from the last event received.
+        const variables = { conversationId: this.id, afterSeq: this.lastSeq };
+        this.stops.push(subscribe<{ conversationEvents: ConversationEvent }>(client!, 'ConversationEvents', variables, (d) => this.apply(d.conversationEvents), (e) => say(e.message)));
         this.stops.push(subscribe<{ presence: { online: boolean; user: { handle: string } } }>(client!, 'Presence', { conversationId: this.id }, (d) => this.presence(d.presence), (e) => say(e.message)));
         // The subscription only reports changes: whoever came online while it was being set up is
         // read again once it surely is (and after every reconnect, see chatView).
@@ -236,9 +239,10 @@ class OpenConversation {
   private apply(event: ConversationEvent): void {
     if (event.__typename === 'ResyncRequired') return void this.load();
     if (event.__typename === 'TypingChanged') return this.showTyping(event.user!, event.typing!);
-    if (!STORED.has(event.__typename)) return;
-    if (event.seq <= this.variables.afterSeq) return; // already seen (a replay overlapping what we hold)
-    this.variables.afterSeq = event.seq;
+    // Ephemeral events other than typing (read receipts) change nothing this page shows.
+    if (event.seq === null) return;
+    // The helper passes each stored event once, in order: no seq bookkeeping here.
+    this.lastSeq = event.seq;
     if (event.message) {
       const known = this.messages.get(event.message.id);
       if (known || event.__typename === 'MessageAdded') this.messages.set(event.message.id, { ...(known as Message), ...(event.message as Message) });
@@ -332,7 +336,7 @@ class OpenConversation {
   private markRead(): void {
     clearTimeout(this.readTimer);
     this.readTimer = setTimeout(() => {
-      if (open === this && this.variables.afterSeq > 0) void request('MarkRead', { conversationId: this.id, seq: this.variables.afterSeq }).then(() => refreshInbox(), () => undefined);
+      if (open === this && this.lastSeq > 0) void request('MarkRead', { conversationId: this.id, seq: this.lastSeq }).then(() => refreshInbox(), () => undefined);
     }, 300);
   }
 
