@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'artifacts/', 'jest.config.js', 'jest.faults.config.js'] },
+  { ignores: ['dist/', '**/dist/', 'node_modules/', '.data/', 'coverage/', 'artifacts/', 'jest.config.js', 'jest.faults.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
