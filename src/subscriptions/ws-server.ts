@@ -198,7 +198,8 @@ export async function attachWsServer(options: WsServerOptions) {
       },
       onSubscribe: (ctx, id, payload) => {
         const state = ctx.extra.state!;
-        const admission = admit(payload, Object.keys(ctx.subscriptions).length, state.subscribes);
+        // Counts operations still being set up too, even those completed meanwhile: each holds a stream until it ends.
+        const admission = admit(payload, ctx.extra.operationIds.size, state.subscribes);
         if ('errors' in admission) return admission.errors;
         const { document, payload: admitted } = admission;
         // graphql-ws keeps this payload for the subscription's life: let it share the one copy of

@@ -8,6 +8,21 @@ export interface Extra {
   readonly socket: WebSocket;
   /** The upgrade request; Parley reads the client address from it at connect, then lets it go. */
   readonly request: IncomingMessage;
+  /**
+   * Ids of this socket's operations from their `subscribe` until they have ended, including those
+   * completed while still being set up: what per-socket caps count.
+   */
+  readonly operationIds: ReadonlySet<string>;
+}
+
+/** The type and id of a client message, or null if it is not one (graphql-ws then refuses it itself). */
+function peek(text: string): { type: unknown; id: unknown } | null {
+  try {
+    const message = JSON.parse(text) as unknown;
+    return typeof message === 'object' && message !== null ? (message as { type: unknown; id: unknown }) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Writes one frame; settles once the socket took it, or at once if the socket has closed. */
@@ -23,7 +38,12 @@ export function sendFrame(socket: WebSocket, data: string): Promise<void> {
  * - a message handler that does not stay suspended for a subscription's life, so the received
  *   frame's Buffer is not kept alive with it;
  * - socket errors go to the log (a frame over WS_MAX_PAYLOAD is a client's doing: `ws` closes
- *   with 1009 itself) instead of `console.error` with a stack.
+ *   with 1009 itself) instead of `console.error` with a stack;
+ * - an operation id stays taken from its `subscribe` until the operation has ended. graphql-ws
+ *   forgets an id on `complete` while the subscribe is still being set up; a second `subscribe` with
+ *   that id then let the first set-up claim the slot when it finished, and its stream was never
+ *   ended (it outlived even the socket). Reusing an id that is set up or active is refused with
+ *   4409, as the protocol says for an active one.
  */
 export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E extends Record<PropertyKey, unknown>>(
   options: ServerOptions<P, Extra & Partial<E>>,
@@ -54,6 +74,8 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E ext
   keepAlive.unref();
 
   wss.on('connection', (socket, request) => {
+    const operationIds = new Set<string>();
+    const extra: Extra = { socket, request, operationIds };
     socket.on('pong', () => awaitingPong.delete(socket));
     socket.once('error', (error) => {
       log.debug({ err: error }, 'WebSocket protocol error');
@@ -66,13 +88,23 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E ext
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
           socket.on('message', (data) => {
-            handle(String(data)).catch((error: unknown) => {
-              log.error({ err: error }, 'graphql-ws failed handling a message');
-              socket.close(CloseCode.InternalServerError, 'Internal server error');
-            });
+            const text = String(data);
+            const message = peek(text);
+            const subscribeId = message?.type === 'subscribe' && typeof message.id === 'string' ? message.id : undefined;
+            if (subscribeId !== undefined) {
+              if (operationIds.has(subscribeId)) return socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${subscribeId} already exists`);
+              operationIds.add(subscribeId);
+            }
+            // For a subscribe, graphql-ws's promise settles once the operation has ended for good.
+            handle(text)
+              .catch((error: unknown) => {
+                log.error({ err: error }, 'graphql-ws failed handling a message');
+                socket.close(CloseCode.InternalServerError, 'Internal server error');
+              })
+              .finally(() => subscribeId !== undefined && operationIds.delete(subscribeId));
           }),
       },
-      { socket, request } as Extra & Partial<E>,
+      extra as Extra & Partial<E>,
     );
     socket.once('close', (code, reason) => {
       awaitingPong.delete(socket);

@@ -179,7 +179,7 @@ describe('HTTP hygiene', () => {
       [await post(JSON.stringify({ query: '{ conversations(first: 100) { edges { node { messages(first: 100) { edges { node { id } } } } } } }' })), 400],
     ] as const) {
       expect({ status: response.status, type: response.headers.get('content-type') }).toEqual({ status, type: 'application/graphql-response+json; charset=utf-8' });
-      expect((await response.json()).errors[0].extensions.code).toMatch(/BAD_REQUEST|QUERY_TOO_COMPLEX/);
+      expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toMatch(/BAD_REQUEST|QUERY_TOO_COMPLEX/);
     }
   });
 

@@ -1,0 +1,116 @@
+import { openConversation, sendMessage, type Member } from '../factories/chat.factory';
+import { createUser } from '../factories/user.factory';
+import { expectEventually } from '../helpers/expect-eventually';
+import { operation } from '../helpers/operations';
+import { openRawSocket, type RawSocket } from '../helpers/raw-socket';
+import { startTestApp, type TestApp } from '../helpers/test-app';
+
+/**
+ * What a probe with an ordinary account found, each point a regression test (issue "Security
+ * hardening"). Over HTTP and WebSocket where both apply.
+ */
+let app: TestApp;
+let alice: Member;
+let bob: Member;
+let conversationId: string;
+const sockets: RawSocket[] = [];
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+beforeAll(async () => {
+  // Subscribes as fast as a hostile client sends them: the per-second cap is not what is tested here.
+  app = await startTestApp({ WS_SUBSCRIBE_RATE: '1000' });
+  [alice, bob] = await Promise.all([createUser(app), createUser(app)]);
+  conversationId = await openConversation(app, [alice, bob]);
+});
+afterAll(async () => {
+  for (const { socket } of sockets) socket.terminate();
+  await app.stop();
+});
+
+async function socketOf(member: Member): Promise<RawSocket> {
+  const raw = await openRawSocket(app.wsUrl);
+  sockets.push(raw);
+  await raw.init(member.token);
+  return raw;
+}
+
+async function gauge(name: string, labels: string): Promise<number> {
+  const text = await (await fetch(app.url.replace(/\/graphql$/, '/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+const activeEventStreams = () => gauge('parley_subscriptions_active', 'field="conversationEvents"');
+
+const follow = (id: string) => ({ id, type: 'subscribe', payload: { query: operation('ConversationEvents'), variables: { conversationId } } });
+const complete = (id: string) => ({ id, type: 'complete' });
+
+describe('1. subscription ids', () => {
+  it('refuses with 4409 an id whose subscribe is still being set up, even after its complete', async () => {
+    const raw = await socketOf(bob);
+    raw.send(follow('x'));
+    raw.send(complete('x'));
+    raw.send(follow('x'));
+    expect(await raw.closed).toEqual({ code: 4409, reason: 'Subscriber for x already exists' });
+  });
+
+  it('ends every stream a socket started: those completed while being set up, the live ones, and all of them on close', async () => {
+    const before = await activeEventStreams();
+    const raw = await socketOf(bob);
+    for (let i = 0; i < 40; i++) {
+      raw.send(follow(`early-${i}`));
+      raw.send(complete(`early-${i}`));
+    }
+    raw.send(follow('live'));
+    // A live stream is counted once set up; the 40 completed ones end when theirs finishes.
+    await expectEventually(async () => expect(await activeEventStreams()).toBe(before + 1));
+    await sleep(200);
+    expect(await activeEventStreams()).toBe(before + 1);
+
+    await sendMessage(app, alice, conversationId, 'one frame, one subscription');
+    const frame = await raw.messages.next();
+    expect(frame).toMatchObject({ type: 'next', id: 'live' });
+    await sleep(300);
+    expect(raw.messages.drain()).toEqual([]);
+
+    raw.socket.close();
+    await expectEventually(async () => expect(await activeEventStreams()).toBe(before));
+  });
+
+  it('leaks nothing under the probe’s pattern: subscribe x, complete x, subscribe x, wait, complete x, sixty times', async () => {
+    const before = await activeEventStreams();
+    let refused = 0;
+    for (let round = 0; round < 60; ) {
+      const raw = await socketOf(bob);
+      let open = true;
+      void raw.closed.then(({ code }) => {
+        open = false;
+        if (code === 4409) refused++;
+      });
+      while (open && round < 60) {
+        raw.send(follow('x'));
+        raw.send(complete('x'));
+        raw.send(follow('x'));
+        await sleep(150);
+        if (open) raw.send(complete('x'));
+        round++;
+      }
+      raw.socket.close();
+      await raw.closed;
+    }
+    expect(refused).toBeGreaterThan(0);
+    await expectEventually(async () => expect(await activeEventStreams()).toBe(before));
+
+    // The cap counts what a socket holds, set up or being set up: 50, then RATE_LIMITED.
+    const raw = await socketOf(bob);
+    for (let i = 0; i < 55; i++) raw.send(follow(`cap-${i}`));
+    const errors: string[] = [];
+    await expectEventually(() => {
+      for (const message of raw.messages.drain()) if (message.type === 'error') errors.push(message.payload[0].extensions.code);
+      expect(errors).toEqual(Array(5).fill('RATE_LIMITED'));
+    });
+    await expectEventually(async () => expect(await activeEventStreams()).toBe(before + 50));
+    raw.socket.close();
+    await expectEventually(async () => expect(await activeEventStreams()).toBe(before));
+  });
+});
