@@ -2,6 +2,7 @@ import { InitialSchema1732280000000 } from './1732280000000-initial-schema';
 import { UserPrefixSearch1732290000000 } from './1732290000000-user-prefix-search';
 import { JobsAccountsMetrics1732300000000 } from './1732300000000-jobs-accounts-metrics';
 import { InboundEvents1732310000000 } from './1732310000000-inbound-events';
+import { ErasureSafeUniques1732320000000 } from './1732320000000-erasure-safe-uniques';
 
 /** In order of application. The migration CLI and start-up both read this list. */
-export const migrations = [InitialSchema1732280000000, UserPrefixSearch1732290000000, JobsAccountsMetrics1732300000000, InboundEvents1732310000000];
+export const migrations = [InitialSchema1732280000000, UserPrefixSearch1732290000000, JobsAccountsMetrics1732300000000, InboundEvents1732310000000, ErasureSafeUniques1732320000000];

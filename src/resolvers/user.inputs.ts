@@ -5,6 +5,8 @@ import { Field, InputType } from 'type-graphql';
 export class SignUpInput {
   @Field(() => String)
   @Matches(/^[a-z0-9_]{3,32}$/i, { message: 'handle must be 3 to 32 characters of a-z, 0-9 and _, got "$value"' })
+  // Erased accounts are renamed deleted_<id>: no one else may look like one.
+  @Matches(/^(?!deleted_)/i, { message: 'handles starting with "deleted_" are reserved for erased accounts' })
   handle!: string;
 
   @Field(() => String)
@@ -15,6 +17,8 @@ export class SignUpInput {
   @Field(() => String)
   @MaxLength(254, { message: 'email must be at most 254 characters' })
   @IsEmail({}, { message: 'email must be an e-mail address, got "$value"' })
+  // RFC 2606 reserves .invalid: no mailbox has it, and erased accounts' addresses use it.
+  @Matches(/^(?!.*\.invalid$)/i, { message: 'addresses in the .invalid domain cannot receive mail' })
   email!: string;
 
   @Field(() => String)

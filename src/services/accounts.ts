@@ -52,7 +52,8 @@ export async function authenticate(dataSource: DataSource, login: string, passwo
   const user = await dataSource
     .getRepository(User)
     .createQueryBuilder('user')
-    .where('lower(user.handle) = lower(:login) OR lower(user.email) = lower(:login)', { login: login.trim() })
+    // Erased accounts may share their anonymised values with nothing live, but never sign in.
+    .where('(lower(user.handle) = lower(:login) OR lower(user.email) = lower(:login)) AND user.deleted_at IS NULL', { login: login.trim() })
     .getOne();
   const valid = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstNothing(password);
   if (!user || !valid) throw new UnauthenticatedError('Wrong login or password.');

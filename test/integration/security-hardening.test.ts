@@ -1,6 +1,8 @@
+import { toGlobalId } from '../../src/pagination/global-id';
 import { openConversation, sendMessage, type Member } from '../factories/chat.factory';
-import { createUser } from '../factories/user.factory';
+import { createUser, DEFAULT_PASSWORD } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';
+import { errorCodes, gql } from '../helpers/gql';
 import { operation } from '../helpers/operations';
 import { openRawSocket, type RawSocket } from '../helpers/raw-socket';
 import { startTestApp, type TestApp } from '../helpers/test-app';
@@ -112,5 +114,38 @@ describe('1. subscription ids', () => {
     await expectEventually(async () => expect(await activeEventStreams()).toBe(before + 50));
     raw.socket.close();
     await expectEventually(async () => expect(await activeEventStreams()).toBe(before));
+  });
+});
+
+describe('2. erasure cannot be blocked', () => {
+  const erase = (member: Member) => gql<any>(app, `mutation ($p: String!) { deleteAccount(password: $p) }`, { p: DEFAULT_PASSWORD }, { token: member.token });
+
+  it('erases an account whose anonymised handle and e-mail someone registered first', async () => {
+    const victim = await createUser(app);
+    // Accounts holding the values erasure would give the victim (as one registered before sign-up reserved them could).
+    await createUser(app, { handle: `deleted_${victim.user.id.replace(/-/g, '').slice(0, 24)}` });
+    await createUser(app, { email: `deleted-${victim.user.id}@deleted.invalid` });
+    expect((await erase(victim)).data).toEqual({ deleteAccount: true });
+    const [row] = await app.services.dataSource.query(`SELECT deleted_at FROM users WHERE id = $1`, [victim.user.id]);
+    expect(row.deleted_at).not.toBeNull();
+  });
+
+  it('refuses at sign-up the handles and addresses erased accounts are given', async () => {
+    const signUp = (handle: string, email: string) =>
+      gql<any>(app, `mutation ($i: SignUpInput!) { signUp(input: $i) { token } }`, { i: { handle, email, displayName: 'Mallory', password: 'correct horse battery' } });
+    const reservedHandle = await signUp('Deleted_0123456789abcdef01234567', 'mallory@example.com');
+    expect({ codes: errorCodes(reservedHandle), message: reservedHandle.errors![0].message }).toEqual({ codes: ['BAD_USER_INPUT'], message: expect.stringContaining('reserved for erased accounts') });
+    const reservedEmail = await signUp('mallory', 'deleted-x@deleted.INVALID');
+    expect({ codes: errorCodes(reservedEmail), message: reservedEmail.errors![0].message }).toEqual({ codes: ['BAD_USER_INPUT'], message: expect.stringContaining('.invalid') });
+  });
+
+  it('lets a new account take an erased account’s former e-mail, and signs in only the live one', async () => {
+    const leaving = await createUser(app);
+    await erase(leaving);
+    const [{ email }] = await app.services.dataSource.query(`SELECT email FROM users WHERE id = $1`, [leaving.user.id]);
+    const heir = await createUser(app, { email: leaving.user.email });
+    const signIn = await gql<any>(app, `mutation ($i: SignInInput!) { signIn(input: $i) { user { id } } }`, { i: { login: leaving.user.email, password: DEFAULT_PASSWORD } });
+    expect(signIn.data.signIn.user.id).toBe(toGlobalId('User', heir.user.id));
+    expect(email).toMatch(/@deleted\.invalid$/);
   });
 });
