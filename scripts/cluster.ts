@@ -116,6 +116,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     PERSISTED_QUERIES: 'apq',
     // nginx on loopback is the one proxy whose X-Forwarded-For is believed.
     TRUST_PROXY: 'loopback',
+    // The instances listen on loopback and nginx answers 404 for /metrics: only this machine scrapes.
+    METRICS_PUBLIC: 'true',
     LOG_LEVEL: 'warn',
     ...options.env,
     ...options.instanceEnv?.[index],

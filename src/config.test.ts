@@ -37,13 +37,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' })).toThrow(
       'JWT_SECRET must be at least 32 characters, got (hidden)',
     );
-    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), PERSISTED_QUERIES: 'apq' });
+    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), PERSISTED_QUERIES: 'apq', METRICS_TOKEN: 'y'.repeat(16) });
     expect(config.auth.jwtSecretGenerated).toBe(false);
     expect(config.log.pretty).toBe(false);
   });
 
+  it('refuses to serve /metrics openly in production unless METRICS_PUBLIC says so', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), PERSISTED_QUERIES: 'apq' };
+    expect(() => loadConfig(production)).toThrow('METRICS_TOKEN is required when NODE_ENV=production');
+    expect(loadConfig({ ...production, METRICS_TOKEN: 'y'.repeat(16) }).http.metricsToken).toBe('y'.repeat(16));
+    expect(loadConfig({ ...production, METRICS_PUBLIC: 'true' }).http).toMatchObject({ metricsToken: undefined, metricsPublic: true });
+    expect(loadConfig({}).http.metricsPublic).toBe(false);
+  });
+
   it('runs only trusted documents in production unless told otherwise, and then needs the manifest', () => {
-    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) };
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), METRICS_TOKEN: 'y'.repeat(16) };
     expect(() => loadConfig({ ...production, PERSISTED_QUERY_MANIFEST: '/nonexistent/manifest.json' })).toThrow(
       'PERSISTED_QUERIES=trusted (the production default) needs a manifest, and PERSISTED_QUERY_MANIFEST names "/nonexistent/manifest.json", which does not exist',
     );
@@ -58,7 +66,7 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://app.example.com,http://localhost:5173',
     });
     expect(config.rateLimits.overrides).toEqual({ 'Mutation.sendMessage': { max: 60, windowMs: 10_000 }, 'Query.users': { max: 5, windowMs: 60_000 } });
-    expect(config.http).toEqual({ trustProxy: ['loopback', '10.0.0.0/8'], corsOrigins: ['https://app.example.com', 'http://localhost:5173'], uiEnabled: true });
+    expect(config.http).toEqual({ trustProxy: ['loopback', '10.0.0.0/8'], corsOrigins: ['https://app.example.com', 'http://localhost:5173'], uiEnabled: true, metricsPublic: false });
     expect(loadConfig({ TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
     expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow('TRUST_PROXY must name the proxies');
     expect(() => loadConfig({ RATE_LIMIT_OVERRIDES: 'sendMessage=60' })).toThrow('RATE_LIMIT_OVERRIDES must be Type.field=max/window items');

@@ -127,6 +127,8 @@ export interface Config {
     uiEnabled: boolean;
     /** When set, GET /metrics wants `Authorization: Bearer <this>`. Secret. */
     metricsToken: string | undefined;
+    /** Serve /metrics without a token in production too (its port is reachable only by Prometheus). */
+    metricsPublic: boolean;
   };
   log: { level: string; pretty: boolean };
   /** How long `stop()` waits for in-flight HTTP requests before closing them, in ms. */
@@ -250,6 +252,7 @@ export function loadConfig(env: Env = process.env): Config {
       corsOrigins: read('CORS_ORIGINS', corsOrigins, production ? [] : '*'),
       uiEnabled: read('UI_ENABLED', bool, true),
       metricsToken: read('METRICS_TOKEN', z.string().min(16, 'must be at least 16 characters'), undefined as string | undefined),
+      metricsPublic: read('METRICS_PUBLIC', bool, false),
     },
     log: {
       level: read('LOG_LEVEL', z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), nodeEnv === 'test' ? 'silent' : 'info'),
@@ -268,6 +271,10 @@ export function loadConfig(env: Env = process.env): Config {
   // A replay is queued whole before the client takes it: the bound must leave room for one.
   if (config.limits.wsMaxQueuedEvents <= config.realtime.replayLimit) {
     problems.push(`WS_MAX_QUEUED_EVENTS must be more than REPLAY_LIMIT (${config.realtime.replayLimit}), got ${config.limits.wsMaxQueuedEvents}`);
+  }
+  // /metrics names operations and counts connections, refusals and dead letters: not for anyone.
+  if (production && !config.http.metricsToken && !config.http.metricsPublic) {
+    problems.push('METRICS_TOKEN is required when NODE_ENV=production (Prometheus sends it as a bearer token); set METRICS_PUBLIC=true instead only if nothing but Prometheus can reach the port');
   }
   if (config.auth.jwtTtlSeconds < 1) problems.push(`JWT_TTL must be at least 1s, got ${JSON.stringify(env.JWT_TTL)}`);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -70,6 +70,8 @@ export async function startParley({ databaseUrl, schema, redisUrl, redisPrefix, 
       JWT_SECRET: BENCH_SECRET,
       PERSISTED_QUERIES: 'off',
       RATE_LIMITS: 'off',
+      // On loopback, scraped by the bench itself.
+      METRICS_PUBLIC: 'true',
       LOG_LEVEL: 'warn',
       WS_MAX_SUBSCRIPTIONS: '1000',
       WS_SUBSCRIBE_RATE: '1000',

@@ -37,6 +37,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     // Every test client calls from 127.0.0.1: with limits on, unrelated tests would share one budget.
     // test/integration/rate-limits.test.ts turns them on.
     RATE_LIMITS: 'off',
+    // Production wants METRICS_TOKEN (config.test.ts checks that); test apps listen on loopback only.
+    ...(env.NODE_ENV === 'production' && !env.METRICS_TOKEN ? { METRICS_PUBLIC: 'true' } : {}),
     ...env,
     DATABASE_SCHEMA: schema,
     // Jobs of this file's apps stay in this file's apps: pg-boss gets a schema of the file's own too.
