@@ -1,5 +1,5 @@
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
-import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
+import { lexicographicSortSchema, specifiedDirectives, type GraphQLSchema } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchema, type PubSub } from 'type-graphql';
 import { conversationEventResolvers } from './resolvers/conversation-event.resolver';
@@ -31,7 +31,9 @@ export function buildParleySchema({ pubSub }: SchemaOptions): Promise<GraphQLSch
     validate: { forbidUnknownValues: false },
     authChecker,
     pubSub,
-    directives: [rateLimitDirective],
+    // The built-in ones too: a schema given its own list has only those, and clients' @skip and
+    // @include would fail validation.
+    directives: [...specifiedDirectives, rateLimitDirective],
   });
 }
 

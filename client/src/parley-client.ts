@@ -77,9 +77,9 @@ interface Tracked {
   stop?: () => void;
   /** Ended by the application or for good: never restarted. */
   ended: boolean;
+  /** Set while a refused subscribe waits to be sent again. */
+  retry?: ReturnType<typeof setTimeout>;
 }
-
-const defaultRetryWait = (retries: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(250 * 2 ** retries, 10_000) * (0.5 + Math.random() / 2)));
 
 /**
  * A graphql-ws client for Parley that resumes by itself (ARCHITECTURE.md, delivery contract 10): no
@@ -87,9 +87,37 @@ const defaultRetryWait = (retries: number) => new Promise<void>((resolve) => set
  */
 export function createParleyClient(options: ParleyClientOptions): ParleyClient {
   const active = new Set<Tracked>();
+  /** Waits in progress (reconnect backoff); dispose ends them at once instead of waiting them out. */
+  const waits = new Set<() => void>();
+  /** The default backoff's timers, which dispose clears so that nothing keeps a process alive. */
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const retryWait =
+    options.retryWait ??
+    ((retries: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          resolve();
+        }, Math.min(250 * 2 ** retries, 10_000) * (0.5 + Math.random() / 2));
+        timers.add(timer);
+      }));
   let refreshedToken: Token;
   let everConnected = false;
+  /** A socket closed under live subscriptions: the next connect is a reconnect to report. */
+  let interrupted = false;
+  /** 4403s in a row without a connection that was accepted: the backoff before trying a new token. */
+  let refusals = 0;
   let reauthenticating: Promise<void> | undefined;
+
+  const cancellable = (waiting: Promise<void>) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        waits.delete(done);
+        resolve();
+      };
+      waits.add(done);
+      waiting.then(done, done);
+    });
 
   const client = createClient({
     lazy: true,
@@ -103,16 +131,23 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
       return token ? { authorization: `Bearer ${token}` } : {};
     },
     retryAttempts: Infinity,
-    retryWait: options.retryWait ?? defaultRetryWait,
+    retryWait: (retries) => cancellable(retryWait(retries)),
     // A refused token would be refused again: 4403 ends the connection's subscriptions, and the
     // helper decides (onAuthExpired) whether to start them again.
     shouldRetry: (event) => !(isCloseEvent(event) && event.code === FORBIDDEN),
   });
 
+  client.on('closed', () => {
+    // Not when the app ended its last subscription (the lazy socket closes then): nothing was cut.
+    if (everConnected && active.size > 0) interrupted = true;
+  });
   client.on('connected', () => {
-    const reconnected = everConnected;
     everConnected = true;
-    if (reconnected) options.onReconnected?.(refetchAfterReconnect());
+    refusals = 0;
+    if (!interrupted) return;
+    interrupted = false;
+    // After graphql-ws has sent the subscribe messages again, so the app's reads follow them.
+    setTimeout(() => options.onReconnected?.(refetchAfterReconnect()), 0);
   });
 
   const refetchAfterReconnect = (): Refetch => {
@@ -143,6 +178,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
 
   const end = (tracked: Tracked) => {
     tracked.ended = true;
+    clearTimeout(tracked.retry);
     active.delete(tracked);
   };
 
@@ -153,6 +189,15 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
         tracked.stop = undefined;
         if (tracked.ended) return;
         if (isCloseEvent(error) && error.code === FORBIDDEN && options.onAuthExpired) return void reauthenticate(error);
+        // Too many subscribes at once on the new socket (a reconnect re-sends them all): try again later.
+        const retryAfter = retryAfterSeconds(error);
+        if (retryAfter !== undefined) {
+          tracked.retry = setTimeout(() => {
+            tracked.retry = undefined;
+            if (!tracked.ended) start(tracked);
+          }, retryAfter * 1000 * (1 + Math.random() / 2));
+          return;
+        }
         end(tracked);
         tracked.sink.error(error);
       },
@@ -165,7 +210,10 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     });
   };
 
-  /** One onAuthExpired for every subscription the 4403 ended; they start again together, or end together. */
+  /**
+   * One onAuthExpired for every subscription the 4403 ended; they start again together (after a
+   * backoff that grows while tokens keep being refused), or end together.
+   */
   const reauthenticate = (refusal: unknown) =>
     (reauthenticating ??= (async () => {
       let token: Token;
@@ -174,8 +222,9 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
       } catch {
         token = null;
       }
+      if (token) await cancellable(retryWait(refusals++));
       reauthenticating = undefined;
-      const waiting = [...active].filter((tracked) => !tracked.stop);
+      const waiting = [...active].filter((tracked) => !tracked.stop && tracked.retry === undefined);
       if (token) {
         refreshedToken = token;
         waiting.forEach(start);
@@ -213,10 +262,19 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
         end(tracked);
         tracked.stop?.();
       }
+      for (const timer of timers) clearTimeout(timer);
+      for (const done of [...waits]) done();
       // graphql-ws waits for a connection attempt in flight, which may have failed already.
       await Promise.resolve(client.dispose()).catch(() => undefined);
     },
   };
+}
+
+/** The `retryAfterSeconds` of a refusal that waiting cures (RATE_LIMITED with one), else undefined. */
+function retryAfterSeconds(error: unknown): number | undefined {
+  if (!Array.isArray(error) || error.length !== 1) return undefined;
+  const extensions = (error[0] as { extensions?: { code?: unknown; retryAfterSeconds?: unknown } }).extensions;
+  return extensions?.code === 'RATE_LIMITED' && typeof extensions.retryAfterSeconds === 'number' ? extensions.retryAfterSeconds : undefined;
 }
 
 function pushDefined(list: string[], value: string | undefined): void {

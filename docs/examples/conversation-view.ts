@@ -45,14 +45,16 @@ const NEW_MESSAGE = gql`
 `;
 
 /**
- * One conversation, as a chat screen shows it: the latest page of history from the cache, older
- * pages on demand, and live events applied to the same cache. The subscription starts at the
+ * One conversation, as a chat screen shows it: the latest page of history, older pages on demand,
+ * and live events applied to the same cache. The subscription starts at the
  * history's `lastSeq`, so nothing falls between the two; after a reconnect the client helper resumes
  * it from the last event received. (With React: `useQuery` + `subscribeToMore` do the same.)
  */
 export async function openConversation(client: ApolloClient, conversationId: string, options: ConversationViewOptions): Promise<ConversationView> {
   const variables = { id: conversationId, last: options.pageSize ?? 20 };
-  const { data } = await client.query({ query: ConversationMessages, variables });
+  // From the server, not the cache: the page and its lastSeq must be one snapshot, or events the
+  // cache already reflects would be applied twice.
+  const { data } = await client.query({ query: ConversationMessages, variables, fetchPolicy: 'network-only' });
   if (!data?.conversation) throw new Error(`No conversation ${conversationId} for this viewer.`);
 
   const history = client.watchQuery({ query: ConversationMessages, variables });
@@ -103,6 +105,7 @@ function apply(cache: ApolloCache, conversationId: string, event: ConversationEv
       return false;
     }
     case 'ReactionChanged': {
+      cache.modify({ id: conversation, fields: { lastSeq: () => event.seq } });
       cache.modify<{ reactions: Reaction[] }>({
         id: cache.identify({ __typename: 'Message', id: event.message.id }),
         fields: {

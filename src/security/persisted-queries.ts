@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
 import type { Request, RequestHandler, Response } from 'express';
-import { getOperationAST, parse, specifiedRules, validate, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
+import { Kind, parse, specifiedRules, validate, type GraphQLSchema, type OperationDefinitionNode, type ParseOptions, type ValidationRule } from 'graphql';
 import type { Redis } from 'ioredis';
 import { AppError, ErrorCode } from '../errors';
 import { sendGraphQLErrors } from './http-errors';
@@ -39,15 +39,18 @@ export function checkTrustedDocuments(
     let name = `${id.slice(0, 12)}…`;
     try {
       const document = parse(body, parseOptions);
-      const operation = getOperationAST(document);
-      if (operation?.name) name = operation.name.value;
+      const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+      if (operations.length === 1 && operations[0].name) name = operations[0].name.value;
       const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
       if (errors.length > 0) {
         problems.push(`${name}: ${errors.map((e) => e.message).join('; ')}`);
         continue;
       }
-      const cost = queryCost.worstCase(document, undefined);
-      if (cost > queryCost.limit) problems.push(`${name} can cost ${cost} (every variable page size at 100), over QUERY_MAX_COST=${queryCost.limit}: give its nested lists literal page sizes or raise the limit`);
+      for (const operation of operations) {
+        const cost = queryCost.worstCase(document, operation.name?.value);
+        const which = operations.length === 1 ? name : `${name} (operation ${operation.name?.value ?? 'without a name'})`;
+        if (cost > queryCost.limit) problems.push(`${which} can cost ${cost} (every variable page size at 100), over QUERY_MAX_COST=${queryCost.limit}: give its nested lists literal page sizes or raise the limit`);
+      }
     } catch (error) {
       problems.push(`${name}: ${(error as Error).message}`);
     }

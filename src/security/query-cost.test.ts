@@ -53,10 +53,19 @@ describe('query cost', () => {
     expect(check?.message).toContain('costs 70301, over the limit of 10000');
   });
 
-  it('honours @skip and @include, literal or by variable', () => {
+  it('leaves out what a literal @skip or @include removes, and counts what a variable decides', () => {
     const query = `query ($more: Boolean!) { conversations(first: 10) { edges { node { id } } } me @include(if: $more) { id } you: me @skip(if: true) { id } }`;
-    expect(cost(query, { more: false })).toBe(21);
+    expect(cost(query, { more: false })).toBe(22);
     expect(cost(query, { more: true })).toBe(22);
+    // graphql-js collects a fragment through any spread that is included: a conditional one must not hide it.
+    const spreads = `query ($no: Boolean!) { ...F @include(if: $no) ...F } fragment F on Query { conversations(first: 100) { edges { node { id } } } }`;
+    expect(cost(spreads, { no: false })).toBe(201);
+  });
+
+  it('reads a written-in page size whatever the field’s other arguments are', () => {
+    const search = (query: string) => `query ($q: String!) { searchMessages(query: ${query}, first: 100) { edges { node { id messages: conversation { messages(first: 60) { edges { node { id } } } } } } } }`;
+    expect(cost(search('$q'), { q: 'x' })).toBe(cost(search('"x"'), { q: 'x' }));
+    expect(cost(search('$q'), { q: 'x' })).toBe(1 + 100 * (1 + 1 + 1 + 1 + 60 * 2));
   });
 
   it('costs the worst case of an operation whatever its variables, for trusted manifests', () => {

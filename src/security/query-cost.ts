@@ -35,7 +35,7 @@ type Variables = Record<string, unknown>;
 interface Evaluation {
   /** The request's coerced variable values. */
   variables: Variables;
-  /** Every variable page size at its most and every condition true, whatever the variables say. */
+  /** Every variable page size at its most, whatever the variables say. */
   worst: boolean;
   /** Costs already computed in this evaluation, by plan and enclosing page size. */
   memo: Map<string, number>;
@@ -67,7 +67,8 @@ function tooCostly(cost: number, limit: number): AppError {
  * number of objects its answer can hold. Every field that returns an object counts once for each
  * place it can appear; a connection's `first`/`last` (default 20, at most 100) sizes its `edges`,
  * so it multiplies everything below it; other lists count their declared size (`listSize`).
- * Scalars, `__typename` and introspection are free. `@skip`/`@include` are honoured.
+ * Scalars, `__typename` and introspection are free. A literal `@skip(if: true)`/`@include(if: false)`
+ * removes what it marks; one that depends on a variable is counted.
  *
  * A document is compiled once into a plan, cached with the parsed document (which Apollo Server and
  * ws-admission both reuse): per request, the work is one pass over its distinct object fields.
@@ -105,7 +106,7 @@ export function createQueryCost(schema: GraphQLSchema, limit: number) {
      * them with BAD_USER_INPUT before any resolver runs).
      */
     cost,
-    /** The most an operation can cost, whatever its variables: each variable page size at 100, each condition true. */
+    /** The most an operation can cost, whatever its variables: each variable page size at 100. */
     worstCase(document: DocumentNode, operationName: string | null | undefined): number {
       const entry = compiledOf(document, operationName);
       return entry ? evaluate(entry.plan, {}, true) : 0;
@@ -139,15 +140,8 @@ function sum(parts: Plan[]): Plan {
   };
 }
 
-/** When an occurrence of a field is included: every `@skip`/`@include` on the way to it must agree. */
-type Condition = (evaluation: Evaluation) => boolean;
-
-interface FieldGroup {
-  /** The occurrences of one response key, merged by execution into one field. */
-  nodes: FieldNode[];
-  /** One entry per occurrence: its conditions, or null when it is always included. */
-  conditions: (Condition | null)[];
-}
+/** The occurrences of one response key, merged by execution into one field. */
+type FieldGroup = FieldNode[];
 
 function compileOperation(schema: GraphQLSchema, document: DocumentNode, selectionSet: SelectionSetNode, root: GraphQLObjectType): Plan {
   const fragments = new Map<string, FragmentDefinitionNode>();
@@ -194,28 +188,26 @@ function idOf(compilation: Compilation, set: SelectionSetNode): number {
 function collectFields(compilation: Compilation, selectionSets: SelectionSetNode[], type: GraphQLObjectType): Map<string, FieldGroup> {
   const groups = new Map<string, FieldGroup>();
   const visited = new Set<string>();
-  const visit = (selectionSet: SelectionSetNode, inherited: Condition | null) => {
+  const visit = (selectionSet: SelectionSetNode) => {
     for (const selection of selectionSet.selections) {
-      const condition = conditionOf(selection.directives ?? [], inherited);
-      if (condition === false) continue;
+      if (!included(selection.directives ?? [])) continue;
       if (selection.kind === Kind.FIELD) {
         const key = selection.alias?.value ?? selection.name.value;
-        let group = groups.get(key);
-        if (!group) groups.set(key, (group = { nodes: [], conditions: [] }));
-        group.nodes.push(selection);
-        group.conditions.push(condition);
+        const group = groups.get(key);
+        if (group) group.push(selection);
+        else groups.set(key, [selection]);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        if (applies(compilation.schema, selection.typeCondition?.name.value, type)) visit(selection.selectionSet, condition);
+        if (applies(compilation.schema, selection.typeCondition?.name.value, type)) visit(selection.selectionSet);
       } else {
         const name = selection.name.value;
         const fragment = compilation.fragments.get(name);
         if (visited.has(name) || !fragment || !applies(compilation.schema, fragment.typeCondition.name.value, type)) continue;
         visited.add(name);
-        visit(fragment.selectionSet, condition);
+        visit(fragment.selectionSet);
       }
     }
   };
-  for (const selectionSet of selectionSets) visit(selectionSet, null);
+  for (const selectionSet of selectionSets) visit(selectionSet);
   return groups;
 }
 
@@ -225,7 +217,7 @@ function applies(schema: GraphQLSchema, typeCondition: string | undefined, type:
   return isAbstractType(conditionType) && schema.isSubType(conditionType, type);
 }
 
-function compileGroup(compilation: Compilation, { nodes, conditions }: FieldGroup, parentType: GraphQLObjectType): Plan {
+function compileGroup(compilation: Compilation, nodes: FieldGroup, parentType: GraphQLObjectType): Plan {
   const node = nodes[0];
   if (node.name.value.startsWith('__')) return zero;
   const field = parentType.getFields()[node.name.value];
@@ -234,40 +226,39 @@ function compileGroup(compilation: Compilation, { nodes, conditions }: FieldGrou
   if (!isCompositeType(named)) return zero;
   const selectionSets = nodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : []));
   const children = compileSelectionSets(compilation, selectionSets, named);
-  const paged = field.args.some((a) => a.name === 'first' || a.name === 'last') ? pageSizeOf(field, node) : null;
+  const paged = field.args.some((a) => a.name === 'first' || a.name === 'last') ? pageSizeOf(node) : null;
   const list = isListType(getNullableType(field.type));
-  let plan: Plan;
   if (paged) {
     // A connection: its page size sizes the lists right below it (`edges`).
-    plan = (evaluation) => {
+    return (evaluation) => {
       const size = paged(evaluation);
       return (list ? size : 1) * (1 + children(evaluation, size));
     };
-  } else if (list) {
-    const declared = declaredSize(field, node);
-    plan = (evaluation, enclosing) => (Number.isNaN(enclosing) ? declared(evaluation) : enclosing) * (1 + children(evaluation, NaN));
-  } else {
-    plan = children === zero ? one : (evaluation) => 1 + children(evaluation, NaN);
   }
-  if (conditions.includes(null)) return plan;
-  const included = conditions as Condition[];
-  return (evaluation, enclosing) => (included.some((condition) => condition(evaluation)) ? plan(evaluation, enclosing) : 0);
+  if (list) {
+    const declared = declaredSize(field, node);
+    return (evaluation, enclosing) => (Number.isNaN(enclosing) ? declared(evaluation) : enclosing) * (1 + children(evaluation, NaN));
+  }
+  return children === zero ? one : (evaluation) => 1 + children(evaluation, NaN);
 }
 
-/** `first`/`last` of a paged field: literals as written, variables as sent, absent → 20, clamped to 0..100. */
-function pageSizeOf(field: GraphQLField<unknown, unknown>, node: FieldNode): (evaluation: Evaluation) => number {
-  const byVariable = node.arguments?.some((a) => (a.name.value === 'first' || a.name.value === 'last') && a.value.kind === Kind.VARIABLE) ?? false;
+/**
+ * `first`/`last` of a paged field as the resolvers read them: a literal as written, a variable as
+ * sent (its default when absent), 20 when absent or null, clamped to 0..100. Read from the argument
+ * nodes, not through the field's whole argument list: another argument's variable must not make a
+ * written-in page size unreadable.
+ */
+function pageSizeOf(node: FieldNode): (evaluation: Evaluation) => number {
+  const values = ['first', 'last'].map((name) => node.arguments?.find((a) => a.name.value === name)?.value).filter((v) => v !== undefined);
+  const byVariable = values.some((v) => v.kind === Kind.VARIABLE);
   const sized = (variables: Variables) => {
-    let args: Record<string, unknown>;
-    try {
-      args = getArgumentValues(field, node, variables);
-    } catch {
-      return DEFAULT_PAGE_SIZE; // a bad argument is refused by execution before any resolver runs
+    let size: number | undefined;
+    for (const value of values) {
+      const given = value.kind === Kind.INT ? Number(value.value) : value.kind === Kind.VARIABLE ? variables[value.name.value] : undefined;
+      if (typeof given === 'number') size = Math.max(size ?? given, given);
     }
-    const sizes = [args.first, args.last].filter((n): n is number => typeof n === 'number');
-    const size = sizes.length > 0 ? Math.max(...sizes) : DEFAULT_PAGE_SIZE;
     // Outside 1..100 the resolver refuses with BAD_USER_INPUT, which says more than a cost would.
-    return Math.min(Math.max(size, 0), MAX_PAGE_SIZE);
+    return Math.min(Math.max(size ?? DEFAULT_PAGE_SIZE, 0), MAX_PAGE_SIZE);
   };
   if (!byVariable) {
     const size = sized({});
@@ -294,23 +285,16 @@ function declaredSize(field: GraphQLField<unknown, unknown>, node: FieldNode): (
 }
 
 /**
- * The `@skip(if:)` / `@include(if:)` of one selection, added to those inherited from its fragments:
- * false when a literal excludes it, null when nothing can, else a test of the request's variables
- * (true in the worst case).
+ * Whether a selection can be part of the answer: false only when a literal `@skip(if: true)` or
+ * `@include(if: false)` removes it. One that depends on a variable is counted, as graphql-js may
+ * collect its fields through another spread: a cost is an upper bound.
  */
-function conditionOf(directives: readonly DirectiveNode[], inherited: Condition | null): Condition | null | false {
-  let condition = inherited;
+function included(directives: readonly DirectiveNode[]): boolean {
   for (const directive of directives) {
     const skip = directive.name.value === 'skip';
     if (!skip && directive.name.value !== 'include') continue;
     const value = directive.arguments?.find((a) => a.name.value === 'if')?.value;
-    if (value?.kind === Kind.BOOLEAN) {
-      if (value.value === skip) return false;
-    } else if (value?.kind === Kind.VARIABLE) {
-      const name = value.name.value;
-      const outer = condition;
-      condition = (evaluation) => (evaluation.worst || Boolean(evaluation.variables[name]) !== skip) && (outer?.(evaluation) ?? true);
-    }
+    if (value?.kind === Kind.BOOLEAN && value.value === skip) return false;
   }
-  return condition;
+  return true;
 }

@@ -12,6 +12,7 @@ import { expectEventually } from '../helpers/expect-eventually';
 import { startTestApp, type TestApp } from '../helpers/test-app';
 
 const MANIFEST = path.resolve(__dirname, '../../persisted-query-manifest.json');
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** One person using the documented Apollo setup: their own client, cache and token. */
 interface Person {
@@ -130,6 +131,16 @@ describe.each([['trusted'], ['apq']])('the documented Apollo Client 4 setup agai
     await bob.client.mutate({ mutation: MarkRead, variables: { conversationId, seq: sent.seq } });
     await expectEventually(() => expect(receipts).toContain(sent.seq));
     views.forEach((view) => view.close());
+
+    // Opened again, the screen shows the same counts: no event is applied twice.
+    let again: readonly Message[] = [];
+    const reopened = await openConversation(bob.client, conversationId, { viewerId: bob.id, onMessages: (m) => (again = m) });
+    closers.push(reopened.close);
+    await alice.client.mutate({ mutation: SetTyping, variables: { conversationId, typing: false } });
+    await expectEventually(() => expect(again.at(-1)?.id).toBe(sent.id));
+    await sleep(200);
+    expect(again.at(-1)!.reactions).toEqual([expect.objectContaining({ emoji: '🎉', count: 2, viewerHasReacted: true })]);
+    reopened.close();
   });
 
   it('drops the conversation from the inbox and ends its subscription with FORBIDDEN when the viewer is removed', async () => {

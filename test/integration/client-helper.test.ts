@@ -172,6 +172,89 @@ describe('the client helper', () => {
     await expectEventually(() => expect(reconnects).toEqual([{ inbox: true, presence: [conversationId], conversations: [conversationId] }]), { timeoutMs: 10_000 });
   });
 
+  it('backs off while the tokens onAuthExpired gives keep being refused', async () => {
+    const conversationId = await openConversation(app, [alice, bob]);
+    let asked = 0;
+    const parley = createParleyClient({ url: app.wsUrl, token: () => 'not-a-token', webSocketImpl: WebSocket, onAuthExpired: () => (asked++, 'still-not-a-token') });
+    clients.push(parley);
+    parley.subscribe({ query: operation('ConversationEvents'), variables: { conversationId, afterSeq: 0 } }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+    await sleep(1_500);
+    // Default backoff: 0.125–0.25 s, then doubling. Without it this was hundreds of refusals a second.
+    expect(asked).toBeGreaterThanOrEqual(1);
+    expect(asked).toBeLessThanOrEqual(5);
+    await parley.dispose();
+  });
+
+  it('sends again, later, the subscribes a reconnect sent faster than the server takes them', async () => {
+    const strict = await startTestApp({ WS_SUBSCRIBE_RATE: '3', DATABASE_SCHEMA: app.config.database.schema, REDIS_KEY_PREFIX: app.config.redis.keyPrefix });
+    const strictProxy = await startTcpProxy('127.0.0.1', Number(new URL(strict.url).port));
+    try {
+      const conversations = await Promise.all(Array.from({ length: 5 }, () => openConversation(app, [alice, bob])));
+      const parley = createParleyClient({ url: `ws://127.0.0.1:${strictProxy.port}/graphql`, token: () => bob.token, webSocketImpl: WebSocket, retryWait: () => sleep(50) });
+      clients.push(parley);
+      let connections = 0;
+      parley.client.on('connected', () => connections++);
+      const received = new Map<string, string[]>();
+      const errors: unknown[] = [];
+      for (const conversationId of conversations) {
+        received.set(conversationId, []);
+        parley.subscribe(
+          { query: operation('ConversationEvents'), variables: { conversationId, afterSeq: await lastSeqOf(conversationId) } },
+          {
+            next: ({ data }) => {
+              const event = (data as { conversationEvents: Event }).conversationEvents;
+              if (event.__typename === 'MessageAdded') received.get(conversationId)!.push(event.message!.body);
+            },
+            error: (error) => errors.push(error),
+            complete: () => undefined,
+          },
+        );
+      }
+      await expectEventually(() => expect(connections).toBe(1), { timeoutMs: 10_000 });
+      await strictProxy.block();
+      for (const conversationId of conversations) await sendMessage(app, alice, conversationId, 'while away');
+      await strictProxy.unblock();
+      await expectEventually(() => expect([...received.values()]).toEqual(Array(5).fill(['while away'])), { timeoutMs: 15_000 });
+      expect(errors).toEqual([]);
+    } finally {
+      await strictProxy.close();
+      await strict.stop();
+    }
+  });
+
+  it('reports no reconnect when the app ended its last subscription and later starts another', async () => {
+    const conversationId = await openConversation(app, [alice, bob]);
+    const reconnects: Refetch[] = [];
+    const parley = bobsClient({ onReconnected: (refetch) => reconnects.push(refetch) });
+    let connections = 0;
+    parley.client.on('connected', () => connections++);
+    const ignore = { next: () => undefined, error: () => undefined, complete: () => undefined };
+    const stop = parley.subscribe({ query: operation('ConversationEvents'), variables: { conversationId } }, ignore);
+    await expectEventually(() => expect(connections).toBe(1));
+    stop();
+    await sleep(200);
+    parley.subscribe({ query: operation('ConversationEvents'), variables: { conversationId } }, ignore);
+    await expectEventually(() => expect(connections).toBe(2));
+    await sleep(100);
+    expect(reconnects).toEqual([]);
+  });
+
+  it('disposes without waiting out the reconnect backoff', async () => {
+    const conversationId = await openConversation(app, [alice, bob]);
+    // A long backoff whose timer does not keep this test process alive.
+    const parley = bobsClient({ retryWait: () => new Promise<void>((resolve) => setTimeout(resolve, 30_000).unref()) });
+    let connections = 0;
+    parley.client.on('connected', () => connections++);
+    parley.subscribe({ query: operation('ConversationEvents'), variables: { conversationId } }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+    await expectEventually(() => expect(connections).toBe(1));
+    await proxy.block();
+    await proxy.unblock();
+    await sleep(100);
+    const startedAt = Date.now();
+    await parley.dispose();
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+  });
+
   it('calls onResync when more events were missed than the server replays, and passes ResyncRequired on', async () => {
     const small = await startTestApp({ REPLAY_LIMIT: '3', DATABASE_SCHEMA: app.config.database.schema, REDIS_KEY_PREFIX: app.config.redis.keyPrefix });
     try {

@@ -274,3 +274,11 @@ describe('WebSocket hygiene', () => {
     expect((await closed).code).toBe(1009);
   });
 });
+
+describe('standard directives', () => {
+  it('honours @include and @skip, as every client library expects', async () => {
+    const response = await gql(app, `query ($withEmail: Boolean!) { me { handle email @include(if: $withEmail) id @skip(if: true) } }`, { withEmail: false }, { token });
+    expect(response.errors).toBeUndefined();
+    expect(Object.keys((response.data as { me: object }).me)).toEqual(['handle']);
+  });
+});
