@@ -45,7 +45,7 @@ export class User {
   @Column({ type: 'varchar', length: 16, default: Role.USER })
   role!: Role;
 
-  @Field(() => Date, { nullable: true })
+  /** Exposed by UserResolver: only to the user and those who share a conversation with them. */
   @Column({ name: 'last_seen_at', type: 'timestamptz', nullable: true })
   lastSeenAt!: Date | null;
 

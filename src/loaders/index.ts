@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { User } from '../entities/user.entity';
 import type { CursorCodec } from '../pagination/cursor';
 import type { PresenceStore } from '../subscriptions/presence';
+import { createAcquaintancesLoader } from './acquaintances.loader';
 import { createConversationsByIdLoader } from './conversations-by-id.loader';
 import { createLastMessageLoader } from './last-message.loader';
 import { createMembersPageLoader } from './members-page.loader';
@@ -31,6 +32,7 @@ export function createLoaders({ dataSource, presence, cursors }: LoaderSources, 
   return {
     usersById,
     onlineByUserId: createOnlineByUserIdLoader(presence),
+    acquaintances: createAcquaintancesLoader(dataSource, viewerId),
     conversationsById: createConversationsByIdLoader(dataSource),
     messagesById: createMessagesByIdLoader(dataSource),
     viewerMembership: createViewerMembershipLoader(dataSource, viewerId),

@@ -67,9 +67,17 @@ export class UserResolver {
     return { token: await services.tokens.issue(user.id), user };
   }
 
-  @FieldResolver(() => Boolean, { description: 'True while the user has a live connection to any instance.' })
-  online(@Root() user: User, @Ctx() { loaders }: Context): Promise<boolean> {
-    return loaders.onlineByUserId.load(user.id);
+  @Extensions(viewerDependent)
+  @FieldResolver(() => Boolean, { description: 'True while the user has a live connection to any instance. Always false to viewers who share no conversation with the user.' })
+  async online(@Root() user: User, @Ctx() { loaders }: Context): Promise<boolean> {
+    const [visible, online] = await Promise.all([loaders.acquaintances.load(user.id), loaders.onlineByUserId.load(user.id)]);
+    return visible && online;
+  }
+
+  @Extensions(viewerDependent)
+  @FieldResolver(() => Date, { nullable: true, description: 'When the last connection closed. Null to viewers who share no conversation with the user.' })
+  async lastSeenAt(@Root() user: User, @Ctx() { loaders }: Context): Promise<Date | null> {
+    return (await loaders.acquaintances.load(user.id)) ? user.lastSeenAt : null;
   }
 
   @FieldResolver(() => ID)
