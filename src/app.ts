@@ -36,6 +36,7 @@ import { createActiveAccounts } from './security/active-accounts';
 import { viewerFromAuthorization } from './security/auth';
 import { bodyErrorHandler, createLastErrorHandler } from './security/http-errors';
 import { createClientAddress } from './security/client-address';
+import { createInProcessConnectionLimits, createRedisConnectionLimits, type ConnectionLimits } from './security/connection-limits';
 import { operationGuards } from './security/operation-guards.plugin';
 import { checkTrustedDocuments, createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';
 import { createQueryCost } from './security/query-cost';
@@ -111,6 +112,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     let bus: EventBus;
     let presence: PresenceStore;
     let rateLimiter: RateLimiter;
+    let connectionLimits: ConnectionLimits;
+    const connectionCaps = { perUser: config.limits.connectionsPerUser, perAddress: config.limits.connectionsPerAddress };
     /** Undefined: Apollo's in-memory cache. */
     let apqCache: KeyValueCache<string> | undefined;
     if (config.redis.url) {
@@ -132,12 +135,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       });
       readiness.push({ name: 'redis', check: () => publisher.ping() });
       rateLimiter = createRedisRateLimiter(publisher, config.redis.keyPrefix);
+      connectionLimits = createRedisConnectionLimits({
+        redis: publisher,
+        keyPrefix: config.redis.keyPrefix,
+        instanceId,
+        caps: connectionCaps,
+        ttlMs: config.realtime.presenceTtlMs,
+        onError: (error) => logger.warn({ err: error }, 'connection counts unavailable; counting this instance’s own'),
+      });
       apqCache = createRedisApqCache(publisher, `${config.redis.keyPrefix}apq:`, (error) => logger.warn({ err: error }, 'APQ cache unavailable; treated as a miss'));
     } else {
       bus = createInProcessBus();
       presence = createInProcessPresence();
       rateLimiter = createMemoryRateLimiter();
+      connectionLimits = createInProcessConnectionLimits(connectionCaps);
     }
+    disposables.push({ name: 'connection limits', dispose: () => connectionLimits.dispose() });
     disposables.push({ name: 'bus', dispose: () => bus.close() });
     disposables.push({ name: 'presence', dispose: () => presence.dispose() });
 
@@ -224,7 +237,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await apollo.start();
     disposables.push({ name: 'http', dispose: () => apollo.stop() });
     // Disposed before the HTTP drain: it closes every socket with 1001 instead of letting the drain cut them.
-    const ws = await attachWsServer({ instanceId, httpServer, path: '/graphql', schema, services, logger, formatError, validationRules, queryCost, parseOptions, trustedDocuments, clientAddress });
+    const ws = await attachWsServer({ instanceId, httpServer, path: '/graphql', schema, services, logger, formatError, validationRules, queryCost, parseOptions, trustedDocuments, clientAddress, connectionLimits });
     disposables.push({ name: 'websocket', dispose: ws.dispose });
 
     expressApp.use(createHealthRouter({ checks: readiness, isShuttingDown: () => shuttingDown }));

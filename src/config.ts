@@ -65,6 +65,10 @@ export interface Config {
     wsPayloadBytes: number;
     /** Query limits, the same on HTTP and WebSocket (over one → QUERY_TOO_COMPLEX). */
     query: { depth: number; aliases: number; cost: number; directives: number; tokens: number };
+    /** Open WebSockets one user may hold across the cluster (one more is closed with 4429). */
+    connectionsPerUser: number;
+    /** Open WebSockets one client address (its /64 for IPv6) may hold across the cluster. */
+    connectionsPerAddress: number;
     /** Active subscriptions one WebSocket may hold. */
     subscriptionsPerSocket: number;
     /** Subscribe messages one WebSocket may send per second. */
@@ -218,6 +222,8 @@ export function loadConfig(env: Env = process.env): Config {
         directives: read('QUERY_MAX_DIRECTIVES', positiveInt, 20),
         tokens: read('QUERY_MAX_TOKENS', positiveInt, 2_000),
       },
+      connectionsPerUser: read('WS_MAX_CONNECTIONS_PER_USER', positiveInt, 20),
+      connectionsPerAddress: read('WS_MAX_CONNECTIONS_PER_ADDRESS', positiveInt, 200),
       subscriptionsPerSocket: read('WS_MAX_SUBSCRIPTIONS', positiveInt, 50),
       subscribesPerSecond: read('WS_SUBSCRIBE_RATE', positiveInt, 20),
       connectionInitTimeoutMs: read('WS_CONNECTION_INIT_TIMEOUT', duration, 3_000),

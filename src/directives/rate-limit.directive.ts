@@ -3,6 +3,7 @@ import { defaultFieldResolver, DirectiveLocation, GraphQLDirective, GraphQLInt, 
 import type { Context } from '../context';
 import { parseDuration } from '../duration';
 import { RateLimitedError } from '../errors';
+import { addressKey } from '../security/client-address';
 import type { RateLimiter } from '../security/rate-limiter';
 
 /** `@rateLimit(max, window)` as the contract defines it; type-graphql fields carry it with `@Directive`. */
@@ -40,17 +41,6 @@ function checkLimit(coordinate: string, max: number, windowMs: number | null, wi
     throw new Error(`@rateLimit on ${coordinate} needs max ≥ 1 and a window of whole seconds such as "10s" or "1m", got max ${max}, window ${JSON.stringify(window)}`);
   }
   return { max, windowMs };
-}
-
-/** An IPv6 client usually holds a whole /64: count the network, not each address in it. */
-export function addressKey(address: string): string {
-  if (!address.includes(':')) return address;
-  if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) return address.slice(7);
-  const [head, tail] = address.replace(/%.*$/, '').split('::');
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
-  return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`;
 }
 
 /** Who a call counts against: the signed-in user, else the client's address (its /64 for IPv6). */

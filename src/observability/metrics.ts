@@ -45,6 +45,12 @@ export function createMetrics() {
   const deliveredByType = new Map<string, ReturnType<typeof delivered.labels>>();
   const lagObserved = new WeakSet<object>();
   const replayed = new Counter({ name: 'parley_events_replayed_total', help: 'Stored events read from the log for resumes and gap repair.', registers: [registry] });
+  const refusedConnections = new Counter({
+    name: 'parley_ws_connections_refused_total',
+    help: 'WebSockets closed with 4429: over WS_MAX_CONNECTIONS_PER_USER (cap="user") or _PER_ADDRESS (cap="address").',
+    labelNames: ['cap'] as const,
+    registers: [registry],
+  });
   const slowConsumers = new Counter({ name: 'parley_ws_slow_consumers_total', help: 'WebSockets closed with 1013 because their client stopped reading (WS_MAX_QUEUED_EVENTS).', registers: [registry] });
   const resyncs = new Counter({ name: 'parley_resyncs_total', help: 'ResyncRequired events sent (more missed than the replay limit).', registers: [registry] });
   const rateLimited = new Counter({ name: 'parley_rate_limited_total', help: 'Calls refused by @rateLimit, by field.', labelNames: ['field'] as const, registers: [registry] });
@@ -67,6 +73,9 @@ export function createMetrics() {
     },
     slowConsumerDropped() {
       slowConsumers.inc();
+    },
+    connectionRefused(cap: 'user' | 'address') {
+      refusedConnections.labels(cap).inc();
     },
     wsConnected() {
       counts.connections += 1;

@@ -8,6 +8,7 @@ import { viewerFromAuthorization } from '../security/auth';
 import { InvalidTokenError } from '../security/jwt';
 import type { TrustedDocuments } from '../security/persisted-queries';
 import type { QueryCost } from '../security/query-cost';
+import type { ConnectionLimits, ConnectionTicket } from '../security/connection-limits';
 import { createWsAdmission, type SubscribeBudget } from '../security/ws-admission';
 import { announceOffline, announceOnline } from '../services/online-status';
 import { createSharedSubscribe, type FrameTransport } from './shared-execution';
@@ -39,6 +40,8 @@ export interface WsServerOptions {
   trustedDocuments?: TrustedDocuments;
   /** The client's address for one upgrade request (TRUST_PROXY applies). */
   clientAddress: (request: IncomingMessage) => string;
+  /** Open sockets per user and per address, across the cluster. */
+  connectionLimits: ConnectionLimits;
 }
 
 interface Operation {
@@ -62,6 +65,8 @@ interface SocketState {
   expiry?: NodeJS.Timeout;
   /** The bound of every subscription queue of this socket (one object for all of them). */
   queueBound?: QueueBound;
+  /** What this socket counts against the per-user and per-address caps, until given back. */
+  ticket?: ConnectionTicket;
 }
 
 /** Where a shared subscription writes its frames: straight to its socket, as graphql-ws's own send does. */
@@ -92,7 +97,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * last seen) before the stores they write to close.
  */
 export async function attachWsServer(options: WsServerOptions) {
-  const { httpServer, path, schema, services, logger, formatError, clientAddress } = options;
+  const { httpServer, path, schema, services, logger, formatError, clientAddress, connectionLimits } = options;
   const { limits } = services.config;
   const { metrics } = services;
   const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload: limits.wsPayloadBytes });
@@ -113,6 +118,11 @@ export async function attachWsServer(options: WsServerOptions) {
   const stopWatchingAccounts = await services.bus.listen(Topic.accountClosed(), ({ userId }) => {
     for (const socket of socketsOf.get(userId) ?? []) socket.close(CloseCode.Forbidden, 'Account deleted');
   });
+
+  const releaseTicket = (state: SocketState) => {
+    if (state.ticket) connectionLimits.release(state.ticket);
+    state.ticket = undefined;
+  };
 
   const uncount = async (viewer: Viewer) => {
     try {
@@ -162,14 +172,25 @@ export async function attachWsServer(options: WsServerOptions) {
           return false;
         }
         const { socket } = ctx.extra;
-        const state: SocketState = { viewer, clientIp: clientAddress(ctx.extra.request), subscribes: { windowStart: 0, used: 0 }, operations: new Map(), counted: false };
+        const clientIp = clientAddress(ctx.extra.request);
+        // Per-socket limits must not multiply with sockets: one more than the caps allow is refused.
+        const admission = await connectionLimits.admit(viewer?.id ?? null, clientIp);
+        if ('refused' in admission) {
+          metrics.connectionRefused(admission.refused.cap);
+          socket.close(CloseCode.TooManyInitialisationRequests, admission.refused.reason);
+          return false;
+        }
+        const state: SocketState = { viewer, clientIp, subscribes: { windowStart: 0, used: 0 }, operations: new Map(), counted: false, ticket: admission.ticket };
         ctx.extra.state = state;
         // The upgrade request (headers and all, ~1.3 KB) is not needed past this point; graphql-ws
         // would keep it for the socket's whole life.
         (ctx.extra as { request?: unknown }).request = undefined;
         // The socket may have closed while the token was checked; onClose has then run already and
         // would never uncount it.
-        if (socket.readyState !== WebSocket.OPEN) return true;
+        if (socket.readyState !== WebSocket.OPEN) {
+          releaseTicket(state);
+          return true;
+        }
         state.counted = true;
         metrics.wsConnected();
         if (!viewer) return true;
@@ -186,6 +207,7 @@ export async function attachWsServer(options: WsServerOptions) {
       onClose: (ctx) => {
         const state = ctx.extra.state;
         clearTimeout(state?.expiry);
+        if (state) releaseTicket(state);
         if (!state?.counted) return;
         state.counted = false;
         metrics.wsDisconnected();

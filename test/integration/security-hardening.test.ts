@@ -1,11 +1,13 @@
+import { Redis } from 'ioredis';
 import { toGlobalId } from '../../src/pagination/global-id';
+import { createRedisConnectionLimits } from '../../src/security/connection-limits';
 import { openConversation, sendMessage, type Member } from '../factories/chat.factory';
 import { createUser, DEFAULT_PASSWORD } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';
 import { errorCodes, gql } from '../helpers/gql';
 import { operation } from '../helpers/operations';
 import { openRawSocket, type RawSocket } from '../helpers/raw-socket';
-import { startTestApp, type TestApp } from '../helpers/test-app';
+import { startTestApp, TEST_REDIS_URL, type TestApp } from '../helpers/test-app';
 
 /**
  * What a probe with an ordinary account found, each point a regression test (issue "Security
@@ -147,5 +149,100 @@ describe('2. erasure cannot be blocked', () => {
     const signIn = await gql<any>(app, `mutation ($i: SignInInput!) { signIn(input: $i) { user { id } } }`, { i: { login: leaving.user.email, password: DEFAULT_PASSWORD } });
     expect(signIn.data.signIn.user.id).toBe(toGlobalId('User', heir.user.id));
     expect(email).toMatch(/@deleted\.invalid$/);
+  });
+});
+
+describe('4. presence for strangers', () => {
+  const presenceOf = `query ($h: String!) { user(handle: $h) { online lastSeenAt } }`;
+
+  it('shows online and lastSeenAt only to the user and those who share a conversation with them, over HTTP and WebSocket', async () => {
+    const stranger = await createUser(app);
+    // Bob is online (a socket open), and was seen before.
+    await app.services.dataSource.query(`UPDATE users SET last_seen_at = now() - interval '1 hour' WHERE id = $1`, [bob.user.id]);
+    await socketOf(bob);
+    const variables = { h: bob.user.handle };
+    await expectEventually(async () => expect((await gql<any>(app, presenceOf, variables, { token: alice.token })).data.user.online).toBe(true));
+    expect((await gql<any>(app, presenceOf, variables, { token: alice.token })).data.user.lastSeenAt).toEqual(expect.any(String));
+    expect((await gql<any>(app, presenceOf, variables, { token: bob.token })).data.user).toEqual({ online: true, lastSeenAt: expect.any(String) });
+    expect((await gql<any>(app, presenceOf, variables, { token: stranger.token })).data.user).toEqual({ online: false, lastSeenAt: null });
+
+    const ws = await socketOf(stranger);
+    ws.send({ id: 'q', type: 'subscribe', payload: { query: presenceOf, variables } });
+    expect(await ws.messages.next()).toMatchObject({ type: 'next', id: 'q', payload: { data: { user: { online: false, lastSeenAt: null } } } });
+  });
+});
+
+describe('5. sockets per user and per address', () => {
+  let a: TestApp;
+  let b: TestApp;
+  beforeAll(async () => {
+    const shared = { DATABASE_SCHEMA: app.config.database.schema, REDIS_KEY_PREFIX: `${app.config.redis.keyPrefix}caps:`, WS_MAX_CONNECTIONS_PER_USER: '3', WS_MAX_CONNECTIONS_PER_ADDRESS: '6' };
+    [a, b] = await Promise.all([startTestApp(shared), startTestApp(shared)]);
+  });
+  afterAll(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  async function closeAll(opened: { raw: RawSocket }[]) {
+    for (const { raw } of opened) raw.socket.close();
+    await Promise.all(opened.map(({ raw }) => raw.closed));
+  }
+
+  /** Opens a socket once the server has given back what closed ones held (a refused one holds nothing). */
+  const admittedOn = (target: TestApp, token?: string) =>
+    expectEventually(async () => {
+      const opened = await openOn(target, token);
+      expect(opened.first.type).toBe('connection_ack');
+      return opened;
+    });
+
+  async function openOn(target: TestApp, token?: string) {
+    const raw = await openRawSocket(target.wsUrl);
+    sockets.push(raw);
+    raw.send({ type: 'connection_init', payload: token ? { authorization: `Bearer ${token}` } : {} });
+    const first = await Promise.race([raw.messages.next(), raw.closed.then((closed) => ({ type: 'closed', ...closed }))]);
+    return { raw, first: first as { type: string; code?: number; reason?: string } };
+  }
+
+  it('refuses one socket more than WS_MAX_CONNECTIONS_PER_USER across instances with 4429, and admits again once one closes', async () => {
+    const carol = await createUser(app);
+    const open = [await openOn(a, carol.token), await openOn(b, carol.token), await openOn(a, carol.token)];
+    expect(open.map((s) => s.first.type)).toEqual(['connection_ack', 'connection_ack', 'connection_ack']);
+    const refused = await openOn(b, carol.token);
+    expect(refused.first).toEqual({ type: 'closed', code: 4429, reason: 'Too many connections for this user: at most 3 open WebSockets.' });
+    open[0].raw.socket.close();
+    await open[0].raw.closed;
+    const again = await admittedOn(b, carol.token);
+    await closeAll([...open, again]);
+  });
+
+  it('refuses one socket more than WS_MAX_CONNECTIONS_PER_ADDRESS, signed in or not', async () => {
+    const held = [];
+    for (let i = 0; i < 6; i++) held.push(await openOn(i % 2 ? a : b));
+    expect(held.map((s) => s.first.type)).toEqual(Array(6).fill('connection_ack'));
+    const dave = await createUser(app);
+    expect((await openOn(a, dave.token)).first).toEqual({ type: 'closed', code: 4429, reason: 'Too many connections from this address: at most 6 open WebSockets.' });
+    await closeAll(held);
+    await closeAll([await admittedOn(a, dave.token)]);
+  });
+
+  it('stops counting the sockets of an instance that died once its entries expire', async () => {
+    const [lost, kept] = [new Redis(TEST_REDIS_URL), new Redis(TEST_REDIS_URL)];
+    const options = { keyPrefix: `${app.config.redis.keyPrefix}dying:`, caps: { perUser: 2, perAddress: 100 }, ttlMs: 600, onError: () => undefined };
+    const dying = createRedisConnectionLimits({ ...options, redis: lost, instanceId: 'dying' });
+    const survivor = createRedisConnectionLimits({ ...options, redis: kept, instanceId: 'survivor' });
+    await Promise.all([lost.ping(), kept.ping()]);
+    try {
+      expect(await dying.admit('erin', '203.0.113.9')).toHaveProperty('ticket');
+      expect(await dying.admit('erin', '203.0.113.9')).toHaveProperty('ticket');
+      expect(await survivor.admit('erin', '203.0.113.10')).toEqual({ refused: expect.objectContaining({ cap: 'user' }) });
+      // The dying instance loses Redis for good without giving anything back, as a killed process does.
+      lost.disconnect();
+      await expectEventually(async () => expect(await survivor.admit('erin', '203.0.113.10')).toHaveProperty('ticket'), { timeoutMs: 5_000 });
+    } finally {
+      await survivor.dispose();
+      await dying.dispose();
+      await kept.quit();
+    }
   });
 });
