@@ -33,12 +33,13 @@ import { createCursorCodec } from './pagination/cursor';
 import { buildParleySchema } from './schema';
 import { applyRateLimits } from './directives/rate-limit.directive';
 import { createActiveAccounts } from './security/active-accounts';
-import { viewerFromAuthorization } from './security/auth';
+import { authenticate } from './security/auth';
 import { bodyErrorHandler, createLastErrorHandler } from './security/http-errors';
 import { createClientAddress } from './security/client-address';
 import { createInProcessConnectionLimits, createRedisConnectionLimits, type ConnectionLimits } from './security/connection-limits';
 import { operationGuards } from './security/operation-guards.plugin';
 import { checkTrustedDocuments, createRedisApqCache, loadManifest, trustedDocumentsMiddleware } from './security/persisted-queries';
+import { apqDocumentSizeLimit, apqRegistrationPlugin } from './security/apq-registration';
 import { createQueryCost } from './security/query-cost';
 import { queryCostPlugin } from './security/query-cost.plugin';
 import { queryLimitRules, queryParseOptions } from './security/query-limits';
@@ -227,6 +228,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         createErrorLoggingPlugin(),
         operationGuards(),
         queryCostPlugin(queryCost),
+        ...(config.persistedQueries.mode === 'apq'
+          ? [apqRegistrationPlugin({ register: config.persistedQueries.register, rate: config.persistedQueries.registerRate, limiter: rateLimiter })]
+          : []),
         createMetricsPlugin(metrics),
         // Parley sets no cache hints (every answer is private); Apollo's default cache-control plugin
         // would still wrap every field resolver of every request to look for them.
@@ -257,14 +261,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       cors({ origin: config.http.corsOrigins === '*' ? '*' : config.http.corsOrigins }),
       express.json({ limit: config.limits.httpBodyBytes }),
       ...(trustedDocuments ? [trustedDocumentsMiddleware(trustedDocuments)] : []),
+      ...(config.persistedQueries.mode === 'apq' ? [apqDocumentSizeLimit(config.persistedQueries.maxBytes)] : []),
       expressMiddleware(apollo, {
         context: async ({ req, res }) => {
           const requestId = requestIdFrom(req.headers['x-request-id']);
           res.setHeader('x-request-id', requestId);
           try {
-            const viewer = await viewerFromAuthorization(services.tokens, req.headers.authorization);
-            // The token may outlive its account: an erased user's requests are refused.
-            if (viewer && !(await services.accounts.isActive(viewer.id))) throw new InvalidTokenError('invalid');
+            const viewer = await authenticate(services, req.headers.authorization);
             return createContext(services, { viewer, requestId, clientIp: clientAddress(req) });
           } catch (error) {
             if (error instanceof InvalidTokenError) throw new UnauthenticatedError(error.message, 401);

@@ -32,6 +32,16 @@ export const rateLimitOverrides = z.string().transform((v, ctx) => {
   }
   return overrides;
 });
+/** `30/1m`: at most 30 in any one-minute window. */
+export const rate = z.string().transform((v, ctx) => {
+  const match = /^(\d+)\/(\w+)$/.exec(v.trim());
+  const windowMs = match ? parseDuration(match[2]) : null;
+  if (!match || windowMs === null || windowMs % 1000 !== 0 || Number(match[1]) < 1) {
+    ctx.addIssue({ code: 'custom', message: 'must be max/window such as "30/1m" (a window of whole seconds)' });
+    return { max: 1, windowMs: 1000 };
+  }
+  return { max: Number(match[1]), windowMs };
+});
 /**
  * `false`, a number of proxy hops, or the proxies' addresses / subnets (loopback, 10.0.0.0/8, …).
  * Not `true`: trusting every hop believes the left-most X-Forwarded-For entry, which the client writes.

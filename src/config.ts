@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { bool, corsOrigins, duration, identifier, port, positiveInt, postgresUrl, rateLimitOverrides, redisUrl, trustProxy, wholeNumber } from './config-values';
+import { bool, corsOrigins, duration, identifier, port, positiveInt, postgresUrl, rate, rateLimitOverrides, redisUrl, trustProxy, wholeNumber } from './config-values';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type PersistedQueryMode = 'off' | 'apq' | 'trusted';
@@ -94,6 +94,12 @@ export interface Config {
     manifestPath: string;
     /** How long an APQ entry lives after it was registered, in seconds. */
     ttlSeconds: number;
+    /** Longest document an APQ client may register, in bytes as sent (comments count). */
+    maxBytes: number;
+    /** Who may register APQ documents; others' documents run but are not stored. */
+    register: 'anyone' | 'authenticated';
+    /** APQ registrations one client address may make per window; beyond, documents run but are not stored. */
+    registerRate: { max: number; windowMs: number };
   };
   jobs: {
     /** Run job workers and schedules here; false: an API-only instance, which still enqueues jobs. */
@@ -237,6 +243,9 @@ export function loadConfig(env: Env = process.env): Config {
       mode: read('PERSISTED_QUERIES', z.enum(['off', 'apq', 'trusted'], 'must be off, apq or trusted'), production ? 'trusted' : 'apq'),
       manifestPath: path.resolve(read('PERSISTED_QUERY_MANIFEST', z.string().min(1), 'persisted-query-manifest.json')),
       ttlSeconds: Math.floor(read('PERSISTED_QUERY_TTL', duration, 86_400_000) / 1000),
+      maxBytes: read('PERSISTED_QUERY_MAX_BYTES', positiveInt, 20_480),
+      register: read('PERSISTED_QUERIES_REGISTER', z.enum(['anyone', 'authenticated'], 'must be anyone or authenticated'), 'anyone'),
+      registerRate: read('PERSISTED_QUERY_REGISTER_RATE', rate, { max: 30, windowMs: 60_000 }),
     },
     jobs: {
       enabled: read('JOBS_ENABLED', bool, true),

@@ -4,7 +4,7 @@ import { CloseCode } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createContext, type Services, type Viewer } from '../context';
 import type { Logger } from '../observability/logger';
-import { viewerFromAuthorization } from '../security/auth';
+import { authenticate } from '../security/auth';
 import { InvalidTokenError } from '../security/jwt';
 import type { TrustedDocuments } from '../security/persisted-queries';
 import type { QueryCost } from '../security/query-cost';
@@ -164,8 +164,7 @@ export async function attachWsServer(options: WsServerOptions) {
       onConnect: async (ctx) => {
         let viewer: Viewer | null;
         try {
-          viewer = await viewerFromAuthorization(services.tokens, ctx.connectionParams?.authorization);
-          if (viewer && !(await services.accounts.isActive(viewer.id))) throw new InvalidTokenError('invalid');
+          viewer = await authenticate(services, ctx.connectionParams?.authorization);
         } catch (error) {
           if (!(error instanceof InvalidTokenError)) throw error;
           log.debug({ err: error }, 'refused connection_init');

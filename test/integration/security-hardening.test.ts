@@ -1,13 +1,15 @@
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { toGlobalId } from '../../src/pagination/global-id';
 import { createRedisConnectionLimits } from '../../src/security/connection-limits';
+import { createTokenService } from '../../src/security/jwt';
 import { openConversation, sendMessage, type Member } from '../factories/chat.factory';
 import { createUser, DEFAULT_PASSWORD } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';
 import { errorCodes, gql } from '../helpers/gql';
 import { operation } from '../helpers/operations';
 import { openRawSocket, type RawSocket } from '../helpers/raw-socket';
-import { startTestApp, TEST_REDIS_URL, type TestApp } from '../helpers/test-app';
+import { startTestApp, TEST_JWT_SECRET, TEST_REDIS_URL, type TestApp } from '../helpers/test-app';
 
 /**
  * What a probe with an ordinary account found, each point a regression test (issue "Security
@@ -244,5 +246,59 @@ describe('5. sockets per user and per address', () => {
       await dying.dispose();
       await kept.quit();
     }
+  });
+});
+
+describe('6. APQ registration', () => {
+  const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+  const post = (target: TestApp, body: Record<string, unknown>, token?: string) =>
+    fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, ...((await r.json()) as { data?: unknown; errors?: { message: string; extensions: { code: string } }[] }) }));
+  const register = (target: TestApp, query: string, token?: string) => post(target, { query, extensions: { persistedQuery: { version: 1, sha256Hash: sha256(query) } } }, token);
+  const byHash = (target: TestApp, query: string) => post(target, { extensions: { persistedQuery: { version: 1, sha256Hash: sha256(query) } } });
+  const stored = async (target: TestApp, query: string) => !(await byHash(target, query)).errors;
+
+  let apq: TestApp;
+  let members: TestApp;
+  beforeAll(async () => {
+    const shared = { DATABASE_SCHEMA: app.config.database.schema, PERSISTED_QUERIES: 'apq', PERSISTED_QUERY_REGISTER_RATE: '3/1m' };
+    apq = await startTestApp({ ...shared, REDIS_KEY_PREFIX: `${app.config.redis.keyPrefix}apq-any:` });
+    members = await startTestApp({ ...shared, REDIS_KEY_PREFIX: `${app.config.redis.keyPrefix}apq-members:`, PERSISTED_QUERIES_REGISTER: 'authenticated' });
+  });
+  afterAll(() => Promise.all([apq.stop(), members.stop()]));
+
+  it('stores a few registrations per address, and beyond runs the documents without storing them', async () => {
+    const documents = Array.from({ length: 5 }, (_, i) => `{ __typename } # document ${i}`);
+    for (const query of documents) expect(await register(apq, query)).toMatchObject({ status: 200, data: { __typename: 'Query' } });
+    expect(await Promise.all(documents.map((query) => stored(apq, query)))).toEqual([true, true, true, false, false]);
+    expect((await byHash(apq, documents[4])).errors![0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+  });
+
+  it('refuses a document over PERSISTED_QUERY_MAX_BYTES, counting its comments', async () => {
+    const padded = `{ __typename } #${'x'.repeat(21_000)}`;
+    const response = await register(apq, padded);
+    expect({ status: response.status, code: response.errors![0].extensions.code }).toEqual({ status: 400, code: 'QUERY_TOO_COMPLEX' });
+    expect(response.errors![0].message).toContain('at most 20480 bytes');
+    expect(await stored(apq, padded)).toBe(false);
+  });
+
+  it('with PERSISTED_QUERIES_REGISTER=authenticated, stores only signed-in clients’ documents', async () => {
+    const anonymous = '{ __typename } # anonymous';
+    expect(await register(members, anonymous)).toMatchObject({ data: { __typename: 'Query' } });
+    expect(await stored(members, anonymous)).toBe(false);
+    const signedIn = '{ __typename } # signed in';
+    expect(await register(members, signedIn, alice.token)).toMatchObject({ data: { __typename: 'Query' } });
+    expect(await stored(members, signedIn)).toBe(true);
+  });
+});
+
+describe('7. codes for what clients cause', () => {
+  it('refuses a well-signed token whose subject is no user id: 401 on HTTP, 4403 on WebSocket', async () => {
+    const odd = await createTokenService({ secret: TEST_JWT_SECRET, ttlSeconds: 3600 }).issue('not-a-uuid');
+    const http = await gql<any>(app, '{ me { id } }', {}, { token: odd });
+    expect({ status: http.status, codes: errorCodes(http) }).toEqual({ status: 401, codes: ['UNAUTHENTICATED'] });
+    const raw = await openRawSocket(app.wsUrl);
+    sockets.push(raw);
+    raw.send({ type: 'connection_init', payload: { authorization: `Bearer ${odd}` } });
+    expect((await raw.closed).code).toBe(4403);
   });
 });
