@@ -254,7 +254,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     if (config.http.uiEnabled) expressApp.use(createUiRouter(logger));
     if (config.webhooks.inboundSecret) {
-      expressApp.use(createInboundWebhookRouter({ secret: config.webhooks.inboundSecret, queue: jobs, logger, bodyLimit: config.limits.httpBodyBytes }));
+      expressApp.use(
+        createInboundWebhookRouter({ secret: config.webhooks.inboundSecret, queue: jobs, dataSource, logger, bodyLimit: config.limits.httpBodyBytes, messageMaxLength: config.limits.messageMaxLength }),
+      );
     }
     expressApp.use(
       '/graphql',

@@ -152,7 +152,9 @@ function ownCode(error: unknown): string | undefined {
 export function isClientError(error: unknown): boolean {
   const original = unwrapResolverError(error);
   if (original instanceof ArgumentValidationError) return true;
-  const code = original instanceof GraphQLError ? original.extensions?.code : undefined;
+  // The code formatError gives it: Apollo's own 4xx refusals without one (an APQ hash that does not
+  // match its document) are the client's too, and must not be logged as internal errors.
+  const code = ownCode(error) ?? (original instanceof GraphQLError ? original.extensions?.code : undefined);
   return typeof code === 'string' && CLIENT_CODES.has(code);
 }
 

@@ -9,9 +9,9 @@ export class SignUpInput {
   @Matches(/^(?!deleted_)/i, { message: 'handles starting with "deleted_" are reserved for erased accounts' })
   handle!: string;
 
+  /** Normalised and counted in code points by the service (1..64, a visible character). */
   @Field(() => String)
-  @Length(1, 64, { message: 'displayName must be 1 to 64 characters' })
-  @Matches(/\S/, { message: 'displayName must not be blank' })
+  @MaxLength(512, { message: 'displayName must be at most 64 characters' })
   displayName!: string;
 
   @Field(() => String)

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { BREAK, visit, type DocumentNode } from 'graphql';
-import { AppError, BadUserInputError, ErrorCode } from '../errors';
+import { AppError, ErrorCode } from '../errors';
 
 /**
  * The first place a NUL character (U+0000) appears in an operation's string literals or variables,
@@ -8,7 +8,9 @@ import { AppError, BadUserInputError, ErrorCode } from '../errors';
  * SQL as an internal error. Shared by HTTP (the plugin below) and WebSocket (ws-admission.ts).
  */
 export function nulCharacterIn(document: DocumentNode, variables: unknown): string | null {
-  return (documentHasNul(document) ? 'a string in the document' : null) ?? variableWithNul(variables, '$');
+  if (documentHasNul(document)) return 'a string in the document';
+  const at = nulCharacterAt(variables);
+  return at && `variable ${at.replace(/^\$\./, '$')}`;
 }
 
 /** Documents are cached and shared (Apollo's cache, ws-admission's): each is looked through once. */
@@ -29,23 +31,25 @@ function documentHasNul(document: DocumentNode): boolean {
   return seen;
 }
 
-function variableWithNul(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? `variable ${path.replace(/^\$\./, '$')}` : null;
+/** Where a NUL character (U+0000, which PostgreSQL text cannot hold) is in a JSON value, or null. */
+export function nulCharacterAt(value: unknown, path = '$'): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
   if (Array.isArray(value)) {
     for (const [i, item] of value.entries()) {
-      const found = variableWithNul(item, `${path}[${i}]`);
+      const found = nulCharacterAt(item, `${path}[${i}]`);
       if (found) return found;
     }
   } else if (typeof value === 'object' && value !== null) {
     for (const [key, item] of Object.entries(value)) {
-      const found = variableWithNul(item, `${path}.${key}`);
+      const found = nulCharacterAt(item, `${path}.${key}`);
       if (found) return found;
     }
   }
   return null;
 }
 
-export const nulCharacterError = (where: string) => new BadUserInputError(`Text may not contain NUL characters (U+0000); found in ${where}.`);
+/** BAD_USER_INPUT, HTTP 400 (it is refused before execution). */
+export const nulCharacterError = (where: string) => new AppError(ErrorCode.BAD_USER_INPUT, `Text may not contain NUL characters (U+0000); found in ${where}.`, {}, 400);
 
 /**
  * Checks HTTP operations before they execute: subscriptions belong on WebSocket (graphql-js would

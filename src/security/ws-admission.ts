@@ -1,4 +1,4 @@
-import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
+import { getOperationAST, getVariableValues, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { AppError, ErrorCode, isTokenLimitError } from '../errors';
 import { nulCharacterError, nulCharacterIn } from './operation-guards.plugin';
@@ -64,7 +64,7 @@ export function createWsAdmission(options: WsAdmissionOptions) {
       }
     }
     const known = admitted.get(query);
-    if (known) return operationOf(known.document, payload, known.query, options.queryCost);
+    if (known) return operationOf(known.document, payload, known.query, options);
     let document: DocumentNode;
     try {
       document = parse(query, options.parseOptions);
@@ -79,17 +79,21 @@ export function createWsAdmission(options: WsAdmissionOptions) {
     }
     if (admitted.size >= 1_000) admitted.clear();
     admitted.set(query, { document, query });
-    return operationOf(document, payload, query, options.queryCost);
+    return operationOf(document, payload, query, options);
   };
 }
 
-function operationOf(document: DocumentNode, payload: SubscribePayload, query: string, queryCost: QueryCost): Admission {
-  if (!getOperationAST(document, payload.operationName)) {
+function operationOf(document: DocumentNode, payload: SubscribePayload, query: string, { schema, queryCost }: WsAdmissionOptions): Admission {
+  const operation = getOperationAST(document, payload.operationName);
+  if (!operation) {
     const message = payload.operationName ? `Unknown operation named "${payload.operationName}".` : 'Must provide an operation name when the document has several.';
     return { errors: [new AppError(ErrorCode.OPERATION_RESOLUTION_FAILURE, message)] };
   }
   const nul = nulCharacterIn(document, payload.variables);
   if (nul) return { errors: [nulCharacterError(nul)] };
+  // As Apollo Server does on HTTP: variables that do not fit their types are the client's error.
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}, { maxErrors: 10 });
+  if (coerced.errors) return { errors: coerced.errors.map((error) => new AppError(ErrorCode.BAD_USER_INPUT, error.message)) };
   const tooCostly = queryCost.check(document, payload.operationName, payload.variables ?? undefined);
   if (tooCostly) return { errors: [tooCostly] };
   return { document, payload: { ...payload, query } };

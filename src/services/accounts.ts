@@ -9,6 +9,7 @@ import type { PageRows } from '../pagination/connection';
 import type { KeyOrder } from '../pagination/keyset';
 import type { PageRequest } from '../pagination/page-args';
 import { loadPage } from '../pagination/single-page';
+import { cleanDisplayName } from './text';
 
 export interface NewAccount {
   handle: string;
@@ -30,7 +31,7 @@ export async function createAccount(dataSource: DataSource, input: NewAccount): 
   const repository = dataSource.getRepository(User);
   const user = repository.create({
     handle: input.handle,
-    displayName: input.displayName.trim(),
+    displayName: cleanDisplayName(input.displayName),
     email: input.email.trim().toLowerCase(),
     passwordHash: await hashPassword(input.password),
     role: Role.USER,
@@ -39,7 +40,9 @@ export async function createAccount(dataSource: DataSource, input: NewAccount): 
     return await repository.save(user);
   } catch (error) {
     const field = UNIQUE_FIELDS[violatedUniqueIndex(error) ?? ''];
-    if (field) throw new ConflictError(`That ${field} is already taken: ${JSON.stringify(field === 'email' ? user.email : user.handle)}.`, { field });
+    // Names the field, never the value: an answer that repeats the e-mail address reads like a
+    // directory (signIn answers alike for unknown logins and wrong passwords for the same reason).
+    if (field) throw new ConflictError(field === 'email' ? 'That e-mail address cannot be used for a new account.' : 'That handle is taken.', { field });
     throw error;
   }
 }

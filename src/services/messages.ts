@@ -12,6 +12,7 @@ import type { KeyOrder } from '../pagination/keyset';
 import type { PageRequest } from '../pagination/page-args';
 import { loadPage } from '../pagination/single-page';
 import { commitChange, lockConversation, requireOpen, type Change, type ChangeDeps, type LockedConversation } from './changes';
+import { checkBody } from './text';
 
 /** The text-search configuration of messages_body_fts_idx: queries must use the same expression. */
 const DOCUMENT = `to_tsvector('english', coalesce(m.body, ''))`;
@@ -55,17 +56,6 @@ export interface NewMessage {
   body: string;
   /** The author's idempotency key (1..64 characters). */
   clientMessageId: string;
-}
-
-/** The body as stored: trimmed, 1..maxLength characters, else BAD_USER_INPUT naming the field. */
-export function checkBody(body: string, maxLength: number): string {
-  const text = body.trim();
-  if (text.length < 1 || text.length > maxLength) {
-    throw new BadUserInputError(`body must be 1 to ${maxLength} characters after trimming, got ${text.length}.`, {
-      fields: [{ field: 'body', message: `must be 1 to ${maxLength} characters` }],
-    });
-  }
-  return text;
 }
 
 function findByClientId(manager: EntityManager, authorId: string, clientMessageId: string): Promise<Message | null> {

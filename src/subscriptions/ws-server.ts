@@ -82,6 +82,24 @@ class SocketFrames implements FrameTransport {
   }
 }
 
+/**
+ * The `connection_init` payload: `authorization` (any case: `Authorization` from a header-minded
+ * client is the same thing) and nothing else. Any other key is refused with a reason instead of
+ * being ignored, so a client whose token is misplaced learns it rather than being let in
+ * anonymously.
+ */
+function readConnectionParams(params: Readonly<Record<string, unknown>> | undefined): { authorization: unknown } | { refused: string } {
+  let authorization: unknown;
+  let seen = false;
+  for (const [key, value] of Object.entries(params ?? {})) {
+    if (key.toLowerCase() !== 'authorization') return { refused: `Unknown connection_init payload key ${JSON.stringify(key.slice(0, 40))}: send { authorization: "Bearer <token>" }` };
+    if (seen) return { refused: 'The connection_init payload names authorization twice' };
+    seen = true;
+    authorization = value;
+  }
+  return { authorization };
+}
+
 /** setTimeout's longest delay (about 24.8 days); a later expiry is re-armed when this one fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -164,7 +182,12 @@ export async function attachWsServer(options: WsServerOptions) {
       onConnect: async (ctx) => {
         let viewer: Viewer | null;
         try {
-          viewer = await authenticate(services, ctx.connectionParams?.authorization);
+          const params = readConnectionParams(ctx.connectionParams);
+          if ('refused' in params) {
+            ctx.extra.socket.close(CloseCode.BadRequest, params.refused);
+            return false;
+          }
+          viewer = await authenticate(services, params.authorization);
         } catch (error) {
           if (!(error instanceof InvalidTokenError)) throw error;
           log.debug({ err: error }, 'refused connection_init');

@@ -19,10 +19,12 @@ import {
 } from 'graphql';
 import WebSocket from 'ws';
 import { toGlobalId } from '../../src/pagination/global-id';
+import { createTokenService } from '../../src/security/jwt';
+import { signInbound } from '../../src/webhooks/inbound';
 import { ErrorCode } from '../../src/errors';
 import { createConversation, createMessages } from '../factories/conversation.factory';
 import { createUser } from '../factories/user.factory';
-import { startTestApp, type TestApp } from '../helpers/test-app';
+import { startTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/test-app';
 
 /**
  * Hostile input, generated from schema.graphql with fast-check: random operations on every root
@@ -35,6 +37,7 @@ import { startTestApp, type TestApp } from '../helpers/test-app';
 const schema = buildSchema(readFileSync(path.resolve(__dirname, '../../schema.graphql'), 'utf8'));
 /** Every code a client may cause; INTERNAL_SERVER_ERROR is a bug, whatever the status. */
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode).filter((code) => code !== ErrorCode.INTERNAL_SERVER_ERROR));
+const WEBHOOK_SECRET = 'fuzz-webhook-secret-of-some-length';
 const LEAKS = /\bat [\w.<>]+ \(|node_modules|\.ts:\d+|SELECT\s|INSERT\s|UPDATE\s|relation "|syntax error at or near|QueryFailedError|violates .* constraint/i;
 
 let app: TestApp;
@@ -45,7 +48,7 @@ let victimEmail: string;
 let victimIds: string[];
 
 beforeAll(async () => {
-  app = await startTestApp({ NODE_ENV: 'production', PERSISTED_QUERIES: 'apq', LOG_LEVEL: 'silent' });
+  app = await startTestApp({ NODE_ENV: 'production', PERSISTED_QUERIES: 'apq', LOG_LEVEL: 'silent', INBOUND_WEBHOOK_SECRET: WEBHOOK_SECRET });
   const [victim, other, mallory] = await Promise.all([createUser(app), createUser(app), createUser(app)]);
   attacker = mallory;
   attackerId = mallory.user.id;
@@ -210,6 +213,59 @@ it('answers random and hostile operations over HTTP with codes, no leaks and not
 
 it('answers them over WebSocket the same way', async () => {
   await fc.assert(fc.asyncProperty(fc.oneof({ weight: 4, arbitrary: operation }, { weight: 1, arbitrary: garbage }), overWs), { numRuns: 150 });
+}, 170_000);
+
+it('answers variables that do not fit their types over WebSocket as over HTTP: BAD_USER_INPUT, never an internal error', async () => {
+  const mutations = Object.values((schema.getType('Mutation') as GraphQLObjectType).getFields()).filter((f) => f.args.some((a) => isInputObjectType(getNamedType(a.type))));
+  const misfit = fc.constantFrom(...mutations).chain((field) =>
+    fc.record(Object.fromEntries(field.args.map((a) => [a.name, wrongValue])), { requiredKeys: field.args.map((a) => a.name) }).map((variables) => ({
+      query: `mutation Misfit(${field.args.map((a) => `$${a.name}: ${a.type.toString()}`).join(', ')}) { ${field.name}(${field.args.map((a) => `${a.name}: $${a.name}`).join(', ')}) { __typename } }`,
+      variables,
+    })),
+  );
+  await fc.assert(fc.asyncProperty(misfit, async (request) => Promise.all([overHttp(request), overWs(request)]).then(() => undefined)), { numRuns: 60 });
+  expect(outcomes.get('INTERNAL_SERVER_ERROR')).toBeUndefined();
+}, 170_000);
+
+it('answers signed webhooks with hostile text, NUL characters included, with 202 or 400, never 500', async () => {
+  const webhookUrl = app.url.replace(/\/graphql$/, '/webhooks/inbound');
+  const payload = fc.record({
+    externalEventId: nastyString,
+    conversationId: fc.oneof(fc.constantFrom(...victimIds), nastyString),
+    authorHandle: nastyString,
+    body: nastyString,
+    sentAt: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), nastyString),
+  });
+  await fc.assert(
+    fc.asyncProperty(payload, async (fields) => {
+      const body = JSON.stringify(fields);
+      const response = await fetch(webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-parley-signature': signInbound(WEBHOOK_SECRET, body) }, body });
+      const text = await response.text();
+      expect([202, 400, 413]).toContain(response.status);
+      expect(text).not.toMatch(LEAKS);
+    }),
+    { numRuns: 200 },
+  );
+}, 170_000);
+
+it('refuses well-signed tokens whose subject is anything but a user id: 401 over HTTP, 4403 over WebSocket', async () => {
+  const tokens = createTokenService({ secret: TEST_JWT_SECRET, ttlSeconds: 600 });
+  await fc.assert(
+    // Short enough for a header (a 100 KB token is refused by Node with 431 before Parley sees it).
+    fc.asyncProperty(nastyString.filter((sub) => sub.length > 0 && sub.length < 2_000), async (sub) => {
+      const token = await tokens.issue(sub);
+      const http = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: '{ me { id } }' }) });
+      expect(http.status).toBe(401);
+      const socket = new WebSocket(app.wsUrl, 'graphql-transport-ws');
+      const code = await new Promise<number>((resolve) => {
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+        socket.on('close', (closed) => resolve(closed));
+        socket.on('error', () => undefined);
+      });
+      expect(code).toBe(4403);
+    }),
+    { numRuns: 60 },
+  );
 }, 170_000);
 
 it('stays ready, and the data stays consistent', async () => {

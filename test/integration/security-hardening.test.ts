@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { toGlobalId } from '../../src/pagination/global-id';
 import { createRedisConnectionLimits } from '../../src/security/connection-limits';
@@ -300,5 +300,84 @@ describe('7. codes for what clients cause', () => {
     sockets.push(raw);
     raw.send({ type: 'connection_init', payload: { authorization: `Bearer ${odd}` } });
     expect((await raw.closed).code).toBe(4403);
+  });
+});
+
+describe('7. codes for what clients cause (continued)', () => {
+  it('answers a variable that does not fit its type over WebSocket with BAD_USER_INPUT, as HTTP does', async () => {
+    const query = `mutation ($i: SendMessageInput!) { sendMessage(input: $i) { id } }`;
+    const variables = { i: { bod: 'y' } };
+    const http = await gql<any>(app, query, variables, { token: alice.token });
+    expect({ status: http.status, codes: new Set(errorCodes(http)) }).toEqual({ status: 400, codes: new Set(['BAD_USER_INPUT']) });
+    const raw = await socketOf(alice);
+    raw.send({ id: 'v', type: 'subscribe', payload: { query, variables } });
+    const answer = await raw.messages.next();
+    expect({ type: answer.type, codes: answer.payload.map((e: { extensions: { code: string } }) => e.extensions.code) }).toEqual({ type: 'error', codes: expect.arrayContaining(['BAD_USER_INPUT']) });
+    expect(new Set(answer.payload.map((e: { extensions: { code: string } }) => e.extensions.code))).toEqual(new Set(['BAD_USER_INPUT']));
+    expect(app.logs.filter((l) => l.msg === 'internal error')).toEqual([]);
+  });
+
+  it('refuses a NUL character over HTTP with 400, not 500', async () => {
+    const response = await gql<any>(app, `query ($h: String!) { user(handle: $h) { id } }`, { h: 'a\u0000' }, { token: alice.token });
+    expect({ status: response.status, codes: errorCodes(response) }).toEqual({ status: 400, codes: ['BAD_USER_INPUT'] });
+  });
+
+  it('does not log an APQ hash that does not match its document as an internal error', async () => {
+    const response = await fetch(app.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __typename }', extensions: { persistedQuery: { version: 1, sha256Hash: 'ab'.repeat(32) } } }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toBe('BAD_REQUEST');
+    expect(app.logs.filter((l) => l.msg === 'internal error')).toEqual([]);
+  });
+});
+
+describe('8. sign-up does not say which e-mail exists', () => {
+  it('answers a taken e-mail with a CONFLICT that names the field, not the address', async () => {
+    const taken = await gql<any>(app, `mutation ($i: SignUpInput!) { signUp(input: $i) { token } }`, {
+      i: { handle: `fresh_${Date.now()}`, displayName: 'Mallory', email: alice.user.email, password: 'correct horse battery' },
+    });
+    expect(taken.errors).toEqual([expect.objectContaining({ message: 'That e-mail address cannot be used for a new account.', extensions: expect.objectContaining({ code: 'CONFLICT', field: 'email' }) })]);
+    expect(JSON.stringify(taken)).not.toContain(alice.user.email);
+  });
+});
+
+describe('10. content', () => {
+  const send = (body: string) => gql<any>(app, operation('SendMessage'), { input: { conversationId, body, clientMessageId: randomUUID() } }, { token: alice.token });
+
+  it('refuses a body of only invisible characters, and counts length in code points', async () => {
+    for (const body of ['\u200B', '\u200B\u200C\u2060 \uFEFF', '\u3164']) expect(errorCodes(await send(body))).toEqual(['BAD_USER_INPUT']);
+    expect((await send('😀'.repeat(4000))).errors).toBeUndefined();
+    const long = await send('😀'.repeat(4001));
+    expect(long.errors![0].message).toBe('body must be 1 to 4000 characters after trimming, got 4001.');
+  });
+
+  it('stores display names NFC-normalised, without bidi controls or zero-width characters, counted in code points', async () => {
+    const signUp = (displayName: string) =>
+      gql<any>(app, `mutation ($i: SignUpInput!) { signUp(input: $i) { user { displayName } } }`, {
+        i: { handle: `name_${randomUUID().slice(0, 8)}`, displayName, email: `${randomUUID()}@example.com`, password: 'correct horse battery' },
+      });
+    expect((await signUp('Jose\u0301 \u202Egnp.exe\u202C\u200B')).data.signUp.user.displayName).toBe('José gnp.exe');
+    expect((await signUp('🦊'.repeat(64))).data.signUp.user.displayName).toBe('🦊'.repeat(64));
+    expect(errorCodes(await signUp('🦊'.repeat(65)))).toEqual(['BAD_USER_INPUT']);
+    expect(errorCodes(await signUp('\u202E\u200B'))).toEqual(['BAD_USER_INPUT']);
+  });
+});
+
+describe('11. connection_init keys', () => {
+  it('takes Authorization in any case, and refuses any other key with 4400 and a reason instead of connecting anonymously', async () => {
+    const capital = await openRawSocket(app.wsUrl);
+    sockets.push(capital);
+    capital.send({ type: 'connection_init', payload: { Authorization: `Bearer ${alice.token}` } });
+    expect((await capital.messages.next()).type).toBe('connection_ack');
+    capital.send({ id: 'me', type: 'subscribe', payload: { query: '{ me { id } }' } });
+    expect(await capital.messages.next()).toMatchObject({ type: 'next', payload: { data: { me: { id: toGlobalId('User', alice.user.id) } } } });
+
+    const misplaced = await openRawSocket(app.wsUrl);
+    sockets.push(misplaced);
+    misplaced.send({ type: 'connection_init', payload: { headers: { Authorization: `Bearer ${alice.token}` } } });
+    expect(await misplaced.closed).toEqual({ code: 4400, reason: 'Unknown connection_init payload key "headers": send { authorization: "Bearer <token>" }' });
   });
 });

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ExecutionResult } from 'graphql';
+import { inboundWebhookJob } from '../../src/jobs/inbound-webhook.job';
+import { fromGlobalIdOf } from '../../src/pagination/global-id';
 import { signInbound } from '../../src/webhooks/inbound';
+import { runOperation } from '../helpers/gql';
 import { openConversation, type Member } from '../factories/chat.factory';
 import { createUser } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';
@@ -38,6 +41,13 @@ const inbound = (overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 });
 
+/** A SUPPORT conversation its owner closed. */
+async function closedSupport(): Promise<string> {
+  const id = await openConversation(app, [agent, customer], 'SUPPORT');
+  await runOperation(app, 'CloseConversation', { id }, { token: agent.token });
+  return id;
+}
+
 async function messageCount(): Promise<number> {
   const [{ n }] = await app.services.dataSource.query(`SELECT count(*)::int AS n FROM messages WHERE author_id = $1`, [customer.user.id]);
   return n;
@@ -73,6 +83,22 @@ describe('POST /webhooks/inbound', () => {
     const response = await deliver(inbound(payload), { raw });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: string }).error).toContain(reason);
+  });
+
+  it.each<[string, () => Promise<Record<string, unknown>>, string]>([
+    ['a conversation that is not SUPPORT', async () => ({ conversationId: await openConversation(app, [agent, customer], 'GROUP') }), 'webhooks post only into SUPPORT conversations'],
+    ['a closed conversation', async () => ({ conversationId: await closedSupport() }), 'the conversation is closed'],
+    ['an author who is not a member', async () => ({ authorHandle: (await createUser(app)).user.handle }), 'is not a member of the conversation'],
+    ['an unknown handle', async () => ({ authorHandle: 'nobody_here' }), 'authorHandle: no user @nobody_here.'],
+    ['a body over MESSAGE_MAX_LENGTH', async () => ({ body: '😀'.repeat(4001) }), 'body must be 1 to 4000 characters after trimming, got 4001.'],
+    ['a body of invisible characters', async () => ({ body: '\u200B\u2060' }), 'body must contain at least one visible character.'],
+    ['a NUL character', async () => ({ body: 'a\u0000b' }), 'Text may not contain NUL characters (U+0000); found in $.body.'],
+  ])('refuses %s with 400 and the reason, before anything is queued', async (_case, overrides, reason) => {
+    const payload = inbound(await overrides());
+    const [messagesBefore, jobsBefore] = [await messageCount(), await jobCount()];
+    const response = await deliver(payload);
+    expect({ status: response.status, error: ((await response.json()) as { error: string }).error }).toEqual({ status: 400, error: expect.stringContaining(reason) });
+    expect([await messageCount(), await jobCount()]).toEqual([messagesBefore, jobsBefore]);
   });
 
   it('turns 500 concurrent deliveries, 100 of them repeats, into exactly 400 messages that subscribers see', async () => {
@@ -113,8 +139,10 @@ describe('POST /webhooks/inbound', () => {
   });
 
   it('retries a job that fails, then moves it to the dead-letter queue, visible in /metrics', async () => {
+    // Accepted, then impossible by the time the job runs (here: queued for a GROUP conversation
+    // straight away, as a check made at delivery cannot see what changes after it).
     const group = await openConversation(app, [agent, customer], 'GROUP');
-    expect((await deliver(inbound({ conversationId: group }))).status).toBe(202);
+    await app.services.jobs.send(inboundWebhookJob, { ...inbound(), conversationId: fromGlobalIdOf('Conversation', group) });
     await expectEventually(
       async () => {
         const text = await (await fetch(app.url.replace(/\/graphql$/, '/metrics'))).text();
