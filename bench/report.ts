@@ -149,6 +149,9 @@ before and after connecting, each after a full GC), against the bare \`ws\` serv
 | Parley | ${n(f.memory.parley.heapPerSocket)} B | ${n(f.memory.parley.rssPerSocket)} B |
 | raw ws | ${n(f.memory.raw.heapPerSocket)} B | ${n(f.memory.raw.rssPerSocket)} B |
 | ratio | ×${f.memory.heapRatio} | |
+${f.memory.parleyIdle ? `| Parley, signed in, no subscription | ${n(f.memory.parleyIdle.heapPerSocket)} B | ${n(f.memory.parleyIdle.rssPerSocket)} B |
+
+A signed-in socket that subscribes to nothing is what \`WS_MAX_CONNECTIONS_PER_USER\` (20) lets one account hold: ${n(f.memory.parleyIdle.heapPerSocket * 20)} B of heap at most per account.` : ''}
 
 ${mem}
 `;

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   };
   const fanoutCounts = quick ? [200, 500] : [1_000, 5_000, 10_000];
   const chatRates = quick ? [100, 200] : [250, 500, 1_000, 1_500];
-  const steps = (only.has('S1') ? 4 : 0) + (only.has('S2') ? 1 : 0) + (only.has('S3') ? fanoutCounts.length * 4 : 0) + (only.has('S5') ? 2 : 0) + (only.has('S6') ? chatRates.length : 0) + (only.has('S7') ? 3 : 0);
+  const steps = (only.has('S1') ? 4 : 0) + (only.has('S2') ? 1 : 0) + (only.has('S3') ? fanoutCounts.length * 4 + 1 : 0) + (only.has('S5') ? 2 : 0) + (only.has('S6') ? chatRates.length : 0) + (only.has('S7') ? 3 : 0);
   const progress = createProgress(steps);
   const results: Results = {
     at: new Date().toISOString(),

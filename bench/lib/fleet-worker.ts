@@ -13,6 +13,8 @@ interface Connect {
   tokens: string[];
   query?: string;
   variables?: Record<string, unknown>;
+  /** graphql mode: false connects and authenticates only (an idle signed-in client). Default true. */
+  subscribe?: boolean;
 }
 type Command = Connect | { cmd: 'reset' } | { cmd: 'stats' } | { cmd: 'close' };
 
@@ -47,7 +49,7 @@ function open(command: Connect, index: number): Promise<void> {
       const text = data.toString();
       if (!settled) {
         if (text.includes('"connection_ack"')) {
-          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: command.query, variables: command.variables } }));
+          if (command.subscribe !== false) socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: command.query, variables: command.variables } }));
           settle(true);
         }
         return;

@@ -28,7 +28,7 @@ export class Fleet {
     });
   }
 
-  connect(options: { url: string; count: number; mode: 'graphql' | 'raw'; tokens?: string[]; query?: string; variables?: Record<string, unknown> }) {
+  connect(options: { url: string; count: number; mode: 'graphql' | 'raw'; tokens?: string[]; query?: string; variables?: Record<string, unknown>; subscribe?: boolean }) {
     return this.ask<{ connected: number; failed: number }>({ cmd: 'connect', tokens: [], ...options });
   }
 

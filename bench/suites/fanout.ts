@@ -37,6 +37,8 @@ export interface FanoutResult {
     parley: { heapPerSocket: number; rssPerSocket: number };
     raw: { heapPerSocket: number; rssPerSocket: number };
     heapRatio: number;
+    /** A signed-in socket with no subscription: what WS_MAX_CONNECTIONS_PER_USER lets one account hold. */
+    parleyIdle?: { heapPerSocket: number; rssPerSocket: number };
   };
 }
 
@@ -121,7 +123,7 @@ async function publishAt(rate: number, count: number, send: (text: string) => Pr
 }
 
 /** Lowest heap and RSS over a few samples, each after a full GC: live objects, not garbage. */
-async function steadyMemory(target: Target) {
+async function steadyMemory(target: Pick<Target, 'memory' | 'collectGarbage'>) {
   let best = { heap: Infinity, rss: Infinity };
   for (let i = 0; i < 4; i++) {
     target.collectGarbage();
@@ -240,6 +242,7 @@ export async function fanout(options: FanoutOptions): Promise<FanoutResult> {
     await server?.stop();
     server = undefined;
   }
+  const parleyIdle = await idleSignedInMemory(options, setup.subscribers);
 
   const port = await freePort();
   const baseline = await startProcess(path.join(ROOT, 'dist/bench/baselines/ws-broadcast.js'), {}, port);
@@ -287,6 +290,32 @@ export async function fanout(options: FanoutOptions): Promise<FanoutResult> {
       parley: parley.memory,
       raw: raw.memory,
       heapRatio: Math.round((parley.memory.heapPerSocket / Math.max(1, raw.memory.heapPerSocket)) * 100) / 100,
+      parleyIdle,
     },
   };
+}
+
+/** Heap and RSS per socket that signed in and subscribed to nothing, on a fresh Parley process. */
+async function idleSignedInMemory(options: FanoutOptions, tokens: string[]): Promise<{ heapPerSocket: number; rssPerSocket: number }> {
+  const server = await startParley({ databaseUrl: options.databaseUrl, schema: options.schema });
+  const fleet = new Fleet();
+  try {
+    const count = options.counts.at(-1)!;
+    options.progress.step(`Parley: ${count.toLocaleString('en')} signed-in sockets without subscriptions`);
+    const target = {
+      memory: async () => {
+        const text = await server.scrape();
+        return { heap: metric(text, 'nodejs_heap_size_used_bytes'), rss: metric(text, 'process_resident_memory_bytes') };
+      },
+      collectGarbage: () => server.collectGarbage(),
+    };
+    const before = await steadyMemory(target);
+    const { failed } = await fleet.connect({ url: server.url.replace(/^http/, 'ws'), count, mode: 'graphql', tokens, subscribe: false });
+    if (failed > 0) throw new Error(`${failed} signed-in sockets could not connect to Parley`);
+    const after = await steadyMemory(target);
+    return { heapPerSocket: Math.round((after.heap - before.heap) / count), rssPerSocket: Math.round((after.rss - before.rss) / count) };
+  } finally {
+    await fleet.close();
+    await server.stop();
+  }
 }
