@@ -115,8 +115,10 @@ export function createFormatError({ production }: FormatErrorOptions) {
     }
     const code = ownCode(error) ?? formatted.extensions?.code;
     if (typeof code === 'string' && CLIENT_CODES.has(code)) {
-      if (!production) return { ...formatted, extensions: { ...formatted.extensions, code } };
-      const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
+      // `http` sets an HTTP status (Apollo Server reads it); it is no part of the error a client sees.
+      const { http: _http, ...own } = formatted.extensions ?? {};
+      if (!production) return { ...formatted, extensions: { ...own, code } };
+      const { stacktrace: _stacktrace, ...extensions } = own;
       // Field suggestions would let a client map a schema whose introspection is off.
       return { ...formatted, message: formatted.message.replace(/ ?Did you mean .+\?$/, ''), extensions: { ...extensions, code } };
     }

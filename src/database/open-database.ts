@@ -26,8 +26,12 @@ export async function openDatabase(config: Config, logger: Logger, onQuery?: (sq
     await dataSource.initialize();
     try {
       if (config.database.migrationsRun) {
-        await dataSource.query(`CREATE SCHEMA IF NOT EXISTS "${config.database.schema}"`);
-        const applied = await withAdvisoryLock(dataSource, 'migrations', () => dataSource.runMigrations({ transaction: 'each' }));
+        // Under the lock too: two CREATE SCHEMA IF NOT EXISTS at once can both miss it and one then
+        // fails on the catalogue's unique index (instances starting together on an empty database).
+        const applied = await withAdvisoryLock(dataSource, 'migrations', async () => {
+          await dataSource.query(`CREATE SCHEMA IF NOT EXISTS "${config.database.schema}"`);
+          return dataSource.runMigrations({ transaction: 'each' });
+        });
         if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.name) }, 'applied migrations');
       }
     } catch (error) {
@@ -58,13 +62,15 @@ export async function openDatabase(config: Config, logger: Logger, onQuery?: (sq
  */
 export async function withAdvisoryLock<T>(dataSource: DataSource, name: string, work: () => Promise<T>): Promise<T> {
   const runner = dataSource.createQueryRunner('master');
-  const key = `hashtext('parley:${name}:' || current_schema())`;
+  // The configured schema, not current_schema(): before the schema exists that is another one, or
+  // null, and a null key locks nothing.
+  const key = `parley:${name}:${(dataSource.options as { schema?: string }).schema ?? 'public'}`;
   try {
-    await runner.query(`SELECT pg_advisory_lock(${key})`);
+    await runner.query(`SELECT pg_advisory_lock(hashtext($1))`, [key]);
     try {
       return await work();
     } finally {
-      await runner.query(`SELECT pg_advisory_unlock(${key})`);
+      await runner.query(`SELECT pg_advisory_unlock(hashtext($1))`, [key]);
     }
   } finally {
     await runner.release();

@@ -37,6 +37,10 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     // Every test client calls from 127.0.0.1: with limits on, unrelated tests would share one budget.
     // test/integration/rate-limits.test.ts turns them on.
     RATE_LIMITS: 'off',
+    // The same reason: every test socket comes from 127.0.0.1, often as one user. The tests of the
+    // connection caps set their own.
+    WS_MAX_CONNECTIONS_PER_USER: '1000',
+    WS_MAX_CONNECTIONS_PER_ADDRESS: '10000',
     // Production wants METRICS_TOKEN (config.test.ts checks that); test apps listen on loopback only.
     ...(env.NODE_ENV === 'production' && !env.METRICS_TOKEN ? { METRICS_PUBLIC: 'true' } : {}),
     ...env,

@@ -142,7 +142,8 @@ describe('SQL statements per request', () => {
       const response = await gql<any>(app, NESTED, { n }, { token: viewer.token });
       expect(response.errors).toBeUndefined();
       expect(response.data.conversations.edges).toHaveLength(n);
-      return [...app.queries];
+      // The request's own: this instance's minute flush of live figures may land in the same moment.
+      return app.queries.filter((sql) => !sql.includes('metric_instance_minutes'));
     };
     await statements(2); // the viewer's account is then known to be active, and not looked up again for a while
     const two = await statements(2);
