@@ -39,7 +39,7 @@ export function cleanDisplayName(name: string, maxLength = 64): string {
   const cleaned = name.normalize('NFC').replace(DISGUISING, '').trim();
   const length = codePoints(cleaned);
   if (length < 1 || length > maxLength || INVISIBLE.test(cleaned)) {
-    throw new BadUserInputError(`displayName must be 1 to ${maxLength} characters with a visible one, got ${length}.`, {
+    throw new BadUserInputError(`displayName: must be 1 to ${maxLength} characters with a visible one, got ${length}.`, {
       fields: [{ field: 'displayName', message: `must be 1 to ${maxLength} characters` }],
     });
   }
