@@ -3,22 +3,18 @@ import type { DataSource } from 'typeorm';
 import type { Config } from './config';
 import { createLoaders, type Loaders } from './loaders';
 import type { JobQueue } from './jobs/queue';
-import type { ClusterMetrics } from './observability/cluster-metrics';
+import type { ClusterMetrics } from './subscriptions/metrics-stream';
 import type { Logger } from './observability/logger';
 import type { Metrics } from './observability/metrics';
 import type { ActiveAccounts } from './security/active-accounts';
 import type { TokenService } from './security/jwt';
+import type { Viewer } from './security/viewer';
 import type { CursorCodec } from './pagination/cursor';
 import type { PresenceStore } from './subscriptions/presence';
-import type { EventBus } from './subscriptions/pubsub';
+import type { EventBus } from './events/bus';
+import type { StringTable } from './events/strings';
 import type { QueueBound } from './subscriptions/event-queue';
 
-/** The signed-in user, as far as the token says. Roles are loaded fresh when a check needs them. */
-export interface Viewer {
-  id: string;
-  /** When the token that named this viewer expires (ms since the epoch); a WebSocket is closed then. */
-  tokenExpiresAt?: number;
-}
 
 /** Long-lived collaborators the composition root hands to every request. */
 export interface Services {
@@ -32,6 +28,8 @@ export interface Services {
   accounts: ActiveAccounts;
   presence: PresenceStore;
   cursors: CursorCodec;
+  /** Shares one copy of strings that many subscriptions hold. */
+  strings: StringTable;
   logger: Logger;
 }
 
@@ -40,8 +38,8 @@ export interface Context {
   readonly viewer: Viewer | null;
   /** The client's address (X-Forwarded-For only as far as TRUST_PROXY allows); rate limits count anonymous calls by it. */
   readonly clientIp: string;
-  /** Replaced for every event a subscription delivers (see `refreshLoaders`). */
-  loaders: Loaders;
+  /** Fresh for every event a subscription delivers (see `eventContext`). */
+  readonly loaders: Loaders;
   readonly services: Services;
   readonly logger: Logger;
   /** How a subscription's event queue is bounded (WebSocket operations only; see EventQueue). */
@@ -75,10 +73,6 @@ class RequestContext implements Context {
     return (this.ownLoaders ??= createLoaders(this.services, this.viewer?.id ?? null));
   }
 
-  set loaders(loaders: Loaders) {
-    this.ownLoaders = loaders;
-  }
-
   get logger(): Logger {
     return (this.ownLogger ??= this.services.logger.child({ requestId: this.requestId, viewerId: this.viewer?.id }));
   }
@@ -89,11 +83,11 @@ export function createContext(services: Services, { viewer, clientIp, requestId 
 }
 
 /**
- * graphql-ws keeps one context for the whole life of a subscription, and a loader's cache would
- * serve every later event the rows it saw first. Each subscription's root resolver calls this
- * before resolving an event; graphql-js resolves one event of a subscription at a time, so the
- * swap never changes loaders under a running resolution.
+ * The context one event of a subscription is resolved in: the subscription's caller, with loaders
+ * of its own. graphql-ws keeps one context for a subscription's whole life, and a loader's cache
+ * would serve every later event the rows it saw first; shared execution (subscriptions/
+ * shared-execution.ts) resolves every event in one of these, so no resolver has to remember to.
  */
-export function refreshLoaders(context: Context): void {
-  context.loaders = createLoaders(context.services, context.viewer?.id ?? null);
+export function eventContext(context: Context): Context {
+  return new RequestContext(context.services, context.viewer, context.clientIp, context.requestId, context.queueBound);
 }

@@ -2,7 +2,6 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { ArgumentValidationError } from 'type-graphql';
 import type { ValidationError } from 'class-validator';
-import { databaseUnavailable } from './database/postgres-errors';
 
 /** Every `extensions.code` a client can see. Clients may switch on these; never rename one. */
 export enum ErrorCode {
@@ -86,6 +85,8 @@ function describeValidation(errors: ValidationError[], prefix = ''): { field: st
 export interface FormatErrorOptions {
   /** Mask unknown errors: no message, stack, SQL or driver text reaches the client. */
   production: boolean;
+  /** Whether an error means a dependency is away (PostgreSQL unreachable): SERVICE_UNAVAILABLE, not a bug. */
+  unavailable(error: unknown): boolean;
 }
 
 /**
@@ -93,7 +94,7 @@ export interface FormatErrorOptions {
  * class-validator failures become BAD_USER_INPUT naming each field; anything else is an internal
  * error — masked in production, where its details only go to the log (see the logging plugin).
  */
-export function createFormatError({ production }: FormatErrorOptions) {
+export function createFormatError({ production, unavailable }: FormatErrorOptions) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof ArgumentValidationError) {
@@ -105,7 +106,7 @@ export function createFormatError({ production }: FormatErrorOptions) {
         extensions: { code: ErrorCode.BAD_USER_INPUT, fields },
       };
     }
-    if (databaseUnavailable(original)) {
+    if (unavailable(original)) {
       return {
         message: 'The database is unavailable right now; retry shortly.',
         locations: formatted.locations,

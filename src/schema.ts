@@ -12,8 +12,7 @@ import { MessageResolver } from './resolvers/message.resolver';
 import { NodeResolver } from './resolvers/node.resolver';
 import { UserResolver } from './resolvers/user.resolver';
 import { rateLimitDirective } from './directives/rate-limit.directive';
-import { authChecker } from './security/auth';
-import { createInProcessBus } from './subscriptions/pubsub';
+import { authChecker } from './resolvers/auth-checker';
 
 export interface SchemaOptions {
   /**
@@ -38,6 +37,6 @@ export function buildParleySchema({ pubSub }: SchemaOptions): Promise<GraphQLSch
 }
 
 /** The SDL committed as `schema.graphql`: sorted, with directive definitions and their uses. */
-export async function printParleySchema(): Promise<string> {
-  return `${printSchemaWithDirectives(lexicographicSortSchema(await buildParleySchema({ pubSub: createInProcessBus() })))}\n`;
+export async function printParleySchema(options: SchemaOptions): Promise<string> {
+  return `${printSchemaWithDirectives(lexicographicSortSchema(await buildParleySchema(options)))}\n`;
 }

@@ -1,6 +1,6 @@
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
 import { Check, Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
-import { Node } from '../resolvers/node.type';
+import { Node } from '../pagination/node.type';
 import { User } from './user.entity';
 
 export enum AccountExportStatus {

@@ -1,7 +1,7 @@
 import { Field, Int, ObjectType } from 'type-graphql';
 import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { Conversation } from './conversation.entity';
-import { Node } from '../resolvers/node.type';
+import { Node } from '../pagination/node.type';
 import { User } from './user.entity';
 
 /** A chat message. Deleting keeps the row and its seq and nulls the body (soft delete). */

@@ -1,6 +1,6 @@
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
 import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
-import { Node } from '../resolvers/node.type';
+import { Node } from '../pagination/node.type';
 
 export enum Role {
   USER = 'USER',

@@ -1,5 +1,7 @@
-import { AccountExportStatus } from '../entities/account-export.entity';
+import type { DataSource } from 'typeorm';
+import { AccountExport, AccountExportStatus } from '../entities/account-export.entity';
 import type { JobDefinition } from './job';
+import type { JobQueue } from './queue';
 
 export interface AccountExportPayload {
   exportId: string;
@@ -49,3 +51,12 @@ export const accountExportJob: JobDefinition<AccountExportPayload> = {
     }
   },
 };
+
+/** Records an export request and enqueues its job in the same transaction: one never exists without the other. */
+export async function requestAccountExport(deps: { dataSource: DataSource; jobs: JobQueue }, userId: string): Promise<AccountExport> {
+  return deps.dataSource.transaction(async (manager) => {
+    const created = await manager.getRepository(AccountExport).save(manager.getRepository(AccountExport).create({ userId }));
+    await deps.jobs.send(accountExportJob, { exportId: created.id }, { manager });
+    return created;
+  });
+}

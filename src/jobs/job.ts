@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import type { EventBus } from '../subscriptions/pubsub';
+import type { EventBus } from '../events/bus';
 
 /** What a job may use. Jobs get it from the queue, tests build it themselves. */
 export interface JobDeps {

@@ -1,6 +1,6 @@
 import PgBoss from 'pg-boss';
 import type { EntityManager } from 'typeorm';
-import { withAdvisoryLock } from '../database/open-database';
+import { withAdvisoryLock } from '../database/advisory-lock';
 import { deadLetterQueue, type JobDefinition, type JobDeps } from './job';
 
 export interface JobQueueOptions {

@@ -3,7 +3,8 @@ import { GraphQLJSONObject } from 'graphql-scalars';
 import type { Context } from '../context';
 import { AccountExport, AccountExportStatus } from '../entities/account-export.entity';
 import { fromGlobalIdOf, toGlobalId } from '../pagination/global-id';
-import { deleteAccount, requestAccountExport } from '../services/account-data';
+import { requestAccountExport } from '../jobs/account-export.job';
+import { deleteAccount } from '../services/account-data';
 
 @Resolver(() => AccountExport)
 export class AccountResolver {

@@ -1,26 +1,28 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Resolver, Root, Subscription, type ClassType } from 'type-graphql';
-import { refreshLoaders, type Context } from '../context';
+import type { Context } from '../context';
 import { Message } from '../entities/message.entity';
 import { User } from '../entities/user.entity';
 import { BadUserInputError } from '../errors';
 import { fromGlobalIdOf } from '../pagination/global-id';
 import { openConversationStream, type StreamItem } from '../subscriptions/conversation-stream';
-import { intern } from '../subscriptions/intern';
 import { ConversationEvent, messageEventTypes, toEventObject, userEventTypes } from './conversation-event.types';
+import { subscribeWith } from './subscribe';
 
-interface ConversationEventsArgs {
-  conversationId: string;
-  afterSeq?: number | null;
+/** conversationEvents' arguments, read once when the subscription starts. */
+function readArgs(args: Record<string, unknown>, { services }: Context) {
+  const afterSeq = (args.afterSeq as number | null | undefined) ?? null;
+  if (afterSeq !== null && afterSeq < 0) throw new BadUserInputError(`afterSeq must be ≥ 0, got ${afterSeq}.`, { argument: 'afterSeq' });
+  // Every subscriber of a conversation holds its id: one copy for all of them.
+  return { conversationId: services.strings.intern(fromGlobalIdOf('Conversation', args.conversationId as string)), afterSeq };
 }
 
-function subscribe({ conversationId, afterSeq }: ConversationEventsArgs, { services, viewer, queueBound }: Context) {
-  if (afterSeq != null && afterSeq < 0) throw new BadUserInputError(`afterSeq must be ≥ 0, got ${afterSeq}.`, { argument: 'afterSeq' });
+function open({ conversationId, afterSeq }: ReturnType<typeof readArgs>, { services, viewer, queueBound }: Context) {
   return openConversationStream({
     bus: services.bus,
     dataSource: services.dataSource,
-    conversationId: intern(fromGlobalIdOf('Conversation', conversationId)),
+    conversationId,
     viewerId: viewer!.id,
-    afterSeq: afterSeq ?? null,
+    afterSeq,
     replayLimit: services.config.realtime.replayLimit,
     typingTimeoutMs: services.config.realtime.typingTimeoutMs,
     metrics: services.metrics,
@@ -33,15 +35,13 @@ export class ConversationEventsResolver {
   @Authorized()
   @Subscription(() => ConversationEvent, {
     description: 'Live events of one conversation, in seq order, each once. With afterSeq, first replays every stored event after it.',
-    subscribe: ({ args, context }) => subscribe(args as ConversationEventsArgs, context as Context),
+    subscribe: subscribeWith(readArgs, open),
   })
   conversationEvents(
     @Root() item: StreamItem,
     @Arg('conversationId', () => ID) _conversationId: string,
     @Arg('afterSeq', () => Int, { nullable: true }) _afterSeq: number | null,
-    @Ctx() context: Context,
   ): ConversationEvent {
-    refreshLoaders(context);
     return toEventObject(item);
   }
 }

@@ -1,6 +1,6 @@
 import { Authorized, Ctx, Extensions, Field, FieldResolver, Int, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
 import { viewerDependent } from '../subscriptions/shared-execution';
-import { refreshLoaders, type Context } from '../context';
+import type { Context } from '../context';
 import { Conversation } from '../entities/conversation.entity';
 import { openInboxStream, type InboxItem } from '../subscriptions/inbox-stream';
 
@@ -22,8 +22,7 @@ export class InboxUpdateResolver {
       return openInboxStream({ bus: services.bus, dataSource: services.dataSource, viewerId: viewer!.id, bound: queueBound });
     },
   })
-  inboxUpdates(@Root() item: InboxItem, @Ctx() context: Context): InboxUpdate {
-    refreshLoaders(context);
+  inboxUpdates(@Root() item: InboxItem): InboxUpdate {
     return Object.assign(new InboxUpdate(), item);
   }
 

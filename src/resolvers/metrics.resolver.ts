@@ -3,8 +3,9 @@ import type { Context } from '../context';
 import { MetricSample } from '../entities/metric-sample.entity';
 import { Role } from '../entities/user.entity';
 import { BadUserInputError } from '../errors';
-import type { MetricsSnapshot as Snapshot } from '../observability/cluster-metrics';
+import type { MetricsSnapshot as Snapshot } from '../subscriptions/metrics-stream';
 import { listSize } from '../security/query-cost';
+import { subscribeWith } from './subscribe';
 
 @ObjectType({ simpleResolvers: true })
 export class MetricsSnapshot implements Snapshot {
@@ -72,13 +73,14 @@ export class MetricsResolver {
   @Subscription(() => MetricsSnapshot, {
     name: 'metrics',
     description: 'Cluster-wide live figures every intervalSeconds (1..60). ADMIN only.',
-    subscribe: ({ args, context }) => {
-      const intervalSeconds = (args as { intervalSeconds?: number | null }).intervalSeconds ?? 1;
-      if (!Number.isInteger(intervalSeconds) || intervalSeconds < 1 || intervalSeconds > 60) {
-        throw new BadUserInputError(`intervalSeconds must be 1..60, got ${intervalSeconds}.`, { argument: 'intervalSeconds' });
-      }
-      return (context as Context).services.clusterMetrics.follow(intervalSeconds);
-    },
+    subscribe: subscribeWith(
+      (args) => {
+        const intervalSeconds = (args.intervalSeconds as number | null | undefined) ?? 1;
+        if (intervalSeconds < 1 || intervalSeconds > 60) throw new BadUserInputError(`intervalSeconds must be 1..60, got ${intervalSeconds}.`, { argument: 'intervalSeconds' });
+        return intervalSeconds;
+      },
+      (intervalSeconds, { services }) => services.clusterMetrics.follow(intervalSeconds),
+    ),
   })
   metricsSubscription(@Root() snapshot: Snapshot, @Arg('intervalSeconds', () => Int, { nullable: true, defaultValue: 1 }) _intervalSeconds: number): Snapshot {
     return snapshot;

@@ -3,7 +3,7 @@ import type { Context } from '../context';
 import { assertNever } from '../errors';
 import { fromGlobalId } from '../pagination/global-id';
 import { AccountExport } from '../entities/account-export.entity';
-import { Node } from './node.type';
+import { Node } from '../pagination/node.type';
 import { visibleConversation, visibleMessage } from './visibility';
 
 @Resolver()

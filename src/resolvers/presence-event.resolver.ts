@@ -1,9 +1,10 @@
 import { Arg, Authorized, Ctx, Field, FieldResolver, ID, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
-import { refreshLoaders, type Context } from '../context';
+import type { Context } from '../context';
 import { User } from '../entities/user.entity';
 import { fromGlobalIdOf } from '../pagination/global-id';
 import { openPresenceStream } from '../subscriptions/presence-stream';
-import type { PresenceChange } from '../subscriptions/topics';
+import type { PresenceChange } from '../events/topics';
+import { subscribeWith } from './subscribe';
 
 @ObjectType({ simpleResolvers: true })
 export class PresenceEvent {
@@ -21,14 +22,12 @@ export class PresenceEventResolver {
   @Authorized()
   @Subscription(() => PresenceEvent, {
     description: "Online / offline changes of a conversation's members.",
-    subscribe: ({ args, context }) => {
-      const { services, viewer, queueBound } = context as Context;
-      const conversationId = fromGlobalIdOf('Conversation', (args as { conversationId: string }).conversationId);
-      return openPresenceStream({ bus: services.bus, dataSource: services.dataSource, conversationId, viewerId: viewer!.id, bound: queueBound });
-    },
+    subscribe: subscribeWith(
+      (args) => ({ conversationId: fromGlobalIdOf('Conversation', args.conversationId as string) }),
+      ({ conversationId }, { services, viewer, queueBound }) => openPresenceStream({ bus: services.bus, dataSource: services.dataSource, conversationId, viewerId: viewer!.id, bound: queueBound }),
+    ),
   })
-  presence(@Root() change: PresenceChange, @Arg('conversationId', () => ID) _conversationId: string, @Ctx() context: Context): PresenceEvent {
-    refreshLoaders(context);
+  presence(@Root() change: PresenceChange, @Arg('conversationId', () => ID) _conversationId: string): PresenceEvent {
     return Object.assign(new PresenceEvent(), { userId: change.userId, online: change.online, lastSeenAt: change.online ? null : new Date(change.at) });
   }
 

@@ -1,10 +1,10 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
-import type { Context } from '../context';
 import { ErrorCode } from '../errors';
 import { addressKey } from './client-address';
 import { sendGraphQLErrors } from './http-errors';
 import type { RateLimiter } from './rate-limiter';
+import type { Viewer } from './viewer';
 
 export interface ApqRegistrationOptions {
   /** `authenticated`: an anonymous client's documents run, but are not stored. */
@@ -55,7 +55,7 @@ export function apqDocumentSizeLimit(maxBytes: number): RequestHandler {
  * store it (the request's `persistedQueryRegister` flag, which it checks before writing), so a
  * client never fails for it and a later request may register it.
  */
-export function apqRegistrationPlugin(options: ApqRegistrationOptions): ApolloServerPlugin<Context> {
+export function apqRegistrationPlugin(options: ApqRegistrationOptions): ApolloServerPlugin<{ viewer: Viewer | null; clientIp: string }> {
   return {
     async requestDidStart() {
       return {

@@ -1,24 +1,8 @@
-import type { AuthChecker } from 'type-graphql';
-import type { Context, Viewer } from '../context';
-import type { Role } from '../entities/user.entity';
-import { ForbiddenError, UnauthenticatedError } from '../errors';
+import type { Viewer } from './viewer';
 import type { ActiveAccounts } from './active-accounts';
 import { InvalidTokenError, parseBearer, type TokenService } from './jwt';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * `@Authorized()` needs a signed-in viewer; `@Authorized(Role.ADMIN)` also needs that role, read
- * from the database (through the request's loader) so a revoked role takes effect at once.
- */
-export const authChecker: AuthChecker<Context, Role> = async ({ context }, roles) => {
-  if (!context.viewer) throw new UnauthenticatedError();
-  if (roles.length === 0) return true;
-  const user = await context.loaders.usersById.load(context.viewer.id);
-  if (!user) throw new UnauthenticatedError('Your account no longer exists.');
-  if (!roles.includes(user.role)) throw new ForbiddenError(`This needs the ${roles.join(' or ')} role.`);
-  return true;
-};
 
 /**
  * The viewer named by an `Authorization` value: null when there is none; throws

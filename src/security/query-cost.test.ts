@@ -1,13 +1,14 @@
 import 'reflect-metadata';
 import { getNamedType, getNullableType, isListType, isObjectType, parse, type GraphQLSchema } from 'graphql';
 import { buildParleySchema } from '../schema';
-import { createInProcessBus } from '../subscriptions/pubsub';
+import { createInProcessBus } from '../events/bus';
+import { createStringTable } from '../events/strings';
 import { createQueryCost, type QueryCost } from './query-cost';
 
 let schema: GraphQLSchema;
 let queryCost: QueryCost;
 beforeAll(async () => {
-  schema = await buildParleySchema({ pubSub: createInProcessBus() });
+  schema = await buildParleySchema({ pubSub: createInProcessBus(createStringTable()) });
   queryCost = createQueryCost(schema, 10_000);
 });
 

@@ -1,5 +1,6 @@
 import { getOperationAST, getVariableValues, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
+import { LRUCache } from 'lru-cache';
 import { AppError, ErrorCode, isTokenLimitError } from '../errors';
 import { nulCharacterError, nulCharacterIn } from './operation-guards.plugin';
 import type { QueryCost } from './query-cost';
@@ -43,7 +44,7 @@ export function createWsAdmission(options: WsAdmissionOptions) {
   // Thousands of clients send the same few documents: parse and validate each once, and share the
   // AST (read-only to graphql-js) between their subscriptions.
   // The key's own string is kept too: every subscriber's payload then points at one copy of the text.
-  const admitted = new Map<string, { document: DocumentNode; query: string }>();
+  const admitted = new LRUCache<string, { document: DocumentNode; query: string }>({ max: 1_000 });
   return (payload: SubscribePayload, activeSubscriptions: number, budget: SubscribeBudget, now = Date.now()): Admission => {
     if (now - budget.windowStart >= 1000) Object.assign(budget, { windowStart: now, used: 0 });
     budget.used += 1;
@@ -77,7 +78,6 @@ export function createWsAdmission(options: WsAdmissionOptions) {
     if (errors.length > 0) {
       return { errors: errors.map((e) => (e.extensions.code ? e : new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: ErrorCode.GRAPHQL_VALIDATION_FAILED } }))) };
     }
-    if (admitted.size >= 1_000) admitted.clear();
     admitted.set(query, { document, query });
     return operationOf(document, payload, query, options);
   };

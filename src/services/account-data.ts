@@ -1,22 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { AccountExport } from '../entities/account-export.entity';
 import { User } from '../entities/user.entity';
 import { UnauthenticatedError } from '../errors';
-import { accountExportJob } from '../jobs/account-export.job';
-import type { JobQueue } from '../jobs/queue';
 import { verifyPassword } from '../security/passwords';
-import { Topic } from '../subscriptions/topics';
+import { Topic } from '../events/topics';
 import { commitChange, type ChangeDeps } from './changes';
 import { departFrom } from './memberships';
-
-/** Records an export request and enqueues its job in the same transaction: one never exists without the other. */
-export async function requestAccountExport(deps: ChangeDeps & { jobs: JobQueue }, userId: string): Promise<AccountExport> {
-  return deps.dataSource.transaction(async (manager) => {
-    const created = await manager.getRepository(AccountExport).save(manager.getRepository(AccountExport).create({ userId }));
-    await deps.jobs.send(accountExportJob, { exportId: created.id }, { manager });
-    return created;
-  });
-}
 
 /**
  * Erases an account (the password confirms it). The user leaves every conversation — their live

@@ -5,9 +5,9 @@ import { ForbiddenError, NotFoundError } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { toGlobalId } from '../pagination/global-id';
-import type { EventBus } from '../subscriptions/pubsub';
-import { Topic, type StoredEvent, type StoredEventPayloads, type StoredEventType } from '../subscriptions/topics';
-import { appendEvent, type AppendOptions } from './event-log';
+import type { EventBus } from '../events/bus';
+import { Topic, type StoredEvent, type StoredEventPayloads, type StoredEventType } from '../events/topics';
+import { appendEvent, type AppendOptions } from '../events/event-log';
 
 /** What every change needs: the primary, the bus it announces itself on, and a log for what goes wrong after commit. */
 export interface ChangeDeps {

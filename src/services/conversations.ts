@@ -10,7 +10,7 @@ import { toGlobalId } from '../pagination/global-id';
 import type { KeyOrder } from '../pagination/keyset';
 import type { PageRequest } from '../pagination/page-args';
 import { loadPage } from '../pagination/single-page';
-import { Topic } from '../subscriptions/topics';
+import { Topic } from '../events/topics';
 import { commitChange, lockConversation, requireOwner, type Change, type ChangeDeps } from './changes';
 
 /** Most recent activity first: the last message, else creation; ties by id. */

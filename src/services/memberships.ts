@@ -3,7 +3,7 @@ import { Conversation, ConversationKind } from '../entities/conversation.entity'
 import { MemberRole } from '../entities/membership.entity';
 import { BadUserInputError, ForbiddenError } from '../errors';
 import { queryPrimary, withPrimary } from '../database/primary';
-import { Topic } from '../subscriptions/topics';
+import { Topic } from '../events/topics';
 import { announce, commitChange, conversationNotFound, lockConversation, requireOpen, requireOwner, type Change, type ChangeDeps, type LockedConversation } from './changes';
 import { join, requireUsers } from './conversations';
 

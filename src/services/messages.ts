@@ -4,7 +4,7 @@ import { entityColumns, hydrate } from '../database/entity-columns';
 import { violatedUniqueIndex } from '../database/postgres-errors';
 import { withPrimary } from '../database/primary';
 import { Message } from '../entities/message.entity';
-import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
+import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { toGlobalId } from '../pagination/global-id';
 import type { CursorKey } from '../pagination/cursor';
 import type { PageRows } from '../pagination/connection';

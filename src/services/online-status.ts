@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { Topic } from '../subscriptions/topics';
+import { Topic } from '../events/topics';
 import { announce, type ChangeDeps } from './changes';
 
 /** A user's first connection anywhere opened: tell presence subscribers. */

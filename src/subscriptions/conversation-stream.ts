@@ -1,11 +1,11 @@
 import type { DataSource } from 'typeorm';
 import { BadUserInputError, ForbiddenError } from '../errors';
 import { queryPrimary } from '../database/primary';
-import { headSeq, readEvents } from '../services/event-log';
+import { headSeq, readEvents } from '../events/event-log';
 import { EventQueue, type QueueBound } from './event-queue';
 import type { Metrics } from '../observability/metrics';
-import type { EventBus } from './pubsub';
-import { Topic, type ConversationTopicEvent } from './topics';
+import type { EventBus } from '../events/bus';
+import { Topic, type ConversationTopicEvent } from '../events/topics';
 
 /** Sent instead of events when more were missed than the server replays. */
 export interface ResyncItem {

@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { queryPrimary } from '../database/primary';
 import { EventQueue, type QueueBound } from './event-queue';
-import type { EventBus } from './pubsub';
-import { Topic, type ConversationTopicEvent, type MembershipChange } from './topics';
+import type { EventBus } from '../events/bus';
+import { Topic, type ConversationTopicEvent, type MembershipChange } from '../events/topics';
 
 export interface InboxItem {
   conversationId: string;

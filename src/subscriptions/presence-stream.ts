@@ -2,8 +2,8 @@ import type { DataSource } from 'typeorm';
 import { ForbiddenError } from '../errors';
 import { queryPrimary } from '../database/primary';
 import { EventQueue, type QueueBound } from './event-queue';
-import type { EventBus } from './pubsub';
-import { Topic, type PresenceChange } from './topics';
+import type { EventBus } from '../events/bus';
+import { Topic, type PresenceChange } from '../events/topics';
 
 /**
  * Online/offline transitions of a conversation's members. The member list is read once and kept

@@ -101,6 +101,8 @@ export interface FrameTransport {
 export interface SharedSubscribeOptions {
   /** The transport of an operation's context, when Parley may write its frames directly. */
   transportOf?(context: unknown): FrameTransport | undefined;
+  /** The context one event is resolved in, made from the subscription's (fresh loaders per event). */
+  contextForEvent?(context: unknown): unknown;
 }
 
 /**
@@ -126,7 +128,7 @@ export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubs
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
     const key = keyOf(analyser(args.document, args.operationName), args.variableValues as Record<string, unknown> | undefined);
     const transport = key === null ? undefined : options.transportOf?.(args.contextValue);
-    const subscription = new SharedSubscription(args, key, results, transport);
+    const subscription = new SharedSubscription(args, key, results, transport, options.contextForEvent);
     // With a transport, the iterator graphql-ws sees yields nothing and ends when the source ends (or
     // fails when it fails), so graphql-ws's `complete`/`error` follow the last frame written.
     return new MappedEvents(source as AsyncIterable<unknown>, subscription, transport !== undefined);
@@ -147,6 +149,7 @@ class SharedSubscription {
     private readonly key: string | null,
     private readonly results: Results,
     private readonly transport: FrameTransport | undefined,
+    private readonly contextForEvent: ((context: unknown) => unknown) | undefined,
   ) {
     if (transport) this.prefix = Buffer.from(`{"id":${JSON.stringify(transport.id)},"type":"next","payload":`).toString();
   }
@@ -157,7 +160,8 @@ class SharedSubscription {
   }
 
   private run(event: unknown): Promise<ExecutionResult> {
-    return execute({ ...this.args, rootValue: event }) as Promise<ExecutionResult>;
+    const contextValue = this.contextForEvent ? this.contextForEvent(this.args.contextValue) : this.args.contextValue;
+    return execute({ ...this.args, contextValue, rootValue: event }) as Promise<ExecutionResult>;
   }
 
   private entry(event: unknown): { result: Promise<ExecutionResult>; payload?: Promise<string> } {

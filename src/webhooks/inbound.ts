@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import express, { Router } from 'express';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
@@ -9,6 +9,7 @@ import { inboundWebhookJob } from '../jobs/inbound-webhook.job';
 import type { Logger } from '../observability/logger';
 import { fromGlobalIdOf } from '../pagination/global-id';
 import { nulCharacterAt } from '../security/operation-guards.plugin';
+import { sameSecret } from '../security/secrets';
 import { checkBody } from '../services/text';
 
 export const SIGNATURE_HEADER = 'x-parley-signature';
@@ -19,10 +20,7 @@ export function signInbound(secret: string, rawBody: string | Buffer): string {
 }
 
 function validSignature(secret: string, rawBody: Buffer, header: string | undefined): boolean {
-  if (!header) return false;
-  const expected = Buffer.from(signInbound(secret, rawBody));
-  const given = Buffer.from(header.trim());
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return header !== undefined && sameSecret(header.trim(), signInbound(secret, rawBody));
 }
 
 const inboundMessage = z.object({

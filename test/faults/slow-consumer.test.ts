@@ -1,8 +1,8 @@
 import WebSocket from 'ws';
 import { toGlobalId } from '../../src/pagination/global-id';
-import { SLOW_CONSUMER_CLOSE_CODE } from '../../src/subscriptions/ws-server';
-import { Topic, type ConversationTopicEvent } from '../../src/subscriptions/topics';
-import { readEvents } from '../../src/services/event-log';
+import { SLOW_CONSUMER_CLOSE_CODE } from '../../src/websocket/operations';
+import { Topic, type ConversationTopicEvent } from '../../src/events/topics';
+import { readEvents } from '../../src/events/event-log';
 import { createConversation, createMessages } from '../factories/conversation.factory';
 import { createUser } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';

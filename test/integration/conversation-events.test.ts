@@ -5,7 +5,7 @@ import { fromGlobalId, toGlobalId } from '../../src/pagination/global-id';
 import { createTokenService } from '../../src/security/jwt';
 import { removeMember } from '../../src/services/memberships';
 import { sendMessage as sendWithoutPublishing } from '../../src/services/messages';
-import type { EventBus } from '../../src/subscriptions/pubsub';
+import type { EventBus } from '../../src/events/bus';
 import { globalUserId, openConversation, sendMessage, type Member } from '../factories/chat.factory';
 import { createUser } from '../factories/user.factory';
 import { errorCodes, runOperation } from '../helpers/gql';

@@ -1,4 +1,4 @@
-import { appendEvent } from '../../src/services/event-log';
+import { appendEvent } from '../../src/events/event-log';
 import { createConversation } from '../factories/conversation.factory';
 import { createUser } from '../factories/user.factory';
 import { startTestApp, type TestApp } from '../helpers/test-app';

@@ -3,7 +3,8 @@ import { buildSchema } from 'type-graphql';
 import { Arg, Directive, Query, Resolver } from 'type-graphql';
 import { applyRateLimits, rateLimitDirective } from '../../src/directives/rate-limit.directive';
 import { createMemoryRateLimiter } from '../../src/security/rate-limiter';
-import { createInProcessBus } from '../../src/subscriptions/pubsub';
+import { createInProcessBus } from '../../src/events/bus';
+import { createStringTable } from '../../src/events/strings';
 import { openConversation, type Member } from '../factories/chat.factory';
 import { createUser } from '../factories/user.factory';
 import { errorCodes, gql, runOperation } from '../helpers/gql';
@@ -167,7 +168,7 @@ describe('start-up checks', () => {
   }
 
   async function limitedSchema() {
-    return buildSchema({ resolvers: [LimitedResolver], directives: [rateLimitDirective], pubSub: createInProcessBus(), authChecker: () => true });
+    return buildSchema({ resolvers: [LimitedResolver], directives: [rateLimitDirective], pubSub: createInProcessBus(createStringTable()), authChecker: () => true });
   }
 
   it('refuses a window that does not parse, and an override naming no field', async () => {

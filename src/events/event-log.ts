@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { queryPrimary } from '../database/primary';
-import type { StoredEvent, StoredEventPayloads, StoredEventType } from '../subscriptions/topics';
+import type { StoredEvent, StoredEventPayloads, StoredEventType } from './topics';
 
 export interface AppendOptions {
   /** Also move the conversation's `last_message_at` (inbox order) to the event's time. */

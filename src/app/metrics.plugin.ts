@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Context } from '../context';
-import type { Metrics } from './metrics';
+import type { Metrics } from '../observability/metrics';
 
 /** Counts and times every HTTP operation by type, name and outcome (errors in the response or not). */
 export function createMetricsPlugin(metrics: Metrics): ApolloServerPlugin<Context> {

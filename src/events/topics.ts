@@ -39,7 +39,7 @@ export interface PresenceChange {
   at: string;
 }
 
-/** One instance's live figures, published every second (observability/cluster-metrics.ts). */
+/** One instance's live figures, published every second (subscriptions/metrics-stream.ts). */
 export interface InstanceReport {
   instanceId: string;
   /** When it was made, ms since the epoch. */

@@ -1,18 +1,35 @@
 import type { IncomingMessage } from 'node:http';
 import { CloseCode, handleProtocols, makeServer, type ConnectionInitMessage, type Disposable, type ServerOptions } from 'graphql-ws';
 import WebSocket, { type WebSocketServer } from 'ws';
+import type { StringTable } from '../events/strings';
 import type { Logger } from '../observability/logger';
 
-/** What graphql-ws hands every hook about the socket (the shape of graphql-ws/use/ws's `Extra`). */
-export interface Extra {
+/**
+ * What every graphql-ws hook is handed about its socket, built here (graphql-ws/use/ws's `Extra`,
+ * without the upgrade request: only the client's address is kept from it).
+ */
+export interface Extra<Session> {
   readonly socket: WebSocket;
-  /** The upgrade request; Parley reads the client address from it at connect, then lets it go. */
-  readonly request: IncomingMessage;
+  /** The client's address (TRUST_PROXY applies), read from the upgrade request. */
+  readonly clientIp: string;
   /**
    * Ids of this socket's operations from their `subscribe` until they have ended, including those
    * completed while still being set up: what per-socket caps count.
    */
   readonly operationIds: ReadonlySet<string>;
+  /** What the connection hooks know of the socket once `connection_init` is accepted. */
+  session?: Session;
+}
+
+export interface TransportOptions {
+  wss: WebSocketServer;
+  /** WS_KEEPALIVE, in ms. */
+  keepAliveMs: number;
+  log: Logger;
+  /** The client's address for an upgrade request. */
+  clientAddress(request: IncomingMessage): string;
+  /** Every string of every received message is interned: graphql-ws keeps a subscribe payload for the operation's life. */
+  strings: StringTable;
 }
 
 /** The type and id of a client message, or null if it is not one (graphql-ws then refuses it itself). */
@@ -45,13 +62,10 @@ export function sendFrame(socket: WebSocket, data: string): Promise<void> {
  *   ended (it outlived even the socket). Reusing an id that is set up or active is refused with
  *   4409, as the protocol says for an active one.
  */
-export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E extends Record<PropertyKey, unknown>>(
-  options: ServerOptions<P, Extra & Partial<E>>,
-  wss: WebSocketServer,
-  keepAliveMs: number,
-  log: Logger,
-): Disposable {
-  const server = makeServer(options);
+export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], Session>(options: ServerOptions<P, Extra<Session>>, { wss, keepAliveMs, log, clientAddress, strings }: TransportOptions): Disposable {
+  // The subscribe payload graphql-ws keeps for an operation's life then shares its document text
+  // and variable values with every other subscriber that sent the same.
+  const server = makeServer({ ...options, jsonMessageReviver: (_key, value) => (typeof value === 'string' ? strings.intern(value) : value) });
   wss.options.handleProtocols = handleProtocols;
   wss.once('error', (error) => {
     log.error({ err: error }, 'the WebSocket server failed');
@@ -75,7 +89,7 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E ext
 
   wss.on('connection', (socket, request) => {
     const operationIds = new Set<string>();
-    const extra: Extra = { socket, request, operationIds };
+    const extra: Extra<Session> = { socket, clientIp: clientAddress(request), operationIds };
     socket.on('pong', () => awaitingPong.delete(socket));
     socket.once('error', (error) => {
       log.debug({ err: error }, 'WebSocket protocol error');
@@ -104,7 +118,7 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E ext
               .finally(() => subscribeId !== undefined && operationIds.delete(subscribeId));
           }),
       },
-      extra as Extra & Partial<E>,
+      extra,
     );
     socket.once('close', (code, reason) => {
       awaitingPong.delete(socket);

@@ -2,8 +2,8 @@ import { PubSub as InProcessPubSub, type PubSubEngine } from 'graphql-subscripti
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Redis } from 'ioredis';
 import type { PubSub } from 'type-graphql';
+import type { StringTable } from './strings';
 import type { Topic } from './topics';
-import { intern } from './intern';
 
 /**
  * The event bus, over either graphql-subscriptions' in-process engine or RedisPubSub. Parley's own
@@ -31,12 +31,13 @@ export interface EventBus extends PubSub {
   close(): Promise<void>;
 }
 
-function adapt(engine: PubSubEngine, prefix: string, onReconnect: EventBus['onReconnect']): EventBus {
+function adapt(engine: PubSubEngine, prefix: string, strings: StringTable, onReconnect: EventBus['onReconnect']): EventBus {
   return {
     onReconnect,
     publishTo: (topic, payload) => engine.publish(prefix + topic, payload),
     async listen(topic, handler) {
-      const id = await engine.subscribe(intern(prefix + topic), handler, {});
+      // Every listener of one channel holds its name: one copy for all of them.
+      const id = await engine.subscribe(strings.intern(prefix + topic), handler, {});
       return () => engine.unsubscribe(id);
     },
     publish: (topic, payload) => engine.publish(prefix + topic, payload),
@@ -46,15 +47,15 @@ function adapt(engine: PubSubEngine, prefix: string, onReconnect: EventBus['onRe
 }
 
 /** Single-instance mode: events never leave this process. Listeners get the published object itself, so none may mutate it. */
-export function createInProcessBus(): EventBus {
-  return adapt(new InProcessPubSub(), '', () => () => undefined);
+export function createInProcessBus(strings: StringTable): EventBus {
+  return adapt(new InProcessPubSub(), '', strings, () => () => undefined);
 }
 
 /**
  * Cluster mode: events cross instances through Redis channels named `<keyPrefix><topic>`.
  * The two connections belong to the caller, who closes them after `close()`.
  */
-export function createRedisBus(publisher: Redis, subscriber: Redis, keyPrefix: string): EventBus {
+export function createRedisBus(publisher: Redis, subscriber: Redis, keyPrefix: string, strings: StringTable): EventBus {
   // The subscriber connection is already up: every later 'ready' is a reconnect. ioredis then
   // re-subscribes every channel by itself; the PING answers after those SUBSCRIBEs did, so by the
   // time listeners read the log, anything published later reaches them live.
@@ -67,5 +68,5 @@ export function createRedisBus(publisher: Redis, subscriber: Redis, keyPrefix: s
     listeners.add(listener);
     return () => void listeners.delete(listener);
   };
-  return adapt(new RedisPubSub({ publisher, subscriber }), keyPrefix, onReconnect);
+  return adapt(new RedisPubSub({ publisher, subscriber }), keyPrefix, strings, onReconnect);
 }

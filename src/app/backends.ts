@@ -1,0 +1,147 @@
+import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
+import { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config';
+import type { Services } from '../context';
+import { openDatabase } from '../database/open-database';
+import { createInProcessBus, createRedisBus, type EventBus } from '../events/bus';
+import { createStringTable, type StringTable } from '../events/strings';
+import { Topic } from '../events/topics';
+import { accountExportJob } from '../jobs/account-export.job';
+import { inboundWebhookJob } from '../jobs/inbound-webhook.job';
+import type { JobDefinition } from '../jobs/job';
+import { metricsRollupJob } from '../jobs/metrics-rollup.job';
+import { startJobQueue } from '../jobs/queue';
+import { retentionJob } from '../jobs/retention.job';
+import type { ReadinessCheck } from '../observability/health';
+import type { Logger } from '../observability/logger';
+import { createMetrics } from '../observability/metrics';
+import { createCursorCodec } from '../pagination/cursor';
+import { createActiveAccounts } from '../security/active-accounts';
+import { createInProcessConnectionLimits, createRedisConnectionLimits, type ConnectionLimits } from '../security/connection-limits';
+import { createTokenService } from '../security/jwt';
+import { createRedisApqCache } from '../security/persisted-queries';
+import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from '../security/rate-limiter';
+import { announceOffline, announceOnline } from '../services/online-status';
+import { startClusterMetrics } from '../subscriptions/metrics-stream';
+import { createInProcessPresence, createRedisPresence, type PresenceStore } from '../subscriptions/presence';
+import type { Lifecycle } from './lifecycle';
+
+/** Everything that keeps state outside a request: the database, the bus, the Redis-backed stores, jobs. */
+export interface Backends {
+  services: Services;
+  /** What /readyz checks. */
+  readiness: ReadinessCheck[];
+  rateLimiter: RateLimiter;
+  connectionLimits: ConnectionLimits;
+  /** Undefined: Apollo's own in-memory cache. */
+  apqCache?: KeyValueCache<string>;
+  /** Whether the database is the embedded one. */
+  embedded: boolean;
+}
+
+export interface BackendOptions {
+  config: Config;
+  logger: Logger;
+  instanceId: string;
+  onQuery?: (sql: string, parameters?: unknown[]) => void;
+}
+
+/** The Redis-backed stores, or their in-process twins in single-instance mode (one interface each). */
+type Stores = Pick<Backends, 'rateLimiter' | 'connectionLimits' | 'apqCache'> & { bus: EventBus; presence: PresenceStore; readiness: ReadinessCheck[] };
+
+/** Opens each backend and registers how to close it, in the order `stop()` must undo. */
+export async function openBackends({ config, logger, instanceId, onQuery }: BackendOptions, lifecycle: Lifecycle): Promise<Backends> {
+  const database = await openDatabase(config, logger, onQuery);
+  lifecycle.add('database', database.close);
+  const { dataSource } = database;
+  const strings = createStringTable();
+  const stores = config.redis.url ? await connectRedis(config.redis.url, { config, logger, instanceId, dataSource, strings }, lifecycle) : inProcessStores(config, strings);
+  const { bus, presence, connectionLimits } = stores;
+  lifecycle.add('connection limits', () => connectionLimits.dispose());
+  lifecycle.add('bus', () => bus.close());
+  lifecycle.add('presence', () => presence.dispose());
+
+  const metrics = createMetrics();
+  const jobs = await startJobQueue({
+    url: database.url,
+    deps: { dataSource, bus, logger, config, metrics },
+    jobs: [inboundWebhookJob, retentionJob, accountExportJob, metricsRollupJob] as JobDefinition<object>[],
+    onRun: metrics.jobRun,
+  });
+  lifecycle.add('jobs', () => jobs.stop());
+  metrics.gaugeOnScrape('parley_jobs_dead_letter', 'Jobs in the dead-letter queue of each job, after their retries.', 'job', () => jobs.deadLetters());
+  const clusterMetrics = await startClusterMetrics({ instanceId, bus, metrics, presence, dataSource, logger });
+  lifecycle.add('metrics', () => clusterMetrics.stop());
+
+  const accounts = createActiveAccounts(dataSource);
+  lifecycle.add('accounts', await bus.listen(Topic.accountClosed(), ({ userId }) => accounts.forget(userId)));
+
+  const services: Services = {
+    config,
+    dataSource,
+    bus,
+    jobs,
+    metrics,
+    clusterMetrics,
+    accounts,
+    tokens: createTokenService({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.jwtTtlSeconds }),
+    presence,
+    cursors: createCursorCodec(config.auth.jwtSecret),
+    strings,
+    logger,
+  };
+  const readiness = [{ name: 'database', check: () => dataSource.query('SELECT 1') }, ...stores.readiness];
+  return { services, readiness, rateLimiter: stores.rateLimiter, connectionLimits, apqCache: stores.apqCache, embedded: database.embedded };
+}
+
+/** Cluster mode: two connections (commands time out on the request path; the subscriber only (re)subscribes). */
+async function connectRedis(
+  url: string,
+  { config, logger, instanceId, dataSource, strings }: Pick<BackendOptions, 'config' | 'logger' | 'instanceId'> & { dataSource: DataSource; strings: StringTable },
+  lifecycle: Lifecycle,
+): Promise<Stores> {
+  const { keyPrefix } = config.redis;
+  const options = { lazyConnect: true, connectionName: `parley:${instanceId}` };
+  const publisher = new Redis(url, { ...options, commandTimeout: config.redis.commandTimeoutMs });
+  const subscriber = new Redis(url, options);
+  lifecycle.add('redis', () => Promise.all([publisher.quit(), subscriber.quit()]));
+  await Promise.all([publisher.connect(), subscriber.connect()]);
+  const bus = createRedisBus(publisher, subscriber, keyPrefix, strings);
+  const announcing = { dataSource, bus, logger };
+  const warn = (what: string) => (error: unknown) => logger.warn({ err: error }, what);
+  return {
+    bus,
+    presence: createRedisPresence({
+      redis: publisher,
+      keyPrefix,
+      instanceId,
+      ttlMs: config.realtime.presenceTtlMs,
+      onExpired: (userIds) => void announceOffline(announcing, userIds).catch(warn('could not record expired presence')),
+      onRevived: (userIds) => userIds.forEach((userId) => announceOnline(announcing, userId)),
+      onError: warn('presence heartbeat failed'),
+    }),
+    rateLimiter: createRedisRateLimiter(publisher, keyPrefix),
+    connectionLimits: createRedisConnectionLimits({
+      redis: publisher,
+      keyPrefix,
+      instanceId,
+      caps: { perUser: config.limits.connectionsPerUser, perAddress: config.limits.connectionsPerAddress },
+      ttlMs: config.realtime.presenceTtlMs,
+      onError: warn('connection counts unavailable; counting this instance’s own'),
+    }),
+    apqCache: createRedisApqCache(publisher, `${keyPrefix}apq:`, warn('APQ cache unavailable; treated as a miss')),
+    readiness: [{ name: 'redis', check: () => publisher.ping() }],
+  };
+}
+
+/** Single-instance mode: everything in this process. */
+function inProcessStores(config: Config, strings: StringTable): Stores {
+  return {
+    bus: createInProcessBus(strings),
+    presence: createInProcessPresence(),
+    rateLimiter: createMemoryRateLimiter(),
+    connectionLimits: createInProcessConnectionLimits({ perUser: config.limits.connectionsPerUser, perAddress: config.limits.connectionsPerAddress }),
+    readiness: [],
+  };
+}

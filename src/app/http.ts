@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import cors from 'cors';
+import express, { type Express } from 'express';
+import type { Config } from '../config';
+import { createContext, type Context } from '../context';
+import { UnauthenticatedError } from '../errors';
+import { createHealthRouter } from '../observability/health';
+import type { Logger } from '../observability/logger';
+import { apqDocumentSizeLimit, apqRegistrationPlugin } from '../security/apq-registration';
+import { authenticate } from '../security/auth';
+import { bodyErrorHandler, createLastErrorHandler } from '../security/http-errors';
+import { InvalidTokenError } from '../security/jwt';
+import { operationGuards } from '../security/operation-guards.plugin';
+import { trustedDocumentsMiddleware } from '../security/persisted-queries';
+import { queryCostPlugin } from '../security/query-cost.plugin';
+import { sameSecret } from '../security/secrets';
+import { createUiRouter } from '../ui/static';
+import { createInboundWebhookRouter } from '../webhooks/inbound';
+import type { Backends } from './backends';
+import { createErrorLoggingPlugin } from './error-logging.plugin';
+import type { GraphqlRules } from './graphql';
+import type { Lifecycle } from './lifecycle';
+import { createMetricsPlugin } from './metrics.plugin';
+
+export interface HttpOptions {
+  config: Config;
+  logger: Logger;
+  instanceId: string;
+  backends: Backends;
+  graphql: GraphqlRules;
+  clientAddress: (request: IncomingMessage) => string;
+}
+
+/**
+ * The HTTP side: Apollo Server 5 behind Express on a Node HTTP server (which the WebSocket server
+ * shares), with the health, metrics, demo and webhook routes beside `/graphql`.
+ */
+export async function createHttpApp(options: HttpOptions, lifecycle: Lifecycle): Promise<Server> {
+  const { instanceId } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  // Which instance answered, behind a load balancer (HTTP responses and WebSocket upgrades).
+  app.use((_req, res, next) => {
+    res.setHeader('x-parley-instance', instanceId);
+    next();
+  });
+  const server = createServer(app);
+  const apollo = await startApollo(options, server);
+  lifecycle.add('http', () => apollo.stop());
+  mountRoutes(app, options, lifecycle, apollo);
+  return server;
+}
+
+async function startApollo({ config, backends, graphql }: HttpOptions, server: Server): Promise<ApolloServer<Context>> {
+  const production = config.env === 'production';
+  const apq = config.persistedQueries.mode === 'apq';
+  const apollo = new ApolloServer<Context>({
+    schema: graphql.schema,
+    formatError: graphql.formatError,
+    validationRules: graphql.validationRules,
+    parseOptions: graphql.parseOptions,
+    includeStacktraceInErrorResponses: !production,
+    introspection: !production,
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
+    persistedQueries: apq ? { cache: backends.apqCache, ttl: config.persistedQueries.ttlSeconds } : false,
+    // main.ts owns signals: Apollo's own handler would stop the server out of order and re-raise.
+    stopOnTerminationSignals: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer: server, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+      createErrorLoggingPlugin(),
+      operationGuards(),
+      queryCostPlugin(graphql.queryCost),
+      ...(apq ? [apqRegistrationPlugin({ register: config.persistedQueries.register, rate: config.persistedQueries.registerRate, limiter: backends.rateLimiter })] : []),
+      createMetricsPlugin(backends.services.metrics),
+      // Parley sets no cache hints (every answer is private); Apollo's default cache-control plugin
+      // would still wrap every field resolver of every request to look for them.
+      ApolloServerPluginCacheControlDisabled(),
+      production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+    ],
+  });
+  await apollo.start();
+  return apollo;
+}
+
+function mountRoutes(app: Express, { config, logger, backends, graphql, clientAddress }: HttpOptions, lifecycle: Lifecycle, apollo: ApolloServer<Context>): void {
+  const { services } = backends;
+  app.use(createHealthRouter({ checks: backends.readiness, isShuttingDown: () => lifecycle.shuttingDown }));
+  app.get('/metrics', async (req, res) => {
+    if (config.http.metricsToken && !sameSecret(req.headers.authorization ?? '', `Bearer ${config.http.metricsToken}`)) {
+      res.status(401).setHeader('www-authenticate', 'Bearer').type('text').send('GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.');
+      return;
+    }
+    res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
+  });
+  if (config.http.uiEnabled) app.use(createUiRouter(logger));
+  if (config.webhooks.inboundSecret) {
+    const { inboundSecret: secret } = config.webhooks;
+    app.use(createInboundWebhookRouter({ secret, queue: services.jobs, dataSource: services.dataSource, logger, bodyLimit: config.limits.httpBodyBytes, messageMaxLength: config.limits.messageMaxLength }));
+  }
+  app.use(
+    '/graphql',
+    cors({ origin: config.http.corsOrigins === '*' ? '*' : config.http.corsOrigins }),
+    express.json({ limit: config.limits.httpBodyBytes }),
+    ...(graphql.trustedDocuments ? [trustedDocumentsMiddleware(graphql.trustedDocuments)] : []),
+    ...(config.persistedQueries.mode === 'apq' ? [apqDocumentSizeLimit(config.persistedQueries.maxBytes)] : []),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => {
+        const requestId = requestIdFrom(req.headers['x-request-id']);
+        res.setHeader('x-request-id', requestId);
+        try {
+          return createContext(services, { viewer: await authenticate(services, req.headers.authorization), requestId, clientIp: clientAddress(req) });
+        } catch (error) {
+          if (error instanceof InvalidTokenError) throw new UnauthenticatedError(error.message, 401);
+          throw error;
+        }
+      },
+    }),
+  );
+  app.use(bodyErrorHandler, createLastErrorHandler(logger));
+}
+
+/** Keeps a caller's request id when it looks like one (for tracing across services), else makes one. */
+function requestIdFrom(header: string | string[] | undefined): string {
+  return typeof header === 'string' && /^[\w.:-]{8,128}$/.test(header) ? header : randomUUID();
+}

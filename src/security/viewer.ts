@@ -1,0 +1,6 @@
+/** The signed-in user, as far as the token says. Roles are loaded fresh when a check needs them. */
+export interface Viewer {
+  id: string;
+  /** When the token that named this viewer expires (ms since the epoch); a WebSocket is closed then. */
+  tokenExpiresAt?: number;
+}
