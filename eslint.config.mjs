@@ -11,6 +11,11 @@ export default tseslint.config(
     },
   },
   {
+    // Tool configuration in CommonJS.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+  {
     // Plain Node scripts run without a build step.
     files: ['**/*.mjs'],
     languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } },
