@@ -61,6 +61,10 @@ function interfaces(type: GraphQLNamedType): string[] {
   return isObjectType(type) || isInterfaceType(type) ? type.getInterfaces().map((i) => i.name).sort() : [];
 }
 
+// Outside the shared workspace there is no contract to read; CI sets REQUIRE_CONTRACT=1 so that a
+// missing contract fails instead of skipping, as the browser and nginx tests do.
+if (!existsSync(contractPath) && process.env.REQUIRE_CONTRACT === '1') throw new Error(`REQUIRE_CONTRACT=1 but there is no contract at ${contractPath}`);
+
 (existsSync(contractPath) ? describe : describe.skip)('schema.graphql against ../shared/schema-contract.graphql', () => {
   let contract: GraphQLSchema;
   let ours: GraphQLSchema;
