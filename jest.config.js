@@ -8,6 +8,11 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   // Integration files each own a PostgreSQL schema and a Redis key prefix, so two workers can share the services.
   maxWorkers: 2,
+  // Each test file loads the whole app (schema, entities, Apollo) in a fresh module registry, and a
+  // worker's heap grew past 1 GB over twenty such files; a worker that large took longer than Jest's
+  // half-second grace to exit after the run and was force-exited. --detectOpenHandles found no
+  // handle left open, in band or per file. A worker over this much memory after a file is replaced.
+  workerIdleMemoryLimit: '700MB',
   testTimeout: 30000,
   setupFiles: ['reflect-metadata'],
   // The client helper as applications import it (docs/examples, the tests), from its source.
