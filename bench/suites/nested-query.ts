@@ -137,6 +137,8 @@ async function countStatements(env: { databaseUrl: string; schema: string }, vie
     NODE_ENV: 'production',
     PERSISTED_QUERIES: 'off',
     RATE_LIMITS: 'off',
+    // An app of this process, on loopback: no one else can reach its /metrics.
+    METRICS_PUBLIC: 'true',
     JOBS_ENABLED: 'false',
     DATABASE_URL: env.databaseUrl,
     DATABASE_SCHEMA: env.schema,

@@ -24,6 +24,8 @@ function benchConfig(databaseUrl: string, schema: string) {
     NODE_ENV: 'production',
     PERSISTED_QUERIES: 'off',
     RATE_LIMITS: 'off',
+    // An app of this process, on loopback: no one else can reach its /metrics.
+    METRICS_PUBLIC: 'true',
     JOBS_ENABLED: 'false',
     DATABASE_URL: databaseUrl,
     DATABASE_SCHEMA: schema,
