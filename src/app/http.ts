@@ -24,7 +24,7 @@ import { createUiRouter } from '../ui/static';
 import { createInboundWebhookRouter } from '../webhooks/inbound';
 import type { Backends } from './backends';
 import { createErrorLoggingPlugin } from './error-logging.plugin';
-import type { GraphqlRules } from './graphql';
+import { executionGateway, type GraphqlRules } from './graphql';
 import type { Lifecycle } from './lifecycle';
 import { createMetricsPlugin } from './metrics.plugin';
 
@@ -61,7 +61,8 @@ async function startApollo({ config, backends, graphql }: HttpOptions, server: S
   const production = config.env === 'production';
   const apq = config.persistedQueries.mode === 'apq';
   const apollo = new ApolloServer<Context>({
-    schema: graphql.schema,
+    // Apollo parses, validates, runs the plugins and formats errors; the executor runs the operation.
+    gateway: executionGateway(graphql),
     formatError: graphql.formatError,
     validationRules: graphql.validationRules,
     parseOptions: graphql.parseOptions,

@@ -4,14 +4,11 @@ import { assertNever } from '../errors';
 import { toGlobalId } from '../pagination/global-id';
 import type { StreamItem } from '../subscriptions/conversation-stream';
 
-@InterfaceType({
-  description: 'Something that happened in a conversation. Stored events carry a seq; typing and read receipts are ephemeral (seq null).',
-  resolveType: (event: ConversationEvent) => event.typename,
-})
+// Each event is an instance of its class, which names its type (resolved synchronously by instanceof:
+// a resolveType of our own would be wrapped by type-graphql into an async one, which compiled
+// execution cannot use).
+@InterfaceType({ description: 'Something that happened in a conversation. Stored events carry a seq; typing and read receipts are ephemeral (seq null).' })
 export abstract class ConversationEvent {
-  /** The GraphQL type name of the concrete event. */
-  typename!: string;
-
   @Field(() => ID)
   conversationId!: string;
 
@@ -91,7 +88,6 @@ export const userEventTypes = [ReactionChanged, MemberJoined, MemberLeft, ReadRe
 
 function make<T extends ConversationEvent>(type: new () => T, item: StreamItem, fields: Omit<T, keyof ConversationEvent>): T {
   return Object.assign(new type(), {
-    typename: type.name,
     conversationId: toGlobalId('Conversation', item.conversationId),
     seq: item.seq,
     occurredAt: new Date(item.occurredAt),

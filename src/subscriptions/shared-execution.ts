@@ -99,6 +99,8 @@ export interface FrameTransport {
 }
 
 export interface SharedSubscribeOptions {
+  /** Executes one event's selection; graphql-js's `execute` unless given (Parley passes its compiled executor). */
+  execute?(args: ExecutionArgs): Promise<ExecutionResult> | ExecutionResult;
   /** The transport of an operation's context, when Parley may write its frames directly. */
   transportOf?(context: unknown): FrameTransport | undefined;
   /** The context one event is resolved in, made from the subscription's (fresh loaders per event). */
@@ -128,7 +130,7 @@ export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubs
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
     const key = keyOf(analyser(args.document, args.operationName), args.variableValues as Record<string, unknown> | undefined);
     const transport = key === null ? undefined : options.transportOf?.(args.contextValue);
-    const subscription = new SharedSubscription(args, key, results, transport, options.contextForEvent);
+    const subscription = new SharedSubscription(args, key, results, transport, options);
     // With a transport, the iterator graphql-ws sees yields nothing and ends when the source ends (or
     // fails when it fails), so graphql-ws's `complete`/`error` follow the last frame written.
     return new MappedEvents(source as AsyncIterable<unknown>, subscription, transport !== undefined);
@@ -149,7 +151,7 @@ class SharedSubscription {
     private readonly key: string | null,
     private readonly results: Results,
     private readonly transport: FrameTransport | undefined,
-    private readonly contextForEvent: ((context: unknown) => unknown) | undefined,
+    private readonly options: SharedSubscribeOptions,
   ) {
     if (transport) this.prefix = Buffer.from(`{"id":${JSON.stringify(transport.id)},"type":"next","payload":`).toString();
   }
@@ -160,8 +162,9 @@ class SharedSubscription {
   }
 
   private run(event: unknown): Promise<ExecutionResult> {
-    const contextValue = this.contextForEvent ? this.contextForEvent(this.args.contextValue) : this.args.contextValue;
-    return execute({ ...this.args, contextValue, rootValue: event }) as Promise<ExecutionResult>;
+    const { contextForEvent, execute: run = execute } = this.options;
+    const contextValue = contextForEvent ? contextForEvent(this.args.contextValue) : this.args.contextValue;
+    return Promise.resolve(run({ ...this.args, contextValue, rootValue: event }));
   }
 
   private entry(event: unknown): { result: Promise<ExecutionResult>; payload?: Promise<string> } {

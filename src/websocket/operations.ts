@@ -2,6 +2,7 @@ import { getOperationAST, type GraphQLError, type GraphQLFormattedError, type Gr
 import type { ServerOptions } from 'graphql-ws';
 import { WebSocket } from 'ws';
 import { createContext, eventContext, type Context, type Services } from '../context';
+import type { Executor } from '../execution/executor';
 import type { Logger } from '../observability/logger';
 import type { TrustedDocuments } from '../security/persisted-queries';
 import type { QueryCost } from '../security/query-cost';
@@ -15,6 +16,8 @@ export const SLOW_CONSUMER_CLOSE_CODE = 1013;
 
 export interface OperationOptions {
   schema: GraphQLSchema;
+  /** Runs queries and each subscription event (compiled, or graphql-js), as on HTTP. */
+  executor: Executor;
   services: Services;
   log: Logger;
   /** The HTTP side's formatter, so both transports mask and shape errors alike. */
@@ -29,7 +32,7 @@ export interface OperationOptions {
 }
 
 type OperationHooks = Required<
-  Pick<ServerOptions<Record<string, unknown> | undefined, Extra<Session>>, 'subscribe' | 'onSubscribe' | 'onOperation' | 'onComplete' | 'context' | 'onError' | 'onNext'>
+  Pick<ServerOptions<Record<string, unknown> | undefined, Extra<Session>>, 'execute' | 'subscribe' | 'onSubscribe' | 'onOperation' | 'onComplete' | 'context' | 'onError' | 'onNext'>
 >;
 
 /** Where a shared subscription writes its frames: straight to its socket, as graphql-ws's own send does. */
@@ -52,7 +55,7 @@ class SocketFrames implements FrameTransport {
  * as on HTTP, and its metrics: latency for queries and mutations, the active-subscriptions gauge.
  */
 export function createOperationHooks(options: OperationOptions): OperationHooks {
-  const { schema, services, log, formatError } = options;
+  const { schema, executor, services, log, formatError } = options;
   const { limits } = services.config;
   const { metrics } = services;
   const admit = createWsAdmission({
@@ -81,7 +84,12 @@ export function createOperationHooks(options: OperationOptions): OperationHooks 
   };
 
   return {
-    subscribe: createSharedSubscribe(schema, { transportOf: (context) => transports.get(context as object), contextForEvent: (context) => eventContext(context as Context) }),
+    execute: (args) => executor.execute(args),
+    subscribe: createSharedSubscribe(schema, {
+      execute: (args) => executor.execute(args),
+      transportOf: (context) => transports.get(context as object),
+      contextForEvent: (context) => eventContext(context as Context),
+    }),
     onSubscribe: (ctx, id, payload) => {
       const session = ctx.extra.session!;
       // Counts operations still being set up too, even those completed meanwhile: each holds a stream until it ends.
