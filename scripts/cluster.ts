@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, ROOT, startNodeServer, type NodeServer } from './lib/node-server';
+import { freePort, ROOT, SERVER_NODE_OPTIONS, startNodeServer, type NodeServer } from './lib/node-server';
 
 /**
  * `npm run cluster`: the scale-out topology of deploy/docker-compose.yml on this machine without
@@ -137,7 +137,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   try {
     // The first instance runs the migrations before the others start.
     for (const [index, instancePort] of ports.entries()) {
-      const server = await startNodeServer(main, env(index), instancePort);
+      const server = await startNodeServer(main, env(index), instancePort, SERVER_NODE_OPTIONS);
       instances.push({ name: `parley-${index + 1}`, server, url: `${server.base}/graphql` });
     }
     nginx = await startNginx(workDir, nginxConfig(workDir, port, ports), port);
@@ -149,7 +149,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     url: `http://127.0.0.1:${port}/graphql`,
     instances,
     async restart(index) {
-      const server = await startNodeServer(main, env(index), ports[index]);
+      const server = await startNodeServer(main, env(index), ports[index], SERVER_NODE_OPTIONS);
       instances[index] = { ...instances[index], server, url: `${server.base}/graphql` };
     },
     stop,

@@ -21,6 +21,8 @@ export interface Config {
     readUrls: string[];
     /** Connections per pool (primary, and each replica). */
     poolMax: number;
+    /** Hot reads as named prepared statements (off behind a pooler that cannot keep them, e.g. PgBouncer < 1.21 in transaction mode). */
+    preparedStatements: boolean;
     /** PostgreSQL schema holding Parley's tables (tests give each file its own). */
     schema: string;
     /** Apply pending migrations at start-up. */
@@ -140,6 +142,12 @@ export interface Config {
     /** Serve /metrics without a token in production too (its port is reachable only by Prometheus). */
     metricsPublic: boolean;
   };
+  execution: {
+    /** Compile queries and subscription events (graphql-jit); off: graphql-js executes everything (for debugging). */
+    compiled: boolean;
+    /** Compiled documents kept in memory, least recently used dropped first. */
+    cacheSize: number;
+  };
   log: { level: string; pretty: boolean };
   /** How long `stop()` waits for in-flight HTTP requests before closing them, in ms. */
   shutdownTimeoutMs: number;
@@ -194,6 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
         [] as string[],
       ),
       poolMax: read('DATABASE_POOL_MAX', positiveInt, 10),
+      preparedStatements: read('DATABASE_PREPARED_STATEMENTS', z.enum(['on', 'off'], 'must be on or off'), 'on') === 'on',
       schema: read('DATABASE_SCHEMA', identifier, 'public'),
       migrationsRun: read('MIGRATIONS_RUN', bool, true),
       embedded: {
@@ -268,6 +277,10 @@ export function loadConfig(env: Env = process.env): Config {
       uiEnabled: read('UI_ENABLED', bool, true),
       metricsToken: read('METRICS_TOKEN', z.string().min(16, 'must be at least 16 characters'), undefined as string | undefined),
       metricsPublic: read('METRICS_PUBLIC', bool, false),
+    },
+    execution: {
+      compiled: read('COMPILED_EXECUTION', z.enum(['on', 'off'], 'must be on or off'), 'on') === 'on',
+      cacheSize: read('COMPILED_EXECUTION_CACHE', positiveInt, 1_000),
     },
     log: {
       level: read('LOG_LEVEL', z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), nodeEnv === 'test' ? 'silent' : 'info'),

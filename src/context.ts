@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import type { Sql } from './database/sql';
 import type { Config } from './config';
 import { createLoaders, type Loaders } from './loaders';
 import type { JobQueue } from './jobs/queue';
@@ -20,6 +21,8 @@ import type { QueueBound } from './subscriptions/event-queue';
 export interface Services {
   config: Config;
   dataSource: DataSource;
+  /** Lean reads for answers (database/sql.ts): plain rows, no TypeORM in between. */
+  sql: Sql;
   bus: EventBus;
   jobs: JobQueue;
   metrics: Metrics;

@@ -1,6 +1,5 @@
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import { lexicographicSortSchema, specifiedDirectives, type GraphQLSchema } from 'graphql';
-import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchema, type PubSub } from 'type-graphql';
 import { conversationEventResolvers } from './resolvers/conversation-event.resolver';
 import { ConversationResolver } from './resolvers/conversation.resolver';
@@ -13,6 +12,8 @@ import { NodeResolver } from './resolvers/node.resolver';
 import { UserResolver } from './resolvers/user.resolver';
 import { rateLimitDirective } from './directives/rate-limit.directive';
 import { authChecker } from './resolvers/auth-checker';
+import { DateTimeScalar } from './resolvers/date-time.scalar';
+import { callResolversDirectly } from './resolvers/direct-calls';
 
 export interface SchemaOptions {
   /**
@@ -22,11 +23,14 @@ export interface SchemaOptions {
   pubSub: PubSub;
 }
 
-/** The executable schema. `schema.graphql` is this, printed (scripts/emit-schema.ts). */
-export function buildParleySchema({ pubSub }: SchemaOptions): Promise<GraphQLSchema> {
-  return buildSchema({
+/**
+ * The executable schema. `schema.graphql` is this, printed (scripts/emit-schema.ts). Resolver
+ * methods that need none of type-graphql's per-call machinery are called directly (direct-calls.ts).
+ */
+export async function buildParleySchema({ pubSub }: SchemaOptions): Promise<GraphQLSchema> {
+  const schema = await buildSchema({
     resolvers: [UserResolver, ConversationResolver, MessageResolver, NodeResolver, ...conversationEventResolvers, InboxUpdateResolver, PresenceEventResolver, AccountResolver, MetricsResolver],
-    scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     validate: { forbidUnknownValues: false },
     authChecker,
     pubSub,
@@ -34,6 +38,8 @@ export function buildParleySchema({ pubSub }: SchemaOptions): Promise<GraphQLSch
     // @include would fail validation.
     directives: [...specifiedDirectives, rateLimitDirective],
   });
+  callResolversDirectly(schema);
+  return schema;
 }
 
 /** The SDL committed as `schema.graphql`: sorted, with directive definitions and their uses. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, ROOT, startNodeServer } from '../../scripts/lib/node-server';
+import { freePort, ROOT, SERVER_NODE_OPTIONS, startNodeServer } from '../../scripts/lib/node-server';
 
 export { freePort, ROOT };
 export const BENCH_SECRET = 'benchmark-secret-benchmark-secret!';
@@ -82,7 +82,7 @@ export async function startParley({ databaseUrl, schema, redisUrl, redisPrefix, 
       ...extra,
     },
     await freePort(),
-    // BENCH_PROFILE_DIR=<dir> writes a CPU profile of each Parley process there (open it in Chrome DevTools).
-    process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
+    // As production runs it; BENCH_PROFILE_DIR=<dir> writes a CPU profile of each Parley process there (open it in Chrome DevTools).
+    [...SERVER_NODE_OPTIONS, ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
   );
 }

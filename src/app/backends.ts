@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import type { Services } from '../context';
 import { openDatabase } from '../database/open-database';
+import { createSql } from '../database/sql';
 import { createInProcessBus, createRedisBus, type EventBus } from '../events/bus';
 import { createStringTable, type StringTable } from '../events/strings';
 import { Topic } from '../events/topics';
@@ -78,6 +79,7 @@ export async function openBackends({ config, logger, instanceId, onQuery }: Back
   lifecycle.add('accounts', await bus.listen(Topic.accountClosed(), ({ userId }) => accounts.forget(userId)));
 
   const services: Services = {
+    sql: createSql(dataSource, { prepared: config.database.preparedStatements, onQuery }),
     config,
     dataSource,
     bus,

@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { entities } from '../entities';
 import { migrations } from '../migrations';
+import { poolTypes } from './timestamps';
 
 export interface DataSourceOptions {
   /** Primary database; may differ from config when the embedded server supplied it. */
@@ -22,6 +23,8 @@ export function createDataSource(config: Config, { url, onQuery }: DataSourceOpt
     options: `-c search_path=${schema}`,
     connectionTimeoutMillis: 5_000,
     application_name: 'parley',
+    // Timestamps parsed to the millisecond as PostgreSQL wrote them (node-postgres's float math loses one now and then).
+    types: poolTypes,
   };
   return new DataSource({
     type: 'postgres',

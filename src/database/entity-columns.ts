@@ -4,10 +4,11 @@ import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
  * `alias.column AS "property"` for every column of an entity, so hand-written SQL (LATERAL pages,
  * batched look-ups) returns rows that `hydrate` turns into real entity instances.
  */
-export function entityColumns(dataSource: DataSource, entity: EntityTarget<ObjectLiteral>, alias: string, prefix = ''): string {
+export function entityColumns(dataSource: DataSource, entity: EntityTarget<ObjectLiteral>, alias: string, prefix = '', omit: string[] = []): string {
   return dataSource
     .getMetadata(entity)
-    .columns.map((column) => `${alias}.${column.databaseName} AS "${prefix}${column.propertyName}"`)
+    .columns.filter((column) => !omit.includes(column.propertyName))
+    .map((column) => `${alias}.${column.databaseName} AS "${prefix}${column.propertyName}"`)
     .join(', ');
 }
 

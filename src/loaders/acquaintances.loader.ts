@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { DataSource } from 'typeorm';
+import type { Sql } from '../database/sql';
 
 /**
  * Whether the viewer may see each user's presence (`online`, `lastSeenAt`): the user is the viewer,
@@ -7,14 +7,14 @@ import type { DataSource } from 'typeorm';
  * strangers from watching it through `user(handle)` or `node(id)`. One statement per batch; false
  * for an anonymous viewer, without a query.
  */
-export function createAcquaintancesLoader(dataSource: DataSource, viewerId: string | null): DataLoader<string, boolean> {
+export function createAcquaintancesLoader(sql: Sql, viewerId: string | null): DataLoader<string, boolean> {
   return new DataLoader(async (userIds) => {
     if (!viewerId) return userIds.map(() => false);
     const others = userIds.filter((id) => id !== viewerId);
     const rows: { id: string }[] =
       others.length === 0
         ? []
-        : await dataSource.query(
+        : await sql.rows<{ id: string }>(
             `SELECT DISTINCT theirs.user_id AS id
              FROM memberships mine JOIN memberships theirs ON theirs.conversation_id = mine.conversation_id
              WHERE mine.user_id = $1 AND theirs.user_id = ANY($2::uuid[])`,

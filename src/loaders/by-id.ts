@@ -1,17 +1,14 @@
 import DataLoader from 'dataloader';
-import type { DataSource } from 'typeorm';
-import { entityColumns, hydrate } from '../database/entity-columns';
+import type { Sql } from '../database/sql';
+import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { orderByKeys } from './order-by-keys';
 
 /**
- * Rows of one entity by primary key, one hand-written statement per batch (TypeORM's query
- * builder costs more than the query itself on these hot paths). No authorization: callers check.
+ * Rows of one table by primary key, as plain records, one hand-written statement per batch
+ * (TypeORM's query builder costs more than the query itself on these hot paths). `omit` names
+ * columns no answer may carry. No authorization: callers check.
  */
-export function createByIdLoader<T extends { id: string }>(dataSource: DataSource, entity: new () => T, name: string): DataLoader<string, T | null> {
-  const { tableName } = dataSource.getMetadata(entity);
-  const select = entityColumns(dataSource, entity, 't');
-  return new DataLoader(async (ids) => {
-    const rows: Record<string, unknown>[] = await dataSource.query(`SELECT ${select} FROM ${tableName} t WHERE t.id = ANY($1::uuid[])`, [ids]);
-    return orderByKeys(name, ids, rows.map((row) => hydrate(entity, row)), (row) => row.id);
-  });
+export function createByIdLoader<T extends { id: string }>(sql: Sql, entity: EntityTarget<ObjectLiteral>, table: string, name: string, omit: string[] = []): DataLoader<string, T | null> {
+  const text = `SELECT ${sql.columns(entity, 't', { omit })} FROM ${table} t WHERE t.id = ANY($1::uuid[])`;
+  return new DataLoader(async (ids) => orderByKeys(name, ids, await sql.rows<T>(text, [ids]), (row) => row.id));
 }

@@ -1,9 +1,10 @@
 import type DataLoader from 'dataloader';
-import type { DataSource } from 'typeorm';
+import type { Sql } from '../database/sql';
 import { Conversation } from '../entities/conversation.entity';
+import type { ConversationRecord } from '../entities/records';
 import { createByIdLoader } from './by-id';
 
 /** Conversations by id, without authorization: pair with `viewerMembership` before exposing one. */
-export function createConversationsByIdLoader(dataSource: DataSource): DataLoader<string, Conversation | null> {
-  return createByIdLoader(dataSource, Conversation, 'conversations-by-id');
+export function createConversationsByIdLoader(sql: Sql): DataLoader<string, ConversationRecord | null> {
+  return createByIdLoader(sql, Conversation, 'conversations', 'conversations-by-id');
 }

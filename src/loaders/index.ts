@@ -1,5 +1,5 @@
-import type { DataSource } from 'typeorm';
-import type { User } from '../entities/user.entity';
+import type { Sql } from '../database/sql';
+import type { UserRecord } from '../entities/records';
 import type { CursorCodec } from '../pagination/cursor';
 import type { PresenceStore } from '../subscriptions/presence';
 import { createAcquaintancesLoader } from './acquaintances.loader';
@@ -15,7 +15,7 @@ import { createUsersByIdLoader } from './users-by-id.loader';
 import { createViewerMembershipLoader } from './viewer-membership.loader';
 
 export interface LoaderSources {
-  dataSource: DataSource;
+  sql: Sql;
   presence: PresenceStore;
   cursors: CursorCodec;
 }
@@ -25,22 +25,22 @@ export interface LoaderSources {
  * never outlive the unit of work that filled them, or they serve stale rows. Viewer-dependent
  * loaders are bound to the viewer they were made for.
  */
-export function createLoaders({ dataSource, presence, cursors }: LoaderSources, viewerId: string | null) {
-  const usersById = createUsersByIdLoader(dataSource);
+export function createLoaders({ sql, presence, cursors }: LoaderSources, viewerId: string | null) {
+  const usersById = createUsersByIdLoader(sql);
   // Loaders that select users along with their own rows hand them to usersById.
-  const primeUser = (user: User) => void usersById.prime(user.id, user);
+  const primeUser = (user: UserRecord) => void usersById.prime(user.id, user);
   return {
     usersById,
     onlineByUserId: createOnlineByUserIdLoader(presence),
-    acquaintances: createAcquaintancesLoader(dataSource, viewerId),
-    conversationsById: createConversationsByIdLoader(dataSource),
-    messagesById: createMessagesByIdLoader(dataSource),
-    viewerMembership: createViewerMembershipLoader(dataSource, viewerId),
-    lastMessage: createLastMessageLoader(dataSource, primeUser),
-    unreadCount: createUnreadCountLoader(dataSource, viewerId),
-    reactionsByMessage: createReactionsByMessageLoader(dataSource, viewerId),
-    membersPage: createMembersPageLoader(dataSource, cursors),
-    messagesPage: createMessagesPageLoader(dataSource, cursors, primeUser),
+    acquaintances: createAcquaintancesLoader(sql, viewerId),
+    conversationsById: createConversationsByIdLoader(sql),
+    messagesById: createMessagesByIdLoader(sql),
+    viewerMembership: createViewerMembershipLoader(sql, viewerId),
+    lastMessage: createLastMessageLoader(sql, primeUser),
+    unreadCount: createUnreadCountLoader(sql, viewerId),
+    reactionsByMessage: createReactionsByMessageLoader(sql, viewerId),
+    membersPage: createMembersPageLoader(sql, cursors),
+    messagesPage: createMessagesPageLoader(sql, cursors, primeUser),
   };
 }
 

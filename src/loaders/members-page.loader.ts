@@ -1,6 +1,6 @@
-import type { DataSource } from 'typeorm';
-import { entityColumns, hydrate } from '../database/entity-columns';
-import { Membership } from '../entities/membership.entity';
+import type { Sql } from '../database/sql';
+import type { MemberRole } from '../entities/membership.entity';
+import type { Timestamp, UserRecord } from '../entities/records';
 import { User } from '../entities/user.entity';
 import { loadBatchedPages } from '../pagination/batched-pages';
 import type { CursorCodec } from '../pagination/cursor';
@@ -16,18 +16,21 @@ const MEMBER_ORDER: KeyOrder = {
   descending: false,
 };
 
-/** A page of members, each with its user, plus the conversation's member count (`extra.__total`). */
-export function createMembersPageLoader(dataSource: DataSource, cursors: CursorCodec) {
-  const userColumns = dataSource
-    .getMetadata(User)
-    .columns.filter((c) => c.propertyName !== 'passwordHash')
-    .map((c) => `u.${c.databaseName} AS "user.${c.propertyName}"`);
-  const select = [entityColumns(dataSource, Membership, 'ms'), ...userColumns].join(', ');
-  return createPagedLoader<Membership & { user: User }>({
+/** A member: the user's own row, with the membership's columns beside it. */
+export interface MemberRow extends UserRecord {
+  __memberRole: MemberRole;
+  __joinedAt: Timestamp;
+  __lastReadSeq: number;
+}
+
+/** A page of members (each row is the user's record), plus the conversation's member count (`extra.__total`). */
+export function createMembersPageLoader(sql: Sql, cursors: CursorCodec) {
+  const select = `${sql.columns(User, 'u', { omit: ['passwordHash'] })}, ms.role AS "__memberRole", ms.joined_at AS "__joinedAt", ms.last_read_seq AS "__lastReadSeq"`;
+  return createPagedLoader<MemberRow>({
     cursors,
     listName: (conversationId) => `members:${conversationId}`,
     load: (parentIds, request, cursorKey) =>
-      loadBatchedPages(dataSource, {
+      loadBatchedPages<MemberRow>(sql, {
         parentIds,
         request,
         cursorKey,
@@ -37,10 +40,5 @@ export function createMembersPageLoader(dataSource: DataSource, cursors: CursorC
         select,
         perParent: '(SELECT count(*)::int FROM memberships WHERE conversation_id = $parent) AS "__total"',
       }),
-    hydrate: (row) => {
-      const userRow = Object.fromEntries(Object.entries(row).filter(([k]) => k.startsWith('user.')).map(([k, v]) => [k.slice(5), v]));
-      const membership = hydrate(Membership, Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('user.'))));
-      return Object.assign(membership, { user: hydrate(User, userRow) });
-    },
   });
 }

@@ -1,9 +1,10 @@
 import type DataLoader from 'dataloader';
-import type { DataSource } from 'typeorm';
+import type { Sql } from '../database/sql';
 import { Message } from '../entities/message.entity';
+import type { MessageRecord } from '../entities/records';
 import { createByIdLoader } from './by-id';
 
 /** Messages by id, without authorization: check the viewer's membership of `conversationId` first. */
-export function createMessagesByIdLoader(dataSource: DataSource): DataLoader<string, Message | null> {
-  return createByIdLoader(dataSource, Message, 'messages-by-id');
+export function createMessagesByIdLoader(sql: Sql): DataLoader<string, MessageRecord | null> {
+  return createByIdLoader(sql, Message, 'messages', 'messages-by-id');
 }

@@ -19,8 +19,7 @@ export interface PagedLoaderOptions<T> {
   /** The name cursors of one parent's list are bound to, e.g. `messages:<conversationId>`. */
   listName(parentId: string): string;
   /** Loads the same page for many parents in one statement (see `loadBatchedPages`). */
-  load(parentIds: string[], request: PageRequest, cursorKey: CursorKey | null): Promise<Map<string, BatchedPage>>;
-  hydrate(row: Record<string, unknown>): T;
+  load(parentIds: string[], request: PageRequest, cursorKey: CursorKey | null): Promise<Map<string, BatchedPage<T>>>;
 }
 
 /**
@@ -49,13 +48,8 @@ export function createPagedLoader<T>(options: PagedLoaderOptions<T>): DataLoader
         [...groups.values()].map(async ({ request, cursorKey, keys: groupKeys }) => {
           const pages = await options.load([...new Set(groupKeys.map((k) => k.parentId))], request, cursorKey);
           for (const key of groupKeys) {
-            const page = pages.get(key.parentId) ?? { rows: [], beyond: false, extra: {} };
-            results.set(key, {
-              ...page,
-              rows: page.rows.map(({ row, key: cursor }) => ({ row: options.hydrate(row), key: cursor })),
-              list: options.listName(key.parentId),
-              request: key.request,
-            } as LoadedPage<T>);
+            const { rows, keys: rowKeys, beyond, extra } = pages.get(key.parentId) ?? { rows: [], keys: [], beyond: false, extra: {} };
+            results.set(key, { rows, keys: rowKeys, beyond, extra, list: options.listName(key.parentId), request: key.request });
           }
         }),
       );

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { DataSource } from 'typeorm';
+import type { Sql } from '../database/sql';
 import { groupByKeys } from './group-by-keys';
 
 export interface ReactionSummaryRow {
@@ -10,9 +10,9 @@ export interface ReactionSummaryRow {
 }
 
 /** Reactions of each message grouped per emoji (first used first), with whether the viewer is among them. */
-export function createReactionsByMessageLoader(dataSource: DataSource, viewerId: string | null): DataLoader<string, ReactionSummaryRow[]> {
+export function createReactionsByMessageLoader(sql: Sql, viewerId: string | null): DataLoader<string, ReactionSummaryRow[]> {
   return new DataLoader(async (messageIds) => {
-    const rows: ReactionSummaryRow[] = await dataSource.query(
+    const rows = await sql.rows<ReactionSummaryRow>(
       `SELECT message_id AS "messageId", emoji, count(*)::int AS count, coalesce(bool_or(user_id = $2), false) AS "viewerHasReacted"
        FROM reactions
        WHERE message_id = ANY($1::uuid[])

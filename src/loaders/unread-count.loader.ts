@@ -1,14 +1,14 @@
 import DataLoader from 'dataloader';
-import type { DataSource } from 'typeorm';
+import type { Sql } from '../database/sql';
 
 /**
  * Per conversation: messages after the viewer's read marker that someone else wrote and nobody
  * deleted. Scans only the unread tail of each conversation (messages_conversation_seq_key).
  */
-export function createUnreadCountLoader(dataSource: DataSource, viewerId: string | null): DataLoader<string, number> {
+export function createUnreadCountLoader(sql: Sql, viewerId: string | null): DataLoader<string, number> {
   return new DataLoader(async (conversationIds) => {
     if (!viewerId) return conversationIds.map(() => 0);
-    const rows: { conversationId: string; count: number }[] = await dataSource.query(
+    const rows = await sql.rows<{ conversationId: string; count: number }>(
       `SELECT vm.conversation_id AS "conversationId", count(m.id)::int AS count
        FROM memberships vm
        JOIN messages m ON m.conversation_id = vm.conversation_id AND m.seq > vm.last_read_seq

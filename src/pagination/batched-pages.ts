@@ -1,6 +1,5 @@
-import type { DataSource } from 'typeorm';
 import type { CursorKey } from './cursor';
-import type { PageRows } from './connection';
+import type { PageRows, RowSource } from './connection';
 import { keysetClauses, type KeyOrder } from './keyset';
 import type { PageRequest } from './page-args';
 
@@ -15,15 +14,23 @@ export interface BatchedPageQuery {
   from: string;
   /** The child column that points at the parent, e.g. `m.conversation_id`. */
   parentColumn: string;
-  /** The child columns to return (see `entityColumns`). */
+  /** The child columns to return (see `Sql.columns`). */
   select: string;
   /** Optional per-parent figures computed once per parent, e.g. `(SELECT count(*) …) AS "__total"`. */
   perParent?: string;
 }
 
+/** One parent's page. Its rows are as `sql` gives them, with `__ord`, `__key` and the `perParent` columns on each. */
 export interface BatchedPage<T = Record<string, unknown>> extends PageRows<T> {
-  /** Columns named by `perParent`, for this parent. */
+  /** The `perParent` columns, for this parent (also when its page is empty). */
   extra: Record<string, unknown>;
+}
+
+interface BatchRow {
+  /** The parent's position in `parentIds`, from 1 (a small number, not its id, on every row). */
+  __ord: number;
+  __beyond: boolean;
+  __key: string | null;
 }
 
 /**
@@ -31,10 +38,10 @@ export interface BatchedPage<T = Record<string, unknown>> extends PageRows<T> {
  * parent (an index range scan each, however deep the cursor), plus one EXISTS per parent for the
  * rows behind the cursor. Child lists under a list of parents thus cost one statement per level.
  */
-export async function loadBatchedPages(dataSource: DataSource, query: BatchedPageQuery): Promise<Map<string, BatchedPage>> {
+export async function loadBatchedPages<T = Record<string, unknown>>(sql: RowSource, query: BatchedPageQuery): Promise<Map<string, BatchedPage<T>>> {
   const k = keysetClauses(query.order, query.request, query.cursorKey, 2);
-  const sql = `
-    SELECT p.parent AS "__parent", b.beyond AS "__beyond"${query.perParent ? `, ${query.perParent.replaceAll('$parent', 'p.parent')}` : ''}, page.*
+  const text = `
+    SELECT p.ord::int AS "__ord", b.beyond AS "__beyond"${query.perParent ? `, ${query.perParent.replaceAll('$parent', 'p.parent')}` : ''}, page.*
     FROM unnest($1::uuid[]) WITH ORDINALITY AS p(parent, ord)
     CROSS JOIN LATERAL (
       SELECT ${
@@ -45,25 +52,28 @@ export async function loadBatchedPages(dataSource: DataSource, query: BatchedPag
       OFFSET 0 -- a fence: evaluate once per parent, not once per page row
     ) b
     LEFT JOIN LATERAL (
-      SELECT ${query.select}, ${k.key} AS "__key", row_number() OVER (ORDER BY ${k.orderBy}) AS "__n"
+      SELECT ${query.select}, ${k.key}::text AS "__key", row_number() OVER (ORDER BY ${k.orderBy})::int AS "__n"
       FROM ${query.from}
       WHERE ${query.parentColumn} = p.parent AND ${k.seek}
       ORDER BY ${k.orderBy}
       LIMIT ${k.limit}
     ) page ON TRUE
     ORDER BY p.ord, page."__n"`;
-  const rows: Record<string, unknown>[] = await dataSource.query(sql, [query.parentIds, ...k.params]);
+  const rows = await sql.rows<T & BatchRow>(text, [query.parentIds, ...k.params]);
 
-  const pages = new Map<string, BatchedPage>();
-  for (const raw of rows) {
-    const parent = raw.__parent as string;
-    let page = pages.get(parent);
-    if (!page) {
-      const extra = Object.fromEntries(Object.entries(raw).filter(([name]) => name.startsWith('__') && !['__parent', '__beyond', '__key', '__n'].includes(name)));
-      page = { rows: [], beyond: raw.__beyond as boolean, extra };
-      pages.set(parent, page);
+  const pages = new Map<string, BatchedPage<T>>();
+  let page: BatchedPage<T> = { rows: [], keys: [], beyond: false, extra: {} };
+  let ord = 0;
+  for (const row of rows) {
+    // Rows come grouped by parent (ORDER BY p.ord), so a change of parent starts its page.
+    if (row.__ord !== ord) {
+      ord = row.__ord;
+      page = { rows: [], keys: [], beyond: row.__beyond, extra: row as unknown as Record<string, unknown> };
+      pages.set(query.parentIds[ord - 1], page);
     }
-    if (raw.__key !== null) page.rows.push({ row: raw, key: raw.__key as CursorKey });
+    if (row.__key === null) continue; // the one row of an empty page
+    page.rows.push(row);
+    page.keys.push(row.__key);
   }
   return pages;
 }

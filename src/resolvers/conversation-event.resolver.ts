@@ -1,5 +1,6 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Resolver, Root, Subscription, type ClassType } from 'type-graphql';
 import type { Context } from '../context';
+import type { MessageRecord, UserRecord } from '../entities/records';
 import { Message } from '../entities/message.entity';
 import { User } from '../entities/user.entity';
 import { BadUserInputError } from '../errors';
@@ -51,7 +52,7 @@ function messageFieldResolver(of: ClassType<{ messageId: string }>) {
   @Resolver(() => of)
   class MessageFieldResolver {
     @FieldResolver(() => Message)
-    async message(@Root() event: { messageId: string }, @Ctx() { loaders }: Context): Promise<Message> {
+    async message(@Root() event: { messageId: string }, @Ctx() { loaders }: Context): Promise<MessageRecord> {
       return (await loaders.messagesById.load(event.messageId))!;
     }
   }
@@ -63,7 +64,7 @@ function userFieldResolver(of: ClassType<{ userId: string }>) {
   @Resolver(() => of)
   class UserFieldResolver {
     @FieldResolver(() => User)
-    async user(@Root() event: { userId: string }, @Ctx() { loaders }: Context): Promise<User> {
+    async user(@Root() event: { userId: string }, @Ctx() { loaders }: Context): Promise<UserRecord> {
       return (await loaders.usersById.load(event.userId))!;
     }
   }

@@ -5,23 +5,34 @@ import { Conversation, ConversationStatus } from '../entities/conversation.entit
 import { MemberRole } from '../entities/membership.entity';
 import { Message } from '../entities/message.entity';
 import { User } from '../entities/user.entity';
-import { loadConnection, toConnection, type Connection } from '../pagination/connection';
-import type { CursorKey } from '../pagination/cursor';
+import type { ConversationRecord, MessageRecord, UserRecord } from '../entities/records';
+import { emptyConnection, KeysetConnection, loadConnection, nodeEdge, type Connection, type Edge } from '../pagination/connection';
+import type { CursorCodec, CursorKey } from '../pagination/cursor';
+import type { MemberRow } from '../loaders/members-page.loader';
+import type { LoadedPage } from '../loaders/paged-loader';
 import { fromGlobalIdOf, toGlobalId } from '../pagination/global-id';
 import { ForwardPageArgs, PageArgs, toPageRequest, type PageRequest } from '../pagination/page-args';
 import { createConversation, listViewerConversations, setConversationStatus } from '../services/conversations';
 import { addMember, leaveConversation, markRead, removeMember, setTyping } from '../services/memberships';
 import { CreateConversationInput } from './conversation.inputs';
-import { ConversationConnection, MemberConnection, MessageConnection, type MemberEdge, type MessageEdge } from './connections';
+import { ConversationConnection, MemberConnection, memberEdge, MessageConnection, type MemberEdgeOf } from './connections';
 import { visibleConversation } from './visibility';
 
-const emptyConnection = { edges: [], pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null } };
+/** The members connection: a page of them, and how many there are. */
+class MembersConnection extends KeysetConnection<MemberRow, MemberEdgeOf> {
+  readonly totalCount: number;
+
+  constructor(request: PageRequest, page: LoadedPage<MemberRow>, cursors: CursorCodec) {
+    super(request, page, cursors, page.list, memberEdge);
+    this.totalCount = page.extra.__total as number;
+  }
+}
 
 @Resolver(() => Conversation)
 export class ConversationResolver {
   @Authorized()
   @Query(() => Conversation, { nullable: true, description: 'Null unless the viewer is a member.' })
-  conversation(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<Conversation | null> {
+  conversation(@Arg('id', () => ID) id: string, @Ctx() context: Context): Promise<ConversationRecord | null> {
     return visibleConversation(context, fromGlobalIdOf('Conversation', id));
   }
 
@@ -31,15 +42,18 @@ export class ConversationResolver {
     @Arg('status', () => ConversationStatus, { nullable: true }) status: ConversationStatus | null,
     @Args(() => ForwardPageArgs) args: ForwardPageArgs,
     @Ctx() { viewer, services, loaders }: Context,
-  ): Promise<Connection<{ cursor: string; node: Conversation }>> {
+  ): Promise<Connection<Edge<ConversationRecord>>> {
     const request = toPageRequest(args);
     const list = `conversations:${viewer!.id}:${status ?? 'ALL'}`;
-    const load = (cursorKey: CursorKey | null) => listViewerConversations(services.dataSource, viewer!.id, status ?? null, request, cursorKey);
-    return loadConnection(services.cursors, list, request, load, ({ conversation, membership }) => {
-      loaders.conversationsById.prime(conversation.id, conversation);
-      loaders.viewerMembership.prime(conversation.id, membership);
-      return { node: conversation };
-    });
+    const load = async (cursorKey: CursorKey | null) => {
+      const page = await listViewerConversations(services.sql, viewer!.id, status ?? null, request, cursorKey);
+      for (const { conversation, membership } of page.rows) {
+        loaders.conversationsById.prime(conversation.id, conversation);
+        loaders.viewerMembership.prime(conversation.id, membership);
+      }
+      return { ...page, rows: page.rows.map((row) => row.conversation) };
+    };
+    return loadConnection(services.cursors, list, request, load, nodeEdge);
   }
 
   @Authorized()
@@ -100,18 +114,18 @@ export class ConversationResolver {
   }
 
   @FieldResolver(() => ID)
-  id(@Root() conversation: Conversation): string {
+  id(@Root() conversation: ConversationRecord): string {
     return toGlobalId('Conversation', conversation.id);
   }
 
   @FieldResolver(() => User)
-  async createdBy(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<User> {
+  async createdBy(@Root() conversation: ConversationRecord, @Ctx() { loaders }: Context): Promise<UserRecord> {
     return (await loaders.usersById.load(conversation.createdById))!;
   }
 
   @Extensions(viewerDependent)
   @FieldResolver(() => Message, { nullable: true })
-  async lastMessage(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<Message | null> {
+  async lastMessage(@Root() conversation: ConversationRecord, @Ctx() { loaders }: Context): Promise<MessageRecord | null> {
     // A conversation reaches a non-member only as an inbox update telling them they were removed.
     if (!(await loaders.viewerMembership.load(conversation.id))) return null;
     return loaders.lastMessage.load(conversation.id);
@@ -119,39 +133,32 @@ export class ConversationResolver {
 
   @Extensions(viewerDependent)
   @FieldResolver(() => Int, { description: "Messages after the viewer's read marker, not counting the viewer's own." })
-  unreadCount(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<number> {
+  unreadCount(@Root() conversation: ConversationRecord, @Ctx() { loaders }: Context): Promise<number> {
     return loaders.unreadCount.load(conversation.id);
   }
 
   @Extensions(viewerDependent)
   @FieldResolver(() => MemberRole, { nullable: true })
-  async viewerRole(@Root() conversation: Conversation, @Ctx() { loaders }: Context): Promise<MemberRole | null> {
+  async viewerRole(@Root() conversation: ConversationRecord, @Ctx() { loaders }: Context): Promise<MemberRole | null> {
     return (await loaders.viewerMembership.load(conversation.id))?.role ?? null;
   }
 
   @Extensions(viewerDependent)
   @FieldResolver(() => MemberConnection, { description: 'Members in join order.' })
-  async members(@Root() conversation: Conversation, @Args(() => PageArgs) args: PageArgs, @Ctx() context: Context) {
+  async members(@Root() conversation: ConversationRecord, @Args(() => PageArgs) args: PageArgs, @Ctx() context: Context): Promise<Connection<MemberEdgeOf> & { totalCount: number }> {
     const request = toPageRequest(args);
     if (!(await context.loaders.viewerMembership.load(conversation.id))) return { ...emptyConnection, totalCount: 0 };
-    const page = await context.loaders.membersPage.load({ parentId: conversation.id, request });
-    const connection = toConnection<(typeof page.rows)[number]['row'], MemberEdge>(request, page, context.services.cursors, page.list, (m) => ({
-      node: m.user,
-      role: m.role,
-      joinedAt: m.joinedAt,
-      lastReadSeq: m.lastReadSeq,
-    }));
-    return { ...connection, totalCount: page.extra.__total as number };
+    return new MembersConnection(request, await context.loaders.membersPage.load({ parentId: conversation.id, request }), context.services.cursors);
   }
 
   @Extensions(viewerDependent)
   @FieldResolver(() => MessageConnection, {
     description: 'Messages in seq order: first/after pages forward from the oldest, last/before backward from the newest.',
   })
-  async messages(@Root() conversation: Conversation, @Args(() => PageArgs) args: PageArgs, @Ctx() context: Context): Promise<Connection<MessageEdge>> {
+  async messages(@Root() conversation: ConversationRecord, @Args(() => PageArgs) args: PageArgs, @Ctx() context: Context): Promise<Connection<Edge<MessageRecord>>> {
     const request: PageRequest = toPageRequest(args);
     if (!(await context.loaders.viewerMembership.load(conversation.id))) return emptyConnection;
     const page = await context.loaders.messagesPage.load({ parentId: conversation.id, request });
-    return toConnection(request, page, context.services.cursors, page.list, (node) => ({ node }));
+    return new KeysetConnection(request, page, context.services.cursors, page.list, nodeEdge);
   }
 }

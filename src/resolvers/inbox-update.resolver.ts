@@ -1,6 +1,7 @@
 import { Authorized, Ctx, Extensions, Field, FieldResolver, Int, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
 import { viewerDependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
+import type { ConversationRecord } from '../entities/records';
 import { Conversation } from '../entities/conversation.entity';
 import { openInboxStream, type InboxItem } from '../subscriptions/inbox-stream';
 
@@ -27,7 +28,7 @@ export class InboxUpdateResolver {
   }
 
   @FieldResolver(() => Conversation)
-  async conversation(@Root() update: InboxUpdate, @Ctx() { loaders }: Context): Promise<Conversation> {
+  async conversation(@Root() update: InboxUpdate, @Ctx() { loaders }: Context): Promise<ConversationRecord> {
     return (await loaders.conversationsById.load(update.conversationId))!;
   }
 

@@ -4,7 +4,8 @@ import { Conversation } from '../entities/conversation.entity';
 import { Message } from '../entities/message.entity';
 import { User } from '../entities/user.entity';
 import { BadUserInputError } from '../errors';
-import { loadConnection, type Connection } from '../pagination/connection';
+import type { ConversationRecord, MessageRecord, UserRecord } from '../entities/records';
+import { loadConnection, nodeEdge, type Connection, type Edge } from '../pagination/connection';
 import type { CursorKey } from '../pagination/cursor';
 import { fromGlobalIdOf, toGlobalId } from '../pagination/global-id';
 import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
@@ -12,7 +13,7 @@ import { deleteMessage, editMessage, searchMessages, sendMessage } from '../serv
 import { addReaction, removeReaction } from '../services/reactions';
 import { listSize } from '../security/query-cost';
 import { SendMessageInput } from './message.inputs';
-import { MessageConnection, type MessageEdge } from './connections';
+import { MessageConnection } from './connections';
 import { ReactionSummary } from './reaction-summary.type';
 import { visibleConversation } from './visibility';
 
@@ -28,7 +29,7 @@ export class MessageResolver {
     @Arg('conversationId', () => ID, { nullable: true }) conversationId: string | null,
     @Args(() => ForwardPageArgs) args: ForwardPageArgs,
     @Ctx() { viewer, services }: Context,
-  ): Promise<Connection<MessageEdge>> {
+  ): Promise<Connection<Edge<MessageRecord>>> {
     const text = query.trim();
     if (text.length < 1 || text.length > MAX_SEARCH_LENGTH) {
       throw new BadUserInputError(`query must be 1 to ${MAX_SEARCH_LENGTH} characters, got ${text.length}.`, { argument: 'query' });
@@ -37,8 +38,8 @@ export class MessageResolver {
     const request = toPageRequest(args);
     // The cursor is bound to the search: reusing it for another query or scope is refused.
     const list = `search:${viewer!.id}:${conversation ?? '*'}:${text}`;
-    const load = (cursorKey: CursorKey | null) => searchMessages(services.dataSource, viewer!.id, text, conversation, request, cursorKey);
-    return loadConnection(services.cursors, list, request, load, (node) => ({ node }));
+    const load = (cursorKey: CursorKey | null) => searchMessages(services.sql, viewer!.id, text, conversation, request, cursorKey);
+    return loadConnection(services.cursors, list, request, load, nodeEdge);
   }
 
   @Authorized()
@@ -78,30 +79,31 @@ export class MessageResolver {
   }
 
   @FieldResolver(() => ID)
-  id(@Root() message: Message): string {
+  id(@Root() message: MessageRecord): string {
     return toGlobalId('Message', message.id);
   }
 
   @FieldResolver(() => String, { nullable: true, description: 'Null once deleted.' })
-  body(@Root() message: Message): string | null {
+  body(@Root() message: MessageRecord): string | null {
     return message.deletedAt ? null : message.body;
   }
 
   @FieldResolver(() => Conversation)
-  async conversation(@Root() message: Message, @Ctx() context: Context): Promise<Conversation> {
+  async conversation(@Root() message: MessageRecord, @Ctx() context: Context): Promise<ConversationRecord> {
     // A message is only ever handed out to members, so its conversation is visible too.
     return (await visibleConversation(context, message.conversationId))!;
   }
 
   @FieldResolver(() => User)
-  async author(@Root() message: Message, @Ctx() { loaders }: Context): Promise<User> {
-    return (await loaders.usersById.load(message.authorId))!;
+  author(@Root() message: MessageRecord, @Ctx() { loaders }: Context): UserRecord | Promise<UserRecord> {
+    // Pages and last messages come with their authors; others (search, events) load them.
+    return message.author ?? (loaders.usersById.load(message.authorId) as Promise<UserRecord>);
   }
 
   // One summary per distinct emoji; most messages carry a few. The cost model counts five.
   @Extensions(listSize(5))
   @FieldResolver(() => [ReactionSummary])
-  reactions(@Root() message: Message, @Ctx() { loaders }: Context): Promise<ReactionSummary[]> {
+  reactions(@Root() message: MessageRecord, @Ctx() { loaders }: Context): Promise<ReactionSummary[]> {
     return loaders.reactionsByMessage.load(message.id);
   }
 }

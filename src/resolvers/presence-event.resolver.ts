@@ -1,5 +1,6 @@
 import { Arg, Authorized, Ctx, Field, FieldResolver, ID, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
 import type { Context } from '../context';
+import type { UserRecord } from '../entities/records';
 import { User } from '../entities/user.entity';
 import { fromGlobalIdOf } from '../pagination/global-id';
 import { openPresenceStream } from '../subscriptions/presence-stream';
@@ -32,7 +33,7 @@ export class PresenceEventResolver {
   }
 
   @FieldResolver(() => User)
-  async user(@Root() event: PresenceEvent, @Ctx() { loaders }: Context): Promise<User> {
+  async user(@Root() event: PresenceEvent, @Ctx() { loaders }: Context): Promise<UserRecord> {
     return (await loaders.usersById.load(event.userId))!;
   }
 }

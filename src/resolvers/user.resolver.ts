@@ -2,12 +2,13 @@ import { Arg, Args, Authorized, Ctx, Directive, Extensions, Field, FieldResolver
 import { viewerDependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import { User } from '../entities/user.entity';
-import { loadConnection, type Connection } from '../pagination/connection';
+import type { Timestamp, UserRecord } from '../entities/records';
+import { loadConnection, nodeEdge, type Connection, type Edge } from '../pagination/connection';
 import type { CursorKey } from '../pagination/cursor';
 import { toGlobalId } from '../pagination/global-id';
 import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
 import { authenticate, createAccount, findUserByHandle, searchUsers } from '../services/accounts';
-import { UserConnection, type UserEdge } from './connections';
+import { UserConnection } from './connections';
 import { BadUserInputError } from '../errors';
 import { SignInInput, SignUpInput } from './user.inputs';
 
@@ -25,7 +26,7 @@ class AuthPayload {
 @Resolver(() => User)
 export class UserResolver {
   @Query(() => User, { nullable: true, description: 'The signed-in user; null without a valid token.' })
-  async me(@Ctx() { viewer, loaders }: Context): Promise<User | null> {
+  async me(@Ctx() { viewer, loaders }: Context): Promise<UserRecord | null> {
     return viewer ? loaders.usersById.load(viewer.id) : null;
   }
 
@@ -42,15 +43,15 @@ export class UserResolver {
     @Arg('search', () => String, { nullable: true }) search: string | null,
     @Args(() => ForwardPageArgs) args: ForwardPageArgs,
     @Ctx() { services }: Context,
-  ): Promise<Connection<UserEdge>> {
+  ): Promise<Connection<Edge<UserRecord>>> {
     const request = toPageRequest(args);
     const prefix = search?.trim() || null;
     if (prefix && prefix.length > MAX_SEARCH_LENGTH) {
       throw new BadUserInputError(`search must be at most ${MAX_SEARCH_LENGTH} characters, got ${prefix.length}.`, { argument: 'search' });
     }
     const list = `users:${prefix?.toLowerCase() ?? '*'}`;
-    const load = (cursorKey: CursorKey | null) => searchUsers(services.dataSource, prefix, request, cursorKey);
-    return loadConnection(services.cursors, list, request, load, (node) => ({ node }));
+    const load = (cursorKey: CursorKey | null) => searchUsers(services.sql, prefix, request, cursorKey);
+    return loadConnection(services.cursors, list, request, load, nodeEdge);
   }
 
   @Directive('@rateLimit(max: 5, window: "1m")')
@@ -69,25 +70,25 @@ export class UserResolver {
 
   @Extensions(viewerDependent)
   @FieldResolver(() => Boolean, { description: 'True while the user has a live connection to any instance. Always false to viewers who share no conversation with the user.' })
-  async online(@Root() user: User, @Ctx() { loaders }: Context): Promise<boolean> {
+  async online(@Root() user: UserRecord, @Ctx() { loaders }: Context): Promise<boolean> {
     const [visible, online] = await Promise.all([loaders.acquaintances.load(user.id), loaders.onlineByUserId.load(user.id)]);
     return visible && online;
   }
 
   @Extensions(viewerDependent)
   @FieldResolver(() => Date, { nullable: true, description: 'When the last connection closed. Null to viewers who share no conversation with the user.' })
-  async lastSeenAt(@Root() user: User, @Ctx() { loaders }: Context): Promise<Date | null> {
+  async lastSeenAt(@Root() user: UserRecord, @Ctx() { loaders }: Context): Promise<Timestamp | null> {
     return (await loaders.acquaintances.load(user.id)) ? user.lastSeenAt : null;
   }
 
   @FieldResolver(() => ID)
-  id(@Root() user: User): string {
+  id(@Root() user: UserRecord): string {
     return toGlobalId('User', user.id);
   }
 
   @Extensions(viewerDependent)
   @FieldResolver(() => String, { nullable: true, description: 'Only visible to the user themself; null for everyone else.' })
-  email(@Root() user: User, @Ctx() { viewer }: Context): string | null {
+  email(@Root() user: UserRecord, @Ctx() { viewer }: Context): string | null {
     return viewer?.id === user.id ? user.email : null;
   }
 }

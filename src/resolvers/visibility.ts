@@ -1,12 +1,11 @@
 import type { Context } from '../context';
-import type { Conversation } from '../entities/conversation.entity';
-import type { Message } from '../entities/message.entity';
+import type { ConversationRecord, MessageRecord } from '../entities/records';
 
 /**
  * The one rule of who reads what: a conversation, its members and its messages are visible to its
  * members only. Everyone else gets null, exactly as if the thing did not exist (no existence leak).
  */
-export async function visibleConversation({ loaders }: Context, conversationId: string): Promise<Conversation | null> {
+export async function visibleConversation({ loaders }: Context, conversationId: string): Promise<ConversationRecord | null> {
   const [conversation, membership] = await Promise.all([
     loaders.conversationsById.load(conversationId),
     loaders.viewerMembership.load(conversationId),
@@ -14,7 +13,7 @@ export async function visibleConversation({ loaders }: Context, conversationId: 
   return conversation && membership ? conversation : null;
 }
 
-export async function visibleMessage(context: Context, messageId: string): Promise<Message | null> {
+export async function visibleMessage(context: Context, messageId: string): Promise<MessageRecord | null> {
   const message = await context.loaders.messagesById.load(messageId);
   return message && (await context.loaders.viewerMembership.load(message.conversationId)) ? message : null;
 }

@@ -2,8 +2,9 @@ import type { DataSource } from 'typeorm';
 import { Role, User } from '../entities/user.entity';
 import { ConflictError, NotFoundError, UnauthenticatedError } from '../errors';
 import { hashPassword, verifyAgainstNothing, verifyPassword } from '../security/passwords';
-import { entityColumns, hydrate } from '../database/entity-columns';
 import { violatedUniqueIndex } from '../database/postgres-errors';
+import type { Sql } from '../database/sql';
+import type { UserRecord } from '../entities/records';
 import type { CursorKey } from '../pagination/cursor';
 import type { PageRows } from '../pagination/connection';
 import type { KeyOrder } from '../pagination/keyset';
@@ -85,20 +86,19 @@ const USER_ORDER: KeyOrder = { columns: [{ sql: 'lower(u.handle)', type: 'text' 
 
 /** Users whose handle or display name starts with `search` (any case); all users without one. */
 export async function searchUsers(
-  dataSource: DataSource,
+  sql: Sql,
   search: string | null,
   request: PageRequest,
   cursorKey: CursorKey | null,
-): Promise<PageRows<User>> {
+): Promise<PageRows<UserRecord>> {
   const prefix = search ? `${search.trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
-  const page = await loadPage(dataSource, {
+  return loadPage<UserRecord>(sql, {
     request,
     cursorKey,
     order: USER_ORDER,
     from: 'users u',
     where: prefix ? `(lower(u.handle) LIKE $1 OR lower(u.display_name) LIKE $1) AND u.deleted_at IS NULL` : 'u.deleted_at IS NULL',
     params: prefix ? [prefix] : [],
-    select: entityColumns(dataSource, User, 'u'),
+    select: sql.columns(User, 'u', { omit: ['passwordHash'] }),
   });
-  return { beyond: page.beyond, rows: page.rows.map(({ row, key }) => ({ row: hydrate(User, row), key })) };
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
-import { entityColumns, hydrate } from '../database/entity-columns';
+import type { EntityManager } from 'typeorm';
+import type { Sql } from '../database/sql';
 import { Conversation, ConversationKind, type ConversationStatus } from '../entities/conversation.entity';
-import { Membership, MemberRole } from '../entities/membership.entity';
+import { MemberRole } from '../entities/membership.entity';
+import type { Timestamp, ConversationRecord, MembershipRecord } from '../entities/records';
 import { BadUserInputError, NotFoundError } from '../errors';
 import type { CursorKey } from '../pagination/cursor';
 import type { PageRows } from '../pagination/connection';
@@ -23,41 +24,35 @@ const INBOX_ORDER: KeyOrder = {
 };
 
 export interface InboxRow {
-  conversation: Conversation;
+  conversation: ConversationRecord;
   /** The viewer's membership, selected alongside so no second look-up is needed to authorize. */
-  membership: Membership;
+  membership: MembershipRecord;
 }
 
 /** One page of the viewer's conversations, optionally of one status. */
 export async function listViewerConversations(
-  dataSource: DataSource,
+  sql: Sql,
   viewerId: string,
   status: ConversationStatus | null,
   request: PageRequest,
   cursorKey: CursorKey | null,
 ): Promise<PageRows<InboxRow>> {
-  const page = await loadPage(dataSource, {
+  const page = await loadPage<ConversationRecord & { __role: MemberRole; __lastReadSeq: number; __joinedAt: Timestamp }>(sql, {
     request,
     cursorKey,
     order: INBOX_ORDER,
     from: 'memberships vm JOIN conversations c ON c.id = vm.conversation_id',
     where: status ? 'vm.user_id = $1 AND c.status = $2' : 'vm.user_id = $1',
     params: status ? [viewerId, status] : [viewerId],
-    select: `${entityColumns(dataSource, Conversation, 'c')}, vm.role AS "__role", vm.last_read_seq AS "__lastReadSeq", vm.joined_at AS "__joinedAt"`,
+    select: `${sql.columns(Conversation, 'c', { omit: ['directKey'] })}, vm.role AS "__role", vm.last_read_seq AS "__lastReadSeq", vm.joined_at AS "__joinedAt"`,
   });
   return {
     beyond: page.beyond,
-    rows: page.rows.map(({ row, key }) => {
-      const conversation = hydrate(Conversation, row);
-      const membership = Object.assign(new Membership(), {
-        conversationId: conversation.id,
-        userId: viewerId,
-        role: row.__role as MemberRole,
-        lastReadSeq: row.__lastReadSeq as number,
-        joinedAt: row.__joinedAt as Date,
-      });
-      return { row: { conversation, membership }, key };
-    }),
+    keys: page.keys,
+    rows: page.rows.map((conversation) => ({
+      conversation,
+      membership: { conversationId: conversation.id, userId: viewerId, role: conversation.__role, lastReadSeq: conversation.__lastReadSeq, joinedAt: conversation.__joinedAt },
+    })),
   };
 }
 

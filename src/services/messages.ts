@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { entityColumns, hydrate } from '../database/entity-columns';
 import { violatedUniqueIndex } from '../database/postgres-errors';
 import { withPrimary } from '../database/primary';
+import type { Sql } from '../database/sql';
+import type { MessageRecord } from '../entities/records';
 import { Message } from '../entities/message.entity';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { toGlobalId } from '../pagination/global-id';
@@ -31,14 +33,14 @@ const SEARCH_ORDER: KeyOrder = {
  * conversations the viewer belongs to; deleted messages never match. Uses the GIN index.
  */
 export async function searchMessages(
-  dataSource: DataSource,
+  sql: Sql,
   viewerId: string,
   query: string,
   conversationId: string | null,
   request: PageRequest,
   cursorKey: CursorKey | null,
-): Promise<PageRows<Message>> {
-  const page = await loadPage(dataSource, {
+): Promise<PageRows<MessageRecord>> {
+  return loadPage<MessageRecord>(sql, {
     request,
     cursorKey,
     order: SEARCH_ORDER,
@@ -46,9 +48,8 @@ export async function searchMessages(
            CROSS JOIN websearch_to_tsquery('english', $2) AS q`,
     where: `${DOCUMENT} @@ q AND m.deleted_at IS NULL${conversationId ? ' AND m.conversation_id = $3' : ''}`,
     params: conversationId ? [viewerId, query, conversationId] : [viewerId, query],
-    select: entityColumns(dataSource, Message, 'm'),
+    select: sql.columns(Message, 'm'),
   });
-  return { beyond: page.beyond, rows: page.rows.map(({ row, key }) => ({ row: hydrate(Message, row), key })) };
 }
 
 export interface NewMessage {

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
+import { SERVER_NODE_OPTIONS } from '../../scripts/lib/node-server';
 import { gql } from '../helpers/gql';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/test-app';
 
@@ -39,7 +40,7 @@ const children: ChildProcess[] = [];
 
 /** The built server (`npm start` minus the build) as its own process, with exactly `env`. */
 async function startServer(env: Record<string, string>): Promise<RunningServer> {
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...SERVER_NODE_OPTIONS, entry], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: 'false', PORT: String(await freePort()), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
