@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { ESLint } from 'eslint';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -26,4 +27,19 @@ describe('the guides', () => {
       if (block.code !== file) throw new Error(`${guide}:${block.line}: the block differs from ${block.example}: paste the file again`);
     }
   });
+});
+
+describe('what clients copy', () => {
+  // The guide's examples and the client helper, checked with the project's own ESLint config (its
+  // @typescript-eslint/no-deprecated block): Apollo Client 4.3 deprecates split, setContext,
+  // createPersistedQueryLink and more, and a guide that teaches them teaches code that will break.
+  it('uses no deprecated API', async () => {
+    const eslint = new ESLint({ cwd: ROOT });
+    const results = await eslint.lintFiles(['docs/examples/**/*.ts', 'client/src/**/*.ts']);
+    const deprecated = results.flatMap((result) =>
+      result.messages.filter((m) => m.ruleId === '@typescript-eslint/no-deprecated' || m.fatal).map((m) => `${path.relative(ROOT, result.filePath)}:${m.line} ${m.message}`),
+    );
+    expect(results.length).toBeGreaterThan(3);
+    expect(deprecated).toEqual([]);
+  }, 120_000);
 });
