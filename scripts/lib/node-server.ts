@@ -46,10 +46,11 @@ function exited(child: ChildProcess): Promise<void> {
 
 /**
  * Starts `node [nodeArgs] script` on 127.0.0.1:`port` with only `env` (plus PATH and HOME), and
- * resolves once its `/readyz` answers 200.
+ * resolves once its `/readyz` answers 200. `execPath` runs another Node than this one (the bench's
+ * PostGraphile peer needs Node 22).
  */
-export async function startNodeServer(script: string, env: Record<string, string>, port: number, nodeArgs: string[] = []): Promise<NodeServer> {
-  const child = spawn(process.execPath, [...nodeArgs, script], {
+export async function startNodeServer(script: string, env: Record<string, string>, port: number, nodeArgs: string[] = [], execPath = process.execPath): Promise<NodeServer> {
+  const child = spawn(execPath, [...nodeArgs, script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
