@@ -10,7 +10,7 @@ const LAYERS = [
   { name: 'domain', path: '^src/(services|jobs|webhooks)/' },
   { name: 'realtime', path: '^src/(subscriptions|loaders|security)/' },
   { name: 'events', path: '^src/events/' },
-  { name: 'foundation', path: '^src/(errors|config|config-values|duration)\\.ts$|^src/(database|pagination|entities|migrations|observability|execution)/' },
+  { name: 'foundation', path: '^src/(errors|config|config-values|duration|secrets)\\.ts$|^src/(database|pagination|entities|migrations|observability|execution)/' },
 ];
 
 const upward = LAYERS.slice(1).map((layer, index) => ({

@@ -19,7 +19,7 @@ import { InvalidTokenError } from '../security/jwt';
 import { operationGuards } from '../security/operation-guards.plugin';
 import { trustedDocumentsMiddleware } from '../security/persisted-queries';
 import { queryCostPlugin } from '../security/query-cost.plugin';
-import { sameSecret } from '../security/secrets';
+import { sameSecret } from '../secrets';
 import { createUiRouter } from '../ui/static';
 import { createInboundWebhookRouter } from '../webhooks/inbound';
 import type { Backends } from './backends';

@@ -1,5 +1,6 @@
-import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import { BadUserInputError } from '../errors';
+import { sameSecret } from '../secrets';
 
 /** A position in one list: the values of the list's ordering key at a row. JSON-safe. */
 export type CursorKey = (string | number | null)[];
@@ -35,7 +36,7 @@ export function createCursorCodec(secret: string): CursorCodec {
       if (!payload || !signature || extra !== undefined || cursor.length > 1024) throw invalid(cursor, 'is not a cursor Parley issued');
       const expected = sign(payload);
       const given = Buffer.from(signature, 'base64url');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid(cursor, 'is not a cursor Parley issued');
+      if (!sameSecret(given, expected)) throw invalid(cursor, 'is not a cursor Parley issued');
       const [cursorList, values] = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as [string, CursorKey];
       if (cursorList !== listId(list)) throw invalid(cursor, 'belongs to another list');
       return values;

@@ -44,7 +44,8 @@ export function createWsAdmission(options: WsAdmissionOptions) {
   // Thousands of clients send the same few documents: parse and validate each once, and share the
   // AST (read-only to graphql-js) between their subscriptions.
   // The key's own string is kept too: every subscriber's payload then points at one copy of the text.
-  const admitted = new LRUCache<string, { document: DocumentNode; query: string }>({ max: 1_000 });
+  // Parsed documents by text: bounded in count, and one not used for an hour is parsed again if it returns.
+  const admitted = new LRUCache<string, { document: DocumentNode; query: string }>({ max: 1_000, ttl: 3_600_000, updateAgeOnGet: true });
   return (payload: SubscribePayload, activeSubscriptions: number, budget: SubscribeBudget, now = Date.now()): Admission => {
     if (now - budget.windowStart >= 1000) Object.assign(budget, { windowStart: now, used: 0 });
     budget.used += 1;

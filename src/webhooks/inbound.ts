@@ -9,7 +9,7 @@ import { inboundWebhookJob } from '../jobs/inbound-webhook.job';
 import type { Logger } from '../observability/logger';
 import { fromGlobalIdOf } from '../pagination/global-id';
 import { nulCharacterAt } from '../security/operation-guards.plugin';
-import { sameSecret } from '../security/secrets';
+import { sameSecret } from '../secrets';
 import { checkBody } from '../services/text';
 
 export const SIGNATURE_HEADER = 'x-parley-signature';
