@@ -21,6 +21,12 @@ export interface Config {
     readUrls: string[];
     /** Connections per pool (primary, and each replica). */
     poolMax: number;
+    /**
+     * How long a statement waits for a pooled connection (or for a new one to connect) before its
+     * request is refused with SERVICE_UNAVAILABLE and retryAfterSeconds: overload is refused, not
+     * queued for seconds.
+     */
+    poolQueueTimeoutMs: number;
     /** Hot reads as named prepared statements (off behind a pooler that cannot keep them, e.g. PgBouncer < 1.21 in transaction mode). */
     preparedStatements: boolean;
     /** PostgreSQL schema holding Parley's tables (tests give each file its own). */
@@ -202,6 +208,7 @@ export function loadConfig(env: Env = process.env): Config {
         [] as string[],
       ),
       poolMax: read('DATABASE_POOL_MAX', positiveInt, 10),
+      poolQueueTimeoutMs: read('DATABASE_POOL_QUEUE_TIMEOUT', duration, 500),
       preparedStatements: read('DATABASE_PREPARED_STATEMENTS', z.enum(['on', 'off'], 'must be on or off'), 'on') === 'on',
       schema: read('DATABASE_SCHEMA', identifier, 'public'),
       migrationsRun: read('MIGRATIONS_RUN', bool, true),

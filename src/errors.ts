@@ -108,7 +108,7 @@ export function createFormatError({ production, unavailable }: FormatErrorOption
     }
     if (unavailable(original)) {
       return {
-        message: 'The database is unavailable right now; retry shortly.',
+        message: 'The database is unavailable or busy right now; retry shortly.',
         locations: formatted.locations,
         path: formatted.path,
         extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfterSeconds: 1 },

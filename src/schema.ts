@@ -14,6 +14,7 @@ import { rateLimitDirective } from './directives/rate-limit.directive';
 import { authChecker } from './resolvers/auth-checker';
 import { DateTimeScalar } from './resolvers/date-time.scalar';
 import { callResolversDirectly } from './resolvers/direct-calls';
+import { markSharing } from './subscriptions/shared-execution';
 
 export interface SchemaOptions {
   /**
@@ -39,6 +40,8 @@ export async function buildParleySchema({ pubSub }: SchemaOptions): Promise<Grap
     directives: [...specifiedDirectives, rateLimitDirective],
   });
   callResolversDirectly(schema);
+  // Which fields subscribers may share a result of (subscriptions/shared-execution.ts).
+  markSharing(schema);
   return schema;
 }
 

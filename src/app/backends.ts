@@ -64,9 +64,10 @@ export async function openBackends({ config, logger, instanceId, onQuery }: Back
   lifecycle.add('presence', () => presence.dispose());
 
   const metrics = createMetrics();
+  const sql = createSql(dataSource, { prepared: config.database.preparedStatements, onQuery });
   const jobs = await startJobQueue({
     url: database.url,
-    deps: { dataSource, bus, logger, config, metrics },
+    deps: { dataSource, sql, bus, logger, config, metrics },
     jobs: [inboundWebhookJob, retentionJob, accountExportJob, metricsRollupJob] as JobDefinition<object>[],
     onRun: metrics.jobRun,
   });
@@ -79,7 +80,7 @@ export async function openBackends({ config, logger, instanceId, onQuery }: Back
   lifecycle.add('accounts', await bus.listen(Topic.accountClosed(), ({ userId }) => accounts.forget(userId)));
 
   const services: Services = {
-    sql: createSql(dataSource, { prepared: config.database.preparedStatements, onQuery }),
+    sql,
     config,
     dataSource,
     bus,

@@ -21,6 +21,7 @@ export function createDataSource(config: Config, { url, onQuery }: DataSourceOpt
   const extra = {
     max: config.database.poolMax,
     options: `-c search_path=${schema}`,
+    // Opening a connection; the wait for a busy pool's is bounded apart (pool-wait.ts).
     connectionTimeoutMillis: 5_000,
     application_name: 'parley',
     // Timestamps parsed to the millisecond as PostgreSQL wrote them (node-postgres's float math loses one now and then).

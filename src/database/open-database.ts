@@ -1,9 +1,11 @@
+import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import { withAdvisoryLock } from './advisory-lock';
 import { createDataSource } from './data-source';
 import { startEmbeddedPostgres } from './embedded-postgres';
+import { boundPoolWait } from './pool-wait';
 
 export interface OpenDatabase {
   dataSource: DataSource;
@@ -13,6 +15,12 @@ export interface OpenDatabase {
   embedded: boolean;
   /** Closes the pools, then stops the embedded server if one was started. */
   close(): Promise<void>;
+}
+
+/** node-postgres pools of TypeORM's driver: the primary's (`master`), and each replica's with replication. */
+function poolsOf(dataSource: DataSource): Pool[] {
+  const driver = dataSource.driver as unknown as { master: Pool; slaves?: Pool[] };
+  return [driver.master, ...(driver.slaves ?? [])];
 }
 
 /**
@@ -25,6 +33,7 @@ export async function openDatabase(config: Config, logger: Logger, onQuery?: (sq
     const url = config.database.url ?? embedded!.url;
     const dataSource = createDataSource(config, { url, onQuery });
     await dataSource.initialize();
+    for (const pool of poolsOf(dataSource)) boundPoolWait(pool, config.database.poolQueueTimeoutMs);
     try {
       if (config.database.migrationsRun) {
         // Under the lock too: two CREATE SCHEMA IF NOT EXISTS at once can both miss it and one then

@@ -18,14 +18,15 @@ export function violatedUniqueIndex(error: unknown): string | null {
 
 /** SQLSTATE classes and codes meaning "the database cannot serve you right now", not "your query is wrong". */
 const UNAVAILABLE_STATES = /^(08|57P0[1-4]|53300|53400)/;
-const UNAVAILABLE_SYSCALLS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const UNAVAILABLE_SYSCALLS = new Set(['PARLEY_POOL_BUSY', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const RELEASED_RUNNER = new Set(['QueryRunnerProviderAlreadyReleasedError', 'QueryRunnerAlreadyReleasedError']);
 const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/;
 
 /**
  * True when `error` (or what it wraps) says PostgreSQL is unreachable, restarting or out of
  * connections: a shutdown (57P01–57P04), a connection failure (class 08), too many connections
- * (53300), a refused or reset socket, or the pool giving up on connecting. Such a call may succeed
+ * (53300), a refused or reset socket, the pool giving up on connecting, or no pooled connection
+ * freeing up in time (PoolBusyError, overload). Such a call may succeed
  * when retried; its client gets SERVICE_UNAVAILABLE instead of a masked internal error.
  */
 export function databaseUnavailable(error: unknown): boolean {

@@ -43,6 +43,11 @@ export function isoOfPostgres(text: string): string {
   return isoFromPostgres(text) ?? timestampFromPostgres(text).toISOString();
 }
 
+/** ISO 8601 text of a point in time as read paths hold it: a Date, or PostgreSQL's text of one. */
+export function isoOfTimestamp(value: Date | string): string {
+  return typeof value === 'string' ? isoOfPostgres(value) : value.toISOString();
+}
+
 const defaultParser = pgTypes.getTypeParser(TIMESTAMPTZ, 'text');
 
 /** Parley's pool-wide type parsers: exact timestamps (see `timestampFromPostgres`). */

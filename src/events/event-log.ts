@@ -1,10 +1,12 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { queryPrimary } from '../database/primary';
-import type { StoredEvent, StoredEventPayloads, StoredEventType } from './topics';
+import type { MessagePayload, StoredEvent, StoredEventPayloads, StoredEventType } from './topics';
 
 export interface AppendOptions {
   /** Also move the conversation's `last_message_at` (inbox order) to the event's time. */
   touchesLastMessage?: boolean;
+  /** Published with the event but not stored in the log (see `MessagePayload`). */
+  carries?: { message: MessagePayload };
 }
 
 /**

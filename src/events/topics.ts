@@ -1,9 +1,22 @@
 import type { ConversationStatus } from '../entities/conversation.entity';
+import type { MessageRecord, Timestamp, UserRecord } from '../entities/records';
+
+/**
+ * A message as its event carries it on the bus, so that delivering the event needs no read per
+ * event per instance: the message row and its author's public fields (never the e-mail address).
+ * Timestamps are text (ISO, or PostgreSQL's own). Only on the bus: the log stores the id alone, and
+ * a replay reads the message as it is then (edited, deleted or erased since, never resurrected).
+ */
+export type MessagePayload = AsText<Omit<MessageRecord, 'author'>> & { author: AsText<Omit<UserRecord, 'email'>> };
+
+/** A record with its points in time as text, as JSON carries them. */
+type AsText<T> = { [K in keyof T]: T[K] extends Timestamp ? string : T[K] extends Timestamp | null ? string | null : T[K] };
 
 /** What each kind of stored conversation event records. Ids and scalar facts only; JSON-safe. */
 export interface StoredEventPayloads {
-  MessageAdded: { messageId: string };
-  MessageEdited: { messageId: string };
+  /** `message` travels on the bus only (see `MessagePayload`). */
+  MessageAdded: { messageId: string; message?: MessagePayload };
+  MessageEdited: { messageId: string; message?: MessagePayload };
   MessageDeleted: { messageId: string };
   ReactionChanged: { messageId: string; userId: string; emoji: string; added: boolean };
   MemberJoined: { userId: string };

@@ -43,9 +43,7 @@ export const inboundWebhookJob: JobDefinition<InboundWebhookPayload> = {
     if (conversation?.kind !== ConversationKind.SUPPORT) throw new Error(`Conversation ${payload.conversationId} is not a SUPPORT conversation`);
     const input = { conversationId: payload.conversationId, body: payload.body, clientMessageId: webhookMessageKey(payload.externalEventId) };
     try {
-      await sendMessage(deps, author.id, input, deps.config.limits.messageMaxLength, (manager, message) =>
-        manager.query(`INSERT INTO inbound_events (external_event_id, message_id) VALUES ($1, $2)`, [payload.externalEventId, message.id]),
-      );
+      await sendMessage(deps, author.id, input, deps.config.limits.messageMaxLength, payload.externalEventId);
     } catch (error) {
       // A concurrent delivery of the same event committed first; this one rolled back whole.
       if (violatedUniqueIndex(error) === 'inbound_events_pkey' || (await seen())) return;

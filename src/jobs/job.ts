@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import type { Sql } from '../database/sql';
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -7,6 +8,8 @@ import type { EventBus } from '../events/bus';
 /** What a job may use. Jobs get it from the queue, tests build it themselves. */
 export interface JobDeps {
   dataSource: DataSource;
+  /** Lean statements (database/sql.ts); sendMessage's one statement runs there. */
+  sql: Sql;
   bus: EventBus;
   logger: Logger;
   config: Config;

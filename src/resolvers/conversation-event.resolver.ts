@@ -1,9 +1,11 @@
-import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Resolver, Root, Subscription, type ClassType } from 'type-graphql';
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Resolver, Root, Subscription, type ClassType, Extensions } from 'type-graphql';
+import { viewerIndependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import type { MessageRecord, UserRecord } from '../entities/records';
 import { Message } from '../entities/message.entity';
 import { User } from '../entities/user.entity';
 import { BadUserInputError } from '../errors';
+import type { MessagePayload } from '../events/topics';
 import { fromGlobalIdOf } from '../pagination/global-id';
 import { openConversationStream, type StreamItem } from '../subscriptions/conversation-stream';
 import { ConversationEvent, messageEventTypes, toEventObject, userEventTypes } from './conversation-event.types';
@@ -34,6 +36,7 @@ function open({ conversationId, afterSeq }: ReturnType<typeof readArgs>, { servi
 @Resolver()
 export class ConversationEventsResolver {
   @Authorized()
+  @Extensions(viewerIndependent)
   @Subscription(() => ConversationEvent, {
     description: 'Live events of one conversation, in seq order, each once. With afterSeq, first replays every stored event after it.',
     subscribe: subscribeWith(readArgs, open),
@@ -47,13 +50,18 @@ export class ConversationEventsResolver {
   }
 }
 
-/** `message` of every message event; the subscriber is a member, so the message is visible. */
-function messageFieldResolver(of: ClassType<{ messageId: string }>) {
+/**
+ * `message` of every message event; the subscriber is a member, so the message is visible. A live
+ * MessageAdded or MessageEdited carries it (no read per event per instance); a replayed event, and
+ * the others, read it as it is now.
+ */
+function messageFieldResolver(of: ClassType<{ messageId: string; message?: MessagePayload }>) {
   @Resolver(() => of)
   class MessageFieldResolver {
+    @Extensions(viewerIndependent)
     @FieldResolver(() => Message)
-    async message(@Root() event: { messageId: string }, @Ctx() { loaders }: Context): Promise<MessageRecord> {
-      return (await loaders.messagesById.load(event.messageId))!;
+    message(@Root() event: { messageId: string; message?: MessagePayload }, @Ctx() { loaders }: Context): MessageRecord | Promise<MessageRecord> {
+      return (event.message as unknown as MessageRecord | undefined) ?? (loaders.messagesById.load(event.messageId) as Promise<MessageRecord>);
     }
   }
   return MessageFieldResolver;
@@ -63,6 +71,7 @@ function messageFieldResolver(of: ClassType<{ messageId: string }>) {
 function userFieldResolver(of: ClassType<{ userId: string }>) {
   @Resolver(() => of)
   class UserFieldResolver {
+    @Extensions(viewerIndependent)
     @FieldResolver(() => User)
     async user(@Root() event: { userId: string }, @Ctx() { loaders }: Context): Promise<UserRecord> {
       return (await loaders.usersById.load(event.userId))!;

@@ -1,6 +1,7 @@
 import { Field, ID, Int, InterfaceType, ObjectType } from 'type-graphql';
 import { ConversationStatus } from '../entities/conversation.entity';
 import { assertNever } from '../errors';
+import type { MessagePayload } from '../events/topics';
 import { toGlobalId } from '../pagination/global-id';
 import type { StreamItem } from '../subscriptions/conversation-stream';
 
@@ -22,6 +23,8 @@ export abstract class ConversationEvent {
 /** Events about one message; `message` is resolved per delivered event (conversation-event.resolver.ts). */
 abstract class MessageEvent extends ConversationEvent {
   messageId!: string;
+  /** The message itself, on a live MessageAdded or MessageEdited (events/topics.ts, MessagePayload). */
+  message?: MessagePayload;
 }
 
 /** Events about one user; `user` is resolved per delivered event. */

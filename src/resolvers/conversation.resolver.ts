@@ -1,5 +1,5 @@
 import { Arg, Args, Authorized, Ctx, Directive, Extensions, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { viewerDependent } from '../subscriptions/shared-execution';
+import { viewerDependent, viewerIndependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import { Conversation, ConversationStatus } from '../entities/conversation.entity';
 import { MemberRole } from '../entities/membership.entity';
@@ -113,11 +113,13 @@ export class ConversationResolver {
     return setTyping(services, viewer!.id, fromGlobalIdOf('Conversation', conversationId), typing);
   }
 
+  @Extensions(viewerIndependent)
   @FieldResolver(() => ID)
   id(@Root() conversation: ConversationRecord): string {
     return toGlobalId('Conversation', conversation.id);
   }
 
+  @Extensions(viewerIndependent)
   @FieldResolver(() => User)
   async createdBy(@Root() conversation: ConversationRecord, @Ctx() { loaders }: Context): Promise<UserRecord> {
     return (await loaders.usersById.load(conversation.createdById))!;

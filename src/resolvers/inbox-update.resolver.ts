@@ -1,5 +1,5 @@
 import { Authorized, Ctx, Extensions, Field, FieldResolver, Int, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
-import { viewerDependent } from '../subscriptions/shared-execution';
+import { viewerDependent, viewerIndependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import type { ConversationRecord } from '../entities/records';
 import { Conversation } from '../entities/conversation.entity';
@@ -16,6 +16,7 @@ export class InboxUpdate {
 @Resolver(() => InboxUpdate)
 export class InboxUpdateResolver {
   @Authorized()
+  @Extensions(viewerIndependent)
   @Subscription(() => InboxUpdate, {
     description: "Changes to any of the viewer's conversations (new message, membership, status, read marker).",
     subscribe: ({ context }) => {
@@ -27,6 +28,7 @@ export class InboxUpdateResolver {
     return Object.assign(new InboxUpdate(), item);
   }
 
+  @Extensions(viewerIndependent)
   @FieldResolver(() => Conversation)
   async conversation(@Root() update: InboxUpdate, @Ctx() { loaders }: Context): Promise<ConversationRecord> {
     return (await loaders.conversationsById.load(update.conversationId))!;

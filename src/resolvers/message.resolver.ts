@@ -1,4 +1,5 @@
 import { Arg, Args, Authorized, Ctx, Directive, Extensions, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { viewerIndependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import { Conversation } from '../entities/conversation.entity';
 import { Message } from '../entities/message.entity';
@@ -45,15 +46,18 @@ export class MessageResolver {
   @Authorized()
   @Directive('@rateLimit(max: 30, window: "10s")')
   @Mutation(() => Message)
-  sendMessage(@Arg('input', () => SendMessageInput) input: SendMessageInput, @Ctx() { services, viewer }: Context): Promise<Message> {
+  async sendMessage(@Arg('input', () => SendMessageInput) input: SendMessageInput, @Ctx() { services, viewer, loaders }: Context): Promise<MessageRecord> {
     const conversationId = fromGlobalIdOf('Conversation', input.conversationId);
-    return sendMessage(services, viewer!.id, { ...input, conversationId }, services.config.limits.messageMaxLength);
+    const { message, created } = await sendMessage(services, viewer!.id, { ...input, conversationId }, services.config.limits.messageMaxLength);
+    // A message just stored has no reactions: its answer needs no read for them (a retry's may have some).
+    if (created) loaders.reactionsByMessage.prime(message.id, []);
+    return message;
   }
 
   @Authorized()
   @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Message)
-  editMessage(@Arg('id', () => ID) id: string, @Arg('body', () => String) body: string, @Ctx() { services, viewer }: Context): Promise<Message> {
+  editMessage(@Arg('id', () => ID) id: string, @Arg('body', () => String) body: string, @Ctx() { services, viewer }: Context): Promise<MessageRecord> {
     return editMessage(services, viewer!.id, fromGlobalIdOf('Message', id), body, services.config.limits.messageMaxLength);
   }
 
@@ -78,11 +82,13 @@ export class MessageResolver {
     return removeReaction(services, viewer!.id, fromGlobalIdOf('Message', messageId), emoji);
   }
 
+  @Extensions(viewerIndependent)
   @FieldResolver(() => ID)
   id(@Root() message: MessageRecord): string {
     return toGlobalId('Message', message.id);
   }
 
+  @Extensions(viewerIndependent)
   @FieldResolver(() => String, { nullable: true, description: 'Null once deleted.' })
   body(@Root() message: MessageRecord): string | null {
     return message.deletedAt ? null : message.body;
@@ -94,6 +100,7 @@ export class MessageResolver {
     return (await visibleConversation(context, message.conversationId))!;
   }
 
+  @Extensions(viewerIndependent)
   @FieldResolver(() => User)
   author(@Root() message: MessageRecord, @Ctx() { loaders }: Context): UserRecord | Promise<UserRecord> {
     // Pages and last messages come with their authors; others (search, events) load them.
@@ -101,6 +108,7 @@ export class MessageResolver {
   }
 
   // One summary per distinct emoji; most messages carry a few. The cost model counts five.
+  @Extensions(viewerIndependent)
   @Extensions(listSize(5))
   @FieldResolver(() => [ReactionSummary])
   reactions(@Root() message: MessageRecord, @Ctx() { loaders }: Context): Promise<ReactionSummary[]> {

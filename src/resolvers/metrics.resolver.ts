@@ -1,4 +1,5 @@
 import { Arg, Authorized, Ctx, Extensions, Field, Float, Int, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { viewerIndependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import { MetricSample } from '../entities/metric-sample.entity';
 import { Role } from '../entities/user.entity';
@@ -70,6 +71,7 @@ export class MetricsResolver {
   }
 
   @Authorized(Role.ADMIN)
+  @Extensions(viewerIndependent)
   @Subscription(() => MetricsSnapshot, {
     name: 'metrics',
     description: 'Cluster-wide live figures every intervalSeconds (1..60). ADMIN only.',

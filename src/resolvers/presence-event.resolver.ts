@@ -1,4 +1,5 @@
-import { Arg, Authorized, Ctx, Field, FieldResolver, ID, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Authorized, Ctx, Field, FieldResolver, ID, ObjectType, Resolver, Root, Subscription, Extensions } from 'type-graphql';
+import { viewerIndependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import type { UserRecord } from '../entities/records';
 import { User } from '../entities/user.entity';
@@ -21,6 +22,7 @@ export class PresenceEvent {
 @Resolver(() => PresenceEvent)
 export class PresenceEventResolver {
   @Authorized()
+  @Extensions(viewerIndependent)
   @Subscription(() => PresenceEvent, {
     description: "Online / offline changes of a conversation's members.",
     subscribe: subscribeWith(
@@ -32,6 +34,7 @@ export class PresenceEventResolver {
     return Object.assign(new PresenceEvent(), { userId: change.userId, online: change.online, lastSeenAt: change.online ? null : new Date(change.at) });
   }
 
+  @Extensions(viewerIndependent)
   @FieldResolver(() => User)
   async user(@Root() event: PresenceEvent, @Ctx() { loaders }: Context): Promise<UserRecord> {
     return (await loaders.usersById.load(event.userId))!;

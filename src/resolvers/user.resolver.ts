@@ -1,5 +1,5 @@
 import { Arg, Args, Authorized, Ctx, Directive, Extensions, Field, FieldResolver, ID, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
-import { viewerDependent } from '../subscriptions/shared-execution';
+import { viewerDependent, viewerIndependent } from '../subscriptions/shared-execution';
 import type { Context } from '../context';
 import { User } from '../entities/user.entity';
 import type { Timestamp, UserRecord } from '../entities/records';
@@ -81,6 +81,7 @@ export class UserResolver {
     return (await loaders.acquaintances.load(user.id)) ? user.lastSeenAt : null;
   }
 
+  @Extensions(viewerIndependent)
   @FieldResolver(() => ID)
   id(@Root() user: UserRecord): string {
     return toGlobalId('User', user.id);
@@ -88,7 +89,9 @@ export class UserResolver {
 
   @Extensions(viewerDependent)
   @FieldResolver(() => String, { nullable: true, description: 'Only visible to the user themself; null for everyone else.' })
-  email(@Root() user: UserRecord, @Ctx() { viewer }: Context): string | null {
-    return viewer?.id === user.id ? user.email : null;
+  email(@Root() user: UserRecord, @Ctx() { viewer, loaders }: Context): string | null | Promise<string | null> {
+    if (viewer?.id !== user.id) return null;
+    // An author as an event carries it has no e-mail (events/topics.ts, MessagePayload).
+    return user.email ?? loaders.usersById.load(user.id).then((found) => found?.email ?? null);
   }
 }

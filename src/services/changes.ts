@@ -34,24 +34,37 @@ export interface Change {
  * loses anyway is backfilled from the log when the subscriber sees the gap or reconnects.
  */
 export async function commitChange<T>(deps: ChangeDeps, work: (change: Change) => Promise<T>): Promise<T> {
-  const outbox: [Topic<unknown>, unknown][] = [];
+  const outbox: Outbox = [];
   const result = await deps.dataSource.transaction((manager) =>
     work({
       manager,
       async append(conversationId, type, payload, options) {
         const event = await appendEvent(manager, conversationId, type, payload, options);
-        outbox.push([Topic.conversation(conversationId), event]);
+        // What the bus carries beyond the stored payload (a message's content for its subscribers).
+        const published = options?.carries ? ({ ...event, payload: { ...event.payload, ...options.carries } } as StoredEvent) : event;
+        outbox.push([Topic.conversation(conversationId), published]);
         return event;
       },
       publish: (topic, payload) => outbox.push([topic as Topic<unknown>, payload]),
     }),
   );
+  publishCommitted(deps, outbox);
+  return result;
+}
+
+/** What a change publishes once it has committed, in order. */
+export type Outbox = [Topic<unknown>, unknown][];
+
+/**
+ * Publishes what a committed change announced, in order, without waiting (see `commitChange`); for
+ * changes made in one statement (sendMessage) as much as for those made in a transaction.
+ */
+export function publishCommitted(deps: ChangeDeps, outbox: Outbox): void {
   for (const [topic, payload] of outbox) {
     const type = (payload as { type?: unknown }).type;
     if (typeof type === 'string' && (payload as { seq?: unknown }).seq != null) deps.metrics?.eventPublished(type);
     void publishDurably(deps, topic, payload);
   }
-  return result;
 }
 
 /** Backoff between attempts to publish a committed change: about two minutes in all. */
@@ -115,5 +128,9 @@ export function requireOwner(conversation: LockedConversation, what: string): vo
 }
 
 export function requireOpen(conversation: LockedConversation): void {
-  if (conversation.status === ConversationStatus.CLOSED) throw new ForbiddenError('This conversation is closed; its owner can reopen it.');
+  if (conversation.status === ConversationStatus.CLOSED) throw conversationClosed();
+}
+
+export function conversationClosed(): ForbiddenError {
+  return new ForbiddenError('This conversation is closed; its owner can reopen it.');
 }

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
-import { entityColumns, hydrate } from '../database/entity-columns';
 import { violatedUniqueIndex } from '../database/postgres-errors';
 import { withPrimary } from '../database/primary';
 import type { Sql } from '../database/sql';
-import type { MessageRecord } from '../entities/records';
+import { isoOfTimestamp } from '../database/timestamps';
+import type { MessageRecord, Timestamp } from '../entities/records';
 import { Message } from '../entities/message.entity';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { toGlobalId } from '../pagination/global-id';
@@ -13,7 +12,9 @@ import type { PageRows } from '../pagination/connection';
 import type { KeyOrder } from '../pagination/keyset';
 import type { PageRequest } from '../pagination/page-args';
 import { loadPage } from '../pagination/single-page';
-import { commitChange, lockConversation, requireOpen, type Change, type ChangeDeps, type LockedConversation } from './changes';
+import { Topic, type MessagePayload, type StoredEvent } from '../events/topics';
+import { messageWithAuthor } from '../loaders/message-with-author';
+import { commitChange, conversationClosed, conversationNotFound, lockConversation, publishCommitted, requireOpen, type Change, type ChangeDeps, type LockedConversation } from './changes';
 import { checkBody } from './text';
 
 /** The text-search configuration of messages_body_fts_idx: queries must use the same expression. */
@@ -59,12 +60,30 @@ export interface NewMessage {
   clientMessageId: string;
 }
 
-function findByClientId(manager: EntityManager, authorId: string, clientMessageId: string): Promise<Message | null> {
-  return manager.getRepository(Message).findOneBy({ authorId, clientMessageId });
+/** What sending a message needs: a change's dependencies and the lean statement path. */
+export type SendDeps = ChangeDeps & { sql: Sql };
+
+/** The message, and whether this call stored it (false: a retry found the first one). */
+export interface SentMessage {
+  message: MessageRecord;
+  created: boolean;
+}
+
+/** `parley_send_message`'s answer (migration 1732330000000), as a message row with its author. */
+type SendRow = MessageRecord & { outcome: 'sent' | 'earlier' | 'not_found' | 'closed' };
+
+let sendStatement: string | undefined;
+
+/** The one statement: the function, its message as a row, and the author joined (as messages-page reads them). */
+function sendSql(sql: Sql): string {
+  return (sendStatement ??= `SELECT r.outcome, ${messageWithAuthor(sql, () => undefined).select}
+    FROM parley_send_message($1, $2, $3, $4, $5, $6) r
+    LEFT JOIN LATERAL (SELECT (r.message).*) m ON true
+    LEFT JOIN users au ON au.id = m.author_id`);
 }
 
 /** A retry: the first message sent with this key, which must have gone to the same conversation. */
-function retried(existing: Message, input: NewMessage): Message {
+function retried(existing: MessageRecord, input: NewMessage): MessageRecord {
   if (existing.conversationId !== input.conversationId) {
     throw new ConflictError(`clientMessageId ${JSON.stringify(input.clientMessageId)} was already used for a message in another conversation.`, {
       field: 'clientMessageId',
@@ -74,43 +93,81 @@ function retried(existing: Message, input: NewMessage): Message {
 }
 
 /**
- * Appends a message (MessageAdded at the conversation's next seq). Idempotent per author and
- * `clientMessageId`: a retry returns the first message and publishes nothing. Concurrent retries
- * queue on the conversation's row lock and find the first one once it has committed; a retry
- * racing on another conversation's lock is caught by the unique index instead.
+ * Appends a message (MessageAdded at the conversation's next seq) in one statement, one round trip
+ * to PostgreSQL: `parley_send_message` checks, locks, numbers and stores in its own transaction
+ * (see the migration for the guarantees). Idempotent per author and `clientMessageId`: a retry
+ * returns the first message and publishes nothing. Once it has committed, the event is published
+ * with the message and its author's public fields, so that no instance reads them back to deliver it.
+ * `externalEventId` records an inbound webhook event with the message, in the same transaction.
  */
-export async function sendMessage(
-  deps: ChangeDeps,
-  authorId: string,
-  input: NewMessage,
-  maxLength: number,
-  /** Runs in the message's transaction once it is stored (not for a retry that finds an earlier one). */
-  alsoRecord?: (manager: EntityManager, message: Message) => Promise<unknown>,
-): Promise<Message> {
+export async function sendMessage(deps: SendDeps, authorId: string, input: NewMessage, maxLength: number, externalEventId: string | null = null): Promise<SentMessage> {
   const body = checkBody(input.body, maxLength);
-  const earlier = await withPrimary(deps.dataSource, (manager) => findByClientId(manager, authorId, input.clientMessageId));
-  if (earlier) return retried(earlier, input);
+  const { sql } = deps;
+  const withAuthor = messageWithAuthor(sql, () => undefined);
+  let rows: SendRow[];
   try {
-    return await commitChange(deps, async (change) => {
-      const conversation = await lockConversation(change.manager, input.conversationId, authorId);
-      const concurrent = await findByClientId(change.manager, authorId, input.clientMessageId);
-      if (concurrent) return retried(concurrent, input);
-      requireOpen(conversation);
-      const id = randomUUID();
-      const event = await change.append(input.conversationId, 'MessageAdded', { messageId: id }, { touchesLastMessage: true });
-      const [row] = await change.manager.query(
-        `INSERT INTO messages (id, conversation_id, author_id, seq, body, client_message_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${entityColumns(deps.dataSource, Message, 'messages')}`,
-        [id, input.conversationId, authorId, event.seq, body, input.clientMessageId, event.occurredAt],
-      );
-      const message = hydrate(Message, row);
-      await alsoRecord?.(change.manager, message);
-      return message;
-    });
+    rows = await sql.rows<SendRow>(sendSql(sql), [randomUUID(), input.conversationId, authorId, body, input.clientMessageId, externalEventId]);
   } catch (error) {
+    // A retry that raced this one on another conversation's lock committed first.
     if (violatedUniqueIndex(error) !== 'messages_author_client_message_id_key') throw error;
-    return retried((await withPrimary(deps.dataSource, (manager) => findByClientId(manager, authorId, input.clientMessageId)))!, input);
+    rows = await sql.rows<SendRow>(`SELECT 'earlier' AS outcome, ${withAuthor.select} FROM messages m JOIN users au ON au.id = m.author_id WHERE m.author_id = $1 AND m.client_message_id = $2`, [
+      authorId,
+      input.clientMessageId,
+    ]);
   }
+  const [row] = rows;
+  withAuthor.attachAuthors(rows);
+  const { outcome, ...message } = row;
+  switch (outcome) {
+    case 'earlier':
+      return { message: retried(message, input), created: false };
+    case 'not_found':
+      throw conversationNotFound(input.conversationId);
+    case 'closed':
+      throw conversationClosed();
+    case 'sent':
+      publishCommitted(deps, [[Topic.conversation(message.conversationId), messageAdded(message)]]);
+      return { message, created: true };
+  }
+}
+
+const text = (value: Timestamp): string => (typeof value === 'string' ? value : value.toISOString());
+const textOrNull = (value: Timestamp | null): string | null => (value === null ? null : text(value));
+
+/** A message and its author's public fields, as events carry them on the bus (never the author's e-mail). */
+function renderedMessage(message: MessageRecord): MessagePayload {
+  const author = message.author!;
+  return {
+    id: message.id,
+    conversationId: message.conversationId,
+    authorId: message.authorId,
+    seq: message.seq,
+    body: message.body,
+    clientMessageId: message.clientMessageId,
+    createdAt: text(message.createdAt),
+    editedAt: textOrNull(message.editedAt),
+    deletedAt: textOrNull(message.deletedAt),
+    author: {
+      id: author.id,
+      handle: author.handle,
+      displayName: author.displayName,
+      role: author.role,
+      lastSeenAt: textOrNull(author.lastSeenAt),
+      createdAt: text(author.createdAt),
+      deletedAt: textOrNull(author.deletedAt),
+    },
+  };
+}
+
+/** The event of a message just stored, carrying what subscribers render (see `MessagePayload`). */
+function messageAdded(message: MessageRecord): StoredEvent {
+  return {
+    conversationId: message.conversationId,
+    seq: message.seq,
+    type: 'MessageAdded',
+    occurredAt: isoOfTimestamp(message.createdAt),
+    payload: { messageId: message.id, message: renderedMessage(message) },
+  };
 }
 
 /**
@@ -141,15 +198,21 @@ function requireAuthor(message: Message, viewerId: string, what: string): void {
 }
 
 /** Replaces the body (author only; MessageEdited). The same body again changes nothing. */
-export function editMessage(deps: ChangeDeps, viewerId: string, messageId: string, newBody: string, maxLength: number): Promise<Message> {
+export function editMessage(deps: SendDeps, viewerId: string, messageId: string, newBody: string, maxLength: number): Promise<MessageRecord> {
   const body = checkBody(newBody, maxLength);
   return changeMessage(deps, viewerId, messageId, async (change, message, conversation) => {
     requireAuthor(message, viewerId, 'edit');
     requireOpen(conversation);
     if (message.body === body) return message;
-    await change.manager.query(`UPDATE messages SET body = $2, edited_at = now() WHERE id = $1`, [messageId, body]);
-    await change.append(message.conversationId, 'MessageEdited', { messageId });
-    return change.manager.getRepository(Message).findOneByOrFail({ id: messageId });
+    const withAuthor = messageWithAuthor(deps.sql, () => undefined);
+    const rows: MessageRecord[] = await change.manager.query(
+      `WITH m AS (UPDATE messages SET body = $2, edited_at = now() WHERE id = $1 RETURNING *)
+       SELECT ${withAuthor.select} FROM m JOIN users au ON au.id = m.author_id`,
+      [messageId, body],
+    );
+    withAuthor.attachAuthors(rows);
+    await change.append(message.conversationId, 'MessageEdited', { messageId }, { carries: { message: renderedMessage(rows[0]) } });
+    return rows[0];
   });
 }
 

@@ -1,5 +1,5 @@
-import { buildSchema, parse } from 'graphql';
-import { shareKey } from './shared-execution';
+import { buildSchema, parse, type ExecutionResult, type GraphQLFieldConfig, type GraphQLSchema } from 'graphql';
+import { createSharedSubscribe, markSharing, shareKey, viewerIndependent } from './shared-execution';
 
 const schema = buildSchema(`
   type Query { noop: Boolean }
@@ -9,6 +9,7 @@ const schema = buildSchema(`
 `);
 // buildSchema cannot declare extensions: mark User.email as type-graphql's @Extensions would.
 (schema.getType('User') as unknown as { getFields(): Record<string, { extensions: object }> }).getFields().email.extensions = { viewerDependent: true };
+markSharing(schema);
 
 const key = (query: string, variables: Record<string, unknown> = {}) => shareKey(schema, parse(query), undefined, variables);
 
@@ -26,5 +27,82 @@ describe('shareKey', () => {
   it('refuses to share a document with a viewer-dependent field, even in a fragment', () => {
     expect(key('subscription { events(room: "a") { ...U } } fragment U on Event { user { email } }')).toBeNull();
     expect(key('subscription { events(room: "a") { user { handle } } }')).not.toBeNull();
+  });
+});
+
+type FieldOf = GraphQLFieldConfig<unknown, unknown> & { extensions: Record<string, unknown> };
+const fieldOf = (target: GraphQLSchema, type: string, name: string) => (target.getType(type) as unknown as { getFields(): Record<string, FieldOf> }).getFields()[name];
+
+/** A schema like Parley's: Subscription.events yields the one event object every subscriber receives. */
+function eventSchema(declare: (whoAsks: FieldOf) => void) {
+  const target = buildSchema(`
+    type Query { noop: Boolean }
+    type Event { text: String! whoAsks: String }
+    type Subscription { events: Event! }
+  `);
+  const listeners = new Set<(event: unknown) => void>();
+  const events = fieldOf(target, 'Subscription', 'events');
+  events.subscribe = () => {
+    const queue: unknown[] = [];
+    let wake: (() => void) | undefined;
+    const listener = (event: unknown) => (queue.push(event), wake?.());
+    listeners.add(listener);
+    return {
+      async next() {
+        while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        return { value: queue.shift(), done: false };
+      },
+      async return() {
+        listeners.delete(listener);
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  };
+  events.resolve = (event) => event;
+  events.extensions = { ...viewerIndependent };
+  // A field added later: its resolver reads who asks.
+  const whoAsks = fieldOf(target, 'Event', 'whoAsks');
+  whoAsks.resolve = (_event, _args, context) => (context as { viewer: string }).viewer;
+  declare(whoAsks);
+  markSharing(target);
+  return { schema: target, publish: (event: unknown) => listeners.forEach((listener) => listener(event)) };
+}
+
+async function deliverOne(target: ReturnType<typeof eventSchema>, viewers: string[]): Promise<unknown[]> {
+  const subscribe = createSharedSubscribe(target.schema);
+  const document = parse('subscription { events { text whoAsks } }');
+  const streams = (await Promise.all(viewers.map((viewer) => subscribe({ schema: target.schema, document, contextValue: { viewer } })))) as AsyncIterableIterator<ExecutionResult>[];
+  const results = streams.map((stream) => stream.next());
+  target.publish({ text: 'hello' });
+  const delivered = (await Promise.all(results)).map((result) => result.value.data);
+  await Promise.all(streams.map((stream) => stream.return?.()));
+  return delivered;
+}
+
+describe('sharing, decided when the schema is built', () => {
+  it('does not share a field whose resolver reads the viewer and says nothing about it', async () => {
+    const target = eventSchema(() => undefined);
+    expect(shareKey(target.schema, parse('subscription { events { text whoAsks } }'), undefined, {})).toBeNull();
+    expect(shareKey(target.schema, parse('subscription { events { text __typename } }'), undefined, {})).not.toBeNull();
+    expect(await deliverOne(target, ['alice', 'bob'])).toEqual([
+      { events: { text: 'hello', whoAsks: 'alice' } },
+      { events: { text: 'hello', whoAsks: 'bob' } },
+    ]);
+  });
+
+  it('shares what a resolver declares viewer-independent (and so a wrong declaration is the only way to leak)', async () => {
+    const target = eventSchema((whoAsks) => (whoAsks.extensions = { ...viewerIndependent }));
+    expect(shareKey(target.schema, parse('subscription { events { text whoAsks } }'), undefined, {})).not.toBeNull();
+    const [first, second] = await deliverOne(target, ['alice', 'bob']);
+    expect(second).toEqual(first);
+  });
+
+  it('stops the build when a field is declared both ways', () => {
+    expect(() => eventSchema((whoAsks) => (whoAsks.extensions = { viewerDependent: true, viewerIndependent: true }))).toThrow(
+      'Event.whoAsks is declared both viewerDependent and viewerIndependent',
+    );
   });
 });

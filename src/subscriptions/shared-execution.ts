@@ -2,6 +2,8 @@ import {
   createSourceEventStream,
   execute,
   getOperationAST,
+  isInterfaceType,
+  isObjectType,
   Kind,
   TypeInfo,
   visit,
@@ -10,7 +12,10 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
   type GraphQLError,
+  type GraphQLField,
   type GraphQLFormattedError,
+  type GraphQLInterfaceType,
+  type GraphQLObjectType,
   type GraphQLSchema,
 } from 'graphql';
 
@@ -20,6 +25,41 @@ import {
  * per subscriber.
  */
 export const viewerDependent = { viewerDependent: true } as const;
+
+/**
+ * `@Extensions(viewerIndependent)` declares that a field's resolver gives every viewer the same
+ * value for the same parent (an id, a body, an author): results that select it may be shared.
+ */
+export const viewerIndependent = { viewerIndependent: true } as const;
+
+/** The extension `markSharing` sets on every field whose result subscribers may share. */
+const SHARED = 'sharedAmongSubscribers';
+
+/**
+ * Decides once, when the schema is built, which fields a shared result may contain: a field with no
+ * resolver of its own (it reads a property of its parent, which the event gives every subscriber
+ * alike), or one whose resolver is declared `viewerIndependent`. A resolver declared neither way is
+ * taken to depend on the viewer, so that a field added later without thought runs per subscriber
+ * instead of sending one subscriber's view to all; one declared both ways stops the build.
+ */
+export function markSharing(schema: GraphQLSchema): void {
+  const types = Object.values(schema.getTypeMap()).filter((type) => !type.name.startsWith('__'));
+  const mark = (type: GraphQLObjectType | GraphQLInterfaceType, decide: (field: GraphQLField<unknown, unknown>) => boolean) => {
+    for (const field of Object.values(type.getFields())) {
+      const { viewerDependent: dependent, viewerIndependent: independent } = field.extensions as { viewerDependent?: boolean; viewerIndependent?: boolean };
+      if (dependent && independent) throw new Error(`${type.name}.${field.name} is declared both viewerDependent and viewerIndependent`);
+      const shared = !dependent && (independent === true || decide(field));
+      (field as { extensions: Record<string, unknown> }).extensions = { ...field.extensions, [SHARED]: shared };
+    }
+  };
+  for (const type of types) if (isObjectType(type)) mark(type, (field) => field.resolve === undefined);
+  // A field selected on an interface runs the implementing type's field: shared if every one is.
+  for (const type of types) {
+    if (!isInterfaceType(type)) continue;
+    const implementations = schema.getImplementations(type).objects;
+    mark(type, (field) => implementations.every((object) => object.getFields()[field.name]?.extensions?.[SHARED] === true));
+  }
+}
 
 interface Analysis {
   /** Names this document and operation among those analysed (keys stay short however long the document). */
@@ -41,8 +81,9 @@ function analyse(schema: GraphQLSchema, document: DocumentNode, operationName: s
   visit(
     document,
     visitWithTypeInfo(typeInfo, {
-      Field() {
-        if (typeInfo.getFieldDef()?.extensions?.viewerDependent) dependsOnViewer = true;
+      Field(node) {
+        // __typename and the other meta fields are the same for everyone.
+        if (!node.name.value.startsWith('__') && typeInfo.getFieldDef()?.extensions?.[SHARED] !== true) dependsOnViewer = true;
       },
     }),
   );

@@ -41,6 +41,9 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     // connection caps set their own.
     WS_MAX_CONNECTIONS_PER_USER: '1000',
     WS_MAX_CONNECTIONS_PER_ADDRESS: '10000',
+    // A busy test machine may keep a statement waiting for a pooled connection longer than
+    // production's 500 ms; the tests of overload set their own.
+    DATABASE_POOL_QUEUE_TIMEOUT: '5s',
     // Production wants METRICS_TOKEN (config.test.ts checks that); test apps listen on loopback only.
     ...(env.NODE_ENV === 'production' && !env.METRICS_TOKEN ? { METRICS_PUBLIC: 'true' } : {}),
     ...env,

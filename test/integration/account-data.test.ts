@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => app.stop());
 
-const deps = () => ({ dataSource: app.services.dataSource, bus: app.services.bus, logger: app.services.logger, config: app.config });
+const deps = () => ({ dataSource: app.services.dataSource, sql: app.services.sql, bus: app.services.bus, logger: app.services.logger, config: app.config });
 const at = (iso: string) => () => new Date(iso);
 const raw = (globalId: string) => fromGlobalId(globalId).id;
 

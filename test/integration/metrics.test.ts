@@ -150,7 +150,7 @@ describe('metrics history', () => {
       new Date(minute.getTime() + 30_000),
       inMinute.map((m) => fromGlobalId(m.id).id),
     ]);
-    await metricsRollupJob.run({ dataSource: a.services.dataSource, bus: a.services.bus, logger: a.services.logger, config: a.config }, {}, {
+    await metricsRollupJob.run({ dataSource: a.services.dataSource, sql: a.services.sql, bus: a.services.bus, logger: a.services.logger, config: a.config }, {}, {
       now: () => new Date(minute.getTime() + 2 * 60_000),
       lastAttempt: false,
     });

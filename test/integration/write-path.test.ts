@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { parse } from 'graphql';
+import { buildParleySchema } from '../../src/schema';
+import { shareKey } from '../../src/subscriptions/shared-execution';
+import { fromGlobalId } from '../../src/pagination/global-id';
+import { openConversation, sendMessage, type Member } from '../factories/chat.factory';
+import { createUser } from '../factories/user.factory';
+import { errorCodes, runOperation } from '../helpers/gql';
+import { operation } from '../helpers/operations';
+import { startTestApp, type TestApp } from '../helpers/test-app';
+import { connectWs, type TestWsClient } from '../helpers/ws-client';
+
+/** Statements of the app's own (not this instance's minute flush of live figures). */
+const own = (app: TestApp) => app.queries.filter((sql) => !sql.includes('metric_instance_minutes'));
+
+describe('sendMessage in one round trip, and events that carry what subscribers render', () => {
+  // Two instances on one Redis: the event crosses the bus as JSON before it is rendered.
+  let writer: TestApp;
+  let reader: TestApp;
+  let ada: Member;
+  let bob: Member;
+  const clients: TestWsClient[] = [];
+
+  beforeAll(async () => {
+    writer = await startTestApp();
+    reader = await startTestApp({ DATABASE_SCHEMA: writer.config.database.schema, REDIS_KEY_PREFIX: writer.config.redis.keyPrefix });
+    [ada, bob] = await Promise.all([createUser(writer), createUser(writer)]);
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.dispose()));
+    await reader.stop();
+    await writer.stop();
+  });
+
+  it('stores a message with one SQL statement', async () => {
+    const id = await openConversation(writer, [ada, bob]);
+    await sendMessage(writer, bob, id, 'warm-up'); // the author's account is then known to be active for a while
+    writer.queries.length = 0;
+    const message = await sendMessage(writer, bob, id, 'one round trip');
+    expect(message).toMatchObject({ seq: 4, body: 'one round trip' });
+    expect(own(writer)).toHaveLength(1);
+    expect(own(writer)[0]).toContain('parley_send_message');
+  });
+
+  it('delivers MessageAdded and MessageEdited with no read on the receiving instance, rendered as a replay renders them', async () => {
+    const id = await openConversation(writer, [ada, bob]);
+    const client = connectWs(reader.wsUrl, { token: ada.token });
+    clients.push(client);
+    // From after the two MemberJoined: the first message arrives, replayed or live, once the
+    // subscription is set up (membership, head of the log) and listening.
+    const live = client.subscribe(operation('ConversationEvents'), { conversationId: id, afterSeq: 2 });
+    const readerQueriesBefore = () => own(reader).length;
+    const warm = await sendMessage(writer, bob, id, 'first');
+    expect((await live.next()).data!.conversationEvents).toMatchObject({ __typename: 'MessageAdded', message: { id: warm.id } });
+
+    const before = readerQueriesBefore();
+    const sent = await sendMessage(writer, bob, id, 'hello, carried');
+    const edited = await runOperation(writer, 'EditMessage', { id: sent.id, body: 'hello, edited' }, { token: bob.token });
+    expect(edited.errors).toBeUndefined();
+    const added = (await live.next()).data!.conversationEvents as Record<string, any>;
+    const edit = (await live.next()).data!.conversationEvents as Record<string, any>;
+    expect(added).toMatchObject({ __typename: 'MessageAdded', message: { id: sent.id, body: 'hello, carried', author: { handle: bob.user.handle } } });
+    expect(edit).toMatchObject({ __typename: 'MessageEdited', message: { id: sent.id, body: 'hello, edited', editedAt: expect.any(String) } });
+    expect(own(reader).slice(before)).toEqual([]);
+
+    // A replay reads the message as it is now: MessageAdded shows the edited body, every other field alike.
+    const replay = client.subscribe(operation('ConversationEvents'), { conversationId: id, afterSeq: added.seq - 1 });
+    const replayedAdded = (await replay.next()).data!.conversationEvents as Record<string, any>;
+    const replayedEdit = (await replay.next()).data!.conversationEvents as Record<string, any>;
+    replay.unsubscribe();
+    expect(replayedEdit).toEqual(edit);
+    expect(replayedAdded).toEqual({ ...added, message: { ...added.message, body: 'hello, edited', editedAt: edit.message.editedAt } });
+    live.unsubscribe();
+  });
+
+  it('shows the author their own e-mail from a carried event, and no one else', async () => {
+    const id = await openConversation(writer, [ada, bob]);
+    const [own, other] = [connectWs(reader.wsUrl, { token: bob.token }), connectWs(reader.wsUrl, { token: ada.token })];
+    clients.push(own, other);
+    const query = `subscription ($id: ID!) { conversationEvents(conversationId: $id, afterSeq: 2) { ... on MessageAdded { message { body author { handle email } } } } }`;
+    const [mine, theirs] = [own.subscribe(query, { id }), other.subscribe(query, { id })];
+    // Both are listening once both have the first message (replayed or live); the second is live.
+    await sendMessage(writer, bob, id, 'first');
+    const next = async (subscription: typeof mine) => ((await subscription.next()).data!.conversationEvents as Record<string, any>).message;
+    await Promise.all([next(mine), next(theirs)]);
+    await sendMessage(writer, bob, id, 'whose address?');
+    expect(await next(mine)).toEqual({ body: 'whose address?', author: { handle: bob.user.handle, email: bob.user.email } });
+    expect(await next(theirs)).toEqual({ body: 'whose address?', author: { handle: bob.user.handle, email: null } });
+  });
+});
+
+describe('overload is refused, not queued', () => {
+  let app: TestApp;
+  let ada: Member;
+  let bob: Member;
+
+  beforeAll(async () => {
+    // Two connections, and a wait for one of at most a millisecond: a burst must be refused in part.
+    app = await startTestApp({ REDIS_URL: '', DATABASE_POOL_MAX: '2', DATABASE_POOL_QUEUE_TIMEOUT: '1ms' });
+    [ada, bob] = await Promise.all([createUser(app), createUser(app)]);
+  });
+  afterAll(() => app.stop());
+
+  it('answers SERVICE_UNAVAILABLE with retryAfterSeconds, and retries with the same clientMessageId store each message once', async () => {
+    const id = await openConversation(app, [ada, bob]);
+    const keys: string[] = Array.from({ length: 200 }, () => randomUUID());
+    const send = (key: string) => runOperation(app, 'SendMessage', { input: { conversationId: id, body: `key ${key}`, clientMessageId: key } }, { token: bob.token });
+    let refused = 0;
+    let pending = keys;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > 100) throw new Error(`${pending.length} sends still refused after 100 rounds`);
+      const answers = await Promise.all(pending.map(send));
+      const failed: string[] = [];
+      answers.forEach((answer, i) => {
+        if (!answer.errors) return;
+        expect(errorCodes(answer)).toEqual(['SERVICE_UNAVAILABLE']);
+        expect(answer.errors[0].extensions).toMatchObject({ retryAfterSeconds: expect.any(Number) });
+        failed.push(pending[i]);
+      });
+      if (round === 0) refused = failed.length;
+      pending = failed;
+    }
+    expect(refused).toBeGreaterThan(0);
+    const [stored] = await app.services.dataSource.query(
+      `SELECT count(*)::int AS messages, count(DISTINCT client_message_id)::int AS keys, max(seq) - min(seq) + 1 AS span FROM messages WHERE conversation_id = $1`,
+      [fromGlobalId(id).id],
+    );
+    expect(stored).toEqual({ messages: 200, keys: 200, span: 200 });
+  });
+});
+
+describe("sharing in Parley's schema", () => {
+  it('shares the documented conversation subscription, and runs per subscriber a field whose resolver reads the viewer', async () => {
+    const schema = await buildParleySchema({ pubSub: { publish: () => undefined, subscribe: () => undefined } as never });
+    const key = (document: string) => shareKey(schema, parse(document), undefined, { conversationId: 'c' });
+    expect(key(operation('ConversationEvents'))).not.toBeNull();
+    // Message.conversation finds the conversation as the viewer may see it: it declares nothing, so it is not shared.
+    expect(key('subscription ($conversationId: ID!) { conversationEvents(conversationId: $conversationId) { ... on MessageAdded { message { conversation { id } } } } }')).toBeNull();
+    expect(key('subscription ($conversationId: ID!) { conversationEvents(conversationId: $conversationId) { ... on MessageAdded { message { author { email } } } } }')).toBeNull();
+  });
+});
