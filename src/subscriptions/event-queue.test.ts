@@ -63,4 +63,53 @@ describe('EventQueue', () => {
     }
     expect(onOverflow).not.toHaveBeenCalled();
   });
+
+  describe('with a sink', () => {
+    it('hands each value to the sink as it is pushed, and holds later ones back, in order, while it is busy', () => {
+      const queue = new EventQueue<number>();
+      const taken: number[] = [];
+      let busy = false;
+      queue.push(1); // before the sink: handed over when it is set
+      queue.sinkTo((value) => (taken.push(value), busy));
+      queue.push(2);
+      expect(taken).toEqual([1, 2]);
+      busy = true;
+      queue.push(3); // the sink is busy with 3 now
+      queue.push(4);
+      queue.push(5);
+      expect(taken).toEqual([1, 2, 3]);
+      busy = false;
+      queue.sinkIdle();
+      expect(taken).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it('settles the consumer only once the stream ended and the sink is done, with the failure after the values', async () => {
+      const queue = new EventQueue<number>();
+      const taken: number[] = [];
+      queue.sinkTo((value) => (taken.push(value), true));
+      const consumer = queue.next();
+      let settled = false;
+      consumer.catch(() => undefined).finally(() => (settled = true));
+      queue.push(1);
+      queue.push(2);
+      queue.fail(new Error('gone'));
+      await Promise.resolve();
+      expect(settled).toBe(false);
+      queue.sinkIdle(); // 1 written: 2 goes
+      expect(taken).toEqual([1, 2]);
+      queue.sinkIdle(); // 2 written
+      await expect(consumer).rejects.toThrow('gone');
+    });
+
+    it('bounds what waits for a busy sink', async () => {
+      const onOverflow = jest.fn();
+      const queue = new EventQueue<number>(undefined, { limit: 2, onOverflow });
+      queue.sinkTo(() => true);
+      for (let i = 0; i < 4; i++) queue.push(i); // 0 in the sink, 1 and 2 waiting, 3 one too many
+      expect(onOverflow).toHaveBeenCalledTimes(1);
+      const consumer = queue.next();
+      queue.sinkIdle();
+      await expect(consumer).rejects.toBeInstanceOf(SlowConsumerError);
+    });
+  });
 });

@@ -28,6 +28,9 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   private failure: { error: unknown } | null = null;
   private ended = false;
   private closed = false;
+  /** Set by `sinkTo`: values go to it as they are pushed, in order, whenever it is not busy. */
+  private sink: ((value: T) => boolean) | undefined;
+  private sinkBusy = false;
 
   constructor(
     private readonly onClose: () => void = () => undefined,
@@ -45,8 +48,15 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
 
   push(value: T): void {
     if (this.ended) return;
-    const waiter = this.waiting.shift();
-    if (waiter) return waiter.resolve({ value, done: false });
+    if (this.sink) {
+      if (!this.sinkBusy && this.values.length === 0) {
+        this.sinkBusy = this.sink(value);
+        return;
+      }
+    } else {
+      const waiter = this.waiting.shift();
+      if (waiter) return waiter.resolve({ value, done: false });
+    }
     if (this.bound && this.values.length >= this.bound.limit) {
       this.values.length = 0;
       this.fail(new SlowConsumerError(this.bound.limit));
@@ -63,13 +73,36 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     this.finish();
   }
 
+  /**
+   * Hands every value to `sink` as it is pushed, instead of waiting for it to be pulled: the work
+   * per value then happens in the producer's call, with no promise per value. `sink` returns true
+   * while it is still busy with a value (a frame waiting for its payload or its socket); values
+   * pushed meanwhile wait here, bounded as usual, until it calls `sinkIdle()`. `next()` then only
+   * settles once the stream has ended and every value went to the sink.
+   */
+  sinkTo(sink: (value: T) => boolean): void {
+    this.sink = sink;
+    this.flush();
+  }
+
+  /** The sink finished with its value: the next one may go. */
+  sinkIdle(): void {
+    this.sinkBusy = false;
+    this.flush();
+  }
+
+  private flush(): void {
+    while (!this.sinkBusy && this.values.length > 0) this.sinkBusy = this.sink!(this.values.shift() as T);
+    if (this.ended && !this.sinkBusy) this.settleWaiting();
+  }
+
   next(): Promise<IteratorResult<T>> {
-    if (this.values.length > 0) return Promise.resolve({ value: this.values.shift() as T, done: false });
-    if (this.failure) {
-      const { error } = this.failure;
-      this.failure = null;
-      return Promise.reject(error);
+    if (this.sink) {
+      if (!this.ended || this.sinkBusy || this.values.length > 0) return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+      return this.failure ? this.takeFailure() : Promise.resolve({ value: undefined, done: true });
     }
+    if (this.values.length > 0) return Promise.resolve({ value: this.values.shift() as T, done: false });
+    if (this.failure) return this.takeFailure();
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
@@ -96,14 +129,27 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     return this;
   }
 
-  private finish(): void {
-    this.ended = true;
+  private takeFailure(): Promise<never> {
+    const { error } = this.failure!;
+    this.failure = null;
+    return Promise.reject(error);
+  }
+
+  /** Ends the consumer's wait: with the failure if there is one, else done. */
+  private settleWaiting(): void {
     for (const waiter of this.waiting.splice(0)) {
       if (this.failure) {
         waiter.reject(this.failure.error);
         this.failure = null;
       } else waiter.resolve({ value: undefined, done: true });
     }
+  }
+
+  private finish(): void {
+    this.ended = true;
+    // A sink still busy, or values still waiting for it, settle the consumer's wait when they are done.
+    if (!this.sink || (!this.sinkBusy && this.values.length === 0)) this.settleWaiting();
+    else this.flush();
     if (!this.closed) {
       this.closed = true;
       this.onClose();

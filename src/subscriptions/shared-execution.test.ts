@@ -1,5 +1,6 @@
 import { buildSchema, parse, type ExecutionResult, type GraphQLFieldConfig, type GraphQLSchema } from 'graphql';
-import { createSharedSubscribe, markSharing, shareKey, viewerIndependent } from './shared-execution';
+import { EventQueue } from './event-queue';
+import { createSharedSubscribe, markSharing, shareKey, viewerIndependent, type FrameTransport } from './shared-execution';
 
 const schema = buildSchema(`
   type Query { noop: Boolean }
@@ -104,5 +105,61 @@ describe('sharing, decided when the schema is built', () => {
     expect(() => eventSchema((whoAsks) => (whoAsks.extensions = { viewerDependent: true, viewerIndependent: true }))).toThrow(
       'Event.whoAsks is declared both viewerDependent and viewerIndependent',
     );
+  });
+});
+
+describe('frames of caught-up subscribers', () => {
+  it('are written in one loop once the event is executed, with no send per subscriber, in order, and before the stream ends', async () => {
+    const target = buildSchema(`type Query { noop: Boolean } type Event { text: String! } type Subscription { events: Event! }`);
+    const queues: EventQueue<unknown>[] = [];
+    const events = fieldOf(target, 'Subscription', 'events');
+    events.subscribe = () => {
+      const queue = new EventQueue<unknown>();
+      queues.push(queue);
+      return queue;
+    };
+    events.resolve = (event) => event;
+    events.extensions = { ...viewerIndependent };
+    markSharing(target);
+    const frames: string[][] = [];
+    let sends = 0;
+    const pending: (() => void)[] = [];
+    const transportFor = (index: number): FrameTransport => ({
+      id: String(index),
+      formatErrors: (errors) => errors.map((e) => e.toJSON()),
+      send: async () => void (sends += 1),
+      write: (frame, done) => ((frames[index] ??= []).push(frame), pending.push(done), true),
+    });
+    const contexts = [{}, {}, {}];
+    const subscribe = createSharedSubscribe(target, { transportOf: (context) => transportFor(contexts.indexOf(context as object)) });
+    const document = parse('subscription { events { text } }');
+    const streams = (await Promise.all(contexts.map((contextValue) => subscribe({ schema: target, document, contextValue })))) as AsyncIterableIterator<ExecutionResult>[];
+    const ends = streams.map((stream) => stream.next());
+
+    const first = { text: 'one' };
+    const second = { text: 'two' };
+    for (const queue of queues) queue.push(first);
+    for (const queue of queues) queue.push(second); // each socket still owes its first frame: held back
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(frames.map((f) => f.length)).toEqual([1, 1, 1]);
+    for (const done of pending.splice(0)) done(); // the sockets took the first frames: the second event runs, once
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(frames.map((f) => f.map((frame) => JSON.parse(frame).payload.data.events.text))).toEqual([
+      ['one', 'two'],
+      ['one', 'two'],
+      ['one', 'two'],
+    ]);
+    expect(frames[1][0]).toBe('{"id":"1","type":"next","payload":{"data":{"events":{"text":"one"}}}}');
+    expect(sends).toBe(0);
+
+    // The stream ends (here with an error) only after its last frame is taken.
+    const outcomes = ends.map((end) => end.then(() => 'done', (error: Error) => error.message));
+    let settled = false;
+    void Promise.all(outcomes).then(() => (settled = true));
+    for (const queue of queues) queue.fail(new Error('over'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    for (const done of pending.splice(0)) done();
+    expect(await Promise.all(outcomes)).toEqual(['over', 'over', 'over']);
   });
 });

@@ -135,6 +135,11 @@ export interface FrameTransport {
   id: string;
   /** Writes one frame; resolves once the socket took it, as graphql-ws waits for its own sends. */
   send(frame: string): Promise<void>;
+  /**
+   * Writes one frame now and calls `done` once the socket took it; false (and no call) when there
+   * is no open socket to write to. No promise: this runs once per subscriber per event.
+   */
+  write(frame: string, done: () => void): boolean;
   /** The formatter of error results (masking), as graphql-ws's `onNext` would apply it. */
   formatErrors(errors: readonly GraphQLError[]): GraphQLFormattedError[];
 }
@@ -160,7 +165,26 @@ export interface SharedSubscribeOptions {
  * per subscriber per event near a bare `ws` broadcast: no result objects, no re-serialisation.
  * Documents that depend on the viewer run per subscriber, as graphql-js would run them.
  */
-type Results = WeakMap<object, Map<string, { result: Promise<ExecutionResult>; payload?: Promise<string> }>>;
+type Results = WeakMap<object, Map<string, Shared>>;
+
+/** One event's execution for one share key: its result, its payload, and who waits for it. */
+interface Shared {
+  result: Promise<ExecutionResult>;
+  payload?: Promise<string>;
+  /** The payload, once serialised: later subscribers write it without waiting for anything. */
+  body?: string;
+  /** Caught-up subscribers whose frame waits for the payload: written in one loop when it is ready. */
+  waiting?: SharedSubscription[];
+}
+
+/** A source that can hand each event to a function as it is pushed (EventQueue), instead of being pulled. */
+interface Sinkable {
+  sinkTo(sink: (event: unknown) => boolean): void;
+  sinkIdle(): void;
+  fail(error: unknown): void;
+}
+
+const sinkable = (source: object): source is Sinkable => typeof (source as Partial<Sinkable>).sinkTo === 'function';
 
 export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubscribeOptions = {}) {
   const results: Results = new WeakMap();
@@ -172,6 +196,10 @@ export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubs
     const key = keyOf(analyser(args.document, args.operationName), args.variableValues as Record<string, unknown> | undefined);
     const transport = key === null ? undefined : options.transportOf?.(args.contextValue);
     const subscription = new SharedSubscription(args, key, results, transport, options);
+    // A caught-up subscriber's frame is written from the producer's call (the bus callback), in the
+    // loop that writes the event's frame to every subscriber waiting for it: no promise per
+    // subscriber per event. Subscribers that are behind wait in their queue, in order, as before.
+    if (transport && sinkable(source)) subscription.sinkFrom(source);
     // With a transport, the iterator graphql-ws sees yields nothing and ends when the source ends (or
     // fails when it fails), so graphql-ws's `complete`/`error` follow the last frame written.
     return new MappedEvents(source as AsyncIterable<unknown>, subscription, transport !== undefined);
@@ -186,6 +214,10 @@ export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubs
 class SharedSubscription {
   /** `{"id":…,"type":"next","payload":` — flat, made once. */
   private readonly prefix: string | undefined;
+  /** The source that hands this subscription its events as they come (see `accept`), if it can. */
+  private source: Sinkable | undefined;
+  /** Made once: the socket's callback for every frame of this subscription. */
+  private written: () => void = () => undefined;
 
   constructor(
     private readonly args: ExecutionArgs,
@@ -208,7 +240,7 @@ class SharedSubscription {
     return Promise.resolve(run({ ...this.args, contextValue, rootValue: event }));
   }
 
-  private entry(event: unknown): { result: Promise<ExecutionResult>; payload?: Promise<string> } {
+  private entry(event: unknown): Shared {
     if (this.key === null || typeof event !== 'object' || event === null) return { result: this.run(event) };
     let byKey = this.results.get(event);
     if (!byKey) this.results.set(event, (byKey = new Map()));
@@ -217,11 +249,56 @@ class SharedSubscription {
     return found;
   }
 
-  private async write(event: unknown): Promise<void> {
+  private payloadOf(found: Shared): Promise<string> {
     const transport = this.transport!;
+    return (found.payload ??= found.result.then((result) => {
+      const body = JSON.stringify(result.errors ? { ...result, errors: transport.formatErrors(result.errors) } : result);
+      found.body = body;
+      return body;
+    }));
+  }
+
+  private async write(event: unknown): Promise<void> {
+    await this.transport!.send(`${this.prefix}${await this.payloadOf(this.entry(event))}}`);
+  }
+
+  /** The source hands this subscription its events as they come (see `accept`). */
+  sinkFrom(source: Sinkable): void {
+    this.source = source;
+    this.written = () => source.sinkIdle();
+    source.sinkTo((event) => this.accept(event));
+  }
+
+  /**
+   * One event for a caught-up subscriber: its frame is written now if the event's payload is ready,
+   * else when it is, in the one loop that serves everyone waiting for it. True while the frame is
+   * not yet taken by the socket: the source holds later events back until then, in order.
+   */
+  private accept(event: unknown): boolean {
     const found = this.entry(event);
-    found.payload ??= found.result.then((result) => JSON.stringify(result.errors ? { ...result, errors: transport.formatErrors(result.errors) } : result));
-    await transport.send(`${this.prefix}${await found.payload}}`);
+    if (found.body !== undefined) return this.writeFrame(found.body);
+    const waiting = (found.waiting ??= []);
+    waiting.push(this);
+    if (waiting.length === 1) {
+      this.payloadOf(found).then(
+        (body) => {
+          found.waiting = undefined;
+          for (const subscription of waiting) if (!subscription.writeFrame(body)) subscription.source!.sinkIdle();
+        },
+        (error: unknown) => {
+          found.waiting = undefined;
+          for (const subscription of waiting) {
+            subscription.source!.fail(error);
+            subscription.source!.sinkIdle();
+          }
+        },
+      );
+    }
+    return true;
+  }
+
+  private writeFrame(body: string): boolean {
+    return this.transport!.write(`${this.prefix}${body}}`, this.written);
   }
 }
 

@@ -46,6 +46,13 @@ class SocketFrames implements FrameTransport {
   send(frame: string): Promise<void> {
     return sendFrame(this.socket, frame);
   }
+
+  write(frame: string, done: () => void): boolean {
+    if (this.socket.readyState !== WebSocket.OPEN) return false;
+    // ws calls back once the frame is written, or with an error when the socket fails first.
+    this.socket.send(frame, done);
+    return true;
+  }
 }
 
 /**
