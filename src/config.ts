@@ -147,6 +147,8 @@ export interface Config {
     metricsToken: string | undefined;
     /** Serve /metrics without a token in production too (its port is reachable only by Prometheus). */
     metricsPublic: boolean;
+    /** GraphQL requests in progress on one instance past which the next is refused at once with 503 (load shedding). */
+    maxInFlight: number;
   };
   execution: {
     /** Compile queries and subscription events (graphql-jit); off: graphql-js executes everything (for debugging). */
@@ -284,6 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
       uiEnabled: read('UI_ENABLED', bool, true),
       metricsToken: read('METRICS_TOKEN', z.string().min(16, 'must be at least 16 characters'), undefined as string | undefined),
       metricsPublic: read('METRICS_PUBLIC', bool, false),
+      maxInFlight: read('HTTP_MAX_IN_FLIGHT', positiveInt, 128),
     },
     execution: {
       compiled: read('COMPILED_EXECUTION', z.enum(['on', 'off'], 'must be on or off'), 'on') === 'on',

@@ -15,6 +15,7 @@ import type { Logger } from '../observability/logger';
 import { apqDocumentSizeLimit, apqRegistrationPlugin } from '../security/apq-registration';
 import { authenticate } from '../security/auth';
 import { bodyErrorHandler, createLastErrorHandler } from '../security/http-errors';
+import { inFlightLimit } from '../security/in-flight-limit';
 import { InvalidTokenError } from '../security/jwt';
 import { operationGuards } from '../security/operation-guards.plugin';
 import { trustedDocumentsMiddleware } from '../security/persisted-queries';
@@ -108,6 +109,7 @@ function mountRoutes(app: Express, { config, logger, backends, graphql, clientAd
   app.use(
     '/graphql',
     cors({ origin: config.http.corsOrigins === '*' ? '*' : config.http.corsOrigins }),
+    inFlightLimit(config.http.maxInFlight, () => services.metrics.requestShed()),
     express.json({ limit: config.limits.httpBodyBytes }),
     ...(graphql.trustedDocuments ? [trustedDocumentsMiddleware(graphql.trustedDocuments)] : []),
     ...(config.persistedQueries.mode === 'apq' ? [apqDocumentSizeLimit(config.persistedQueries.maxBytes)] : []),

@@ -16,8 +16,8 @@ export class PoolBusyError extends Error {
  * Bounds how long a caller waits for a connection when every one of the pool's is busy, so that
  * overload is refused (SERVICE_UNAVAILABLE) instead of queued for seconds. Only the wait in the
  * queue is bounded: taking an idle connection or opening a new one (the pool's own
- * connectionTimeoutMillis) is not. A connection that frees up after its caller gave up goes straight
- * back to the pool, to the next in line.
+ * connectionTimeoutMillis) is not. A connection that frees up after its caller gave up goes
+ * straight back to the pool, to the next in line.
  */
 export function boundPoolWait(pool: Pool, timeoutMs: number): void {
   const connect = pool.connect.bind(pool) as (callback: ConnectCallback) => void;

@@ -52,6 +52,7 @@ export function createMetrics() {
     registers: [registry],
   });
   const slowConsumers = new Counter({ name: 'parley_ws_slow_consumers_total', help: 'WebSockets closed with 1013 because their client stopped reading (WS_MAX_QUEUED_EVENTS).', registers: [registry] });
+  const shed = new Counter({ name: 'parley_http_requests_shed_total', help: 'GraphQL requests refused at once with 503 because HTTP_MAX_IN_FLIGHT were in progress.', registers: [registry] });
   const resyncs = new Counter({ name: 'parley_resyncs_total', help: 'ResyncRequired events sent (more missed than the replay limit).', registers: [registry] });
   const rateLimited = new Counter({ name: 'parley_rate_limited_total', help: 'Calls refused by @rateLimit, by field.', labelNames: ['field'] as const, registers: [registry] });
   const jobRuns = new Counter({ name: 'parley_job_runs_total', help: 'Background job runs by job and outcome.', labelNames: ['job', 'outcome'] as const, registers: [registry] });
@@ -73,6 +74,9 @@ export function createMetrics() {
     },
     slowConsumerDropped() {
       slowConsumers.inc();
+    },
+    requestShed() {
+      shed.inc();
     },
     connectionRefused(cap: 'user' | 'address') {
       refusedConnections.labels(cap).inc();

@@ -5,6 +5,7 @@ import { shareKey } from '../../src/subscriptions/shared-execution';
 import { fromGlobalId } from '../../src/pagination/global-id';
 import { openConversation, sendMessage, type Member } from '../factories/chat.factory';
 import { createUser } from '../factories/user.factory';
+import { expectEventually } from '../helpers/expect-eventually';
 import { errorCodes, runOperation } from '../helpers/gql';
 import { operation } from '../helpers/operations';
 import { startTestApp, type TestApp } from '../helpers/test-app';
@@ -137,5 +138,50 @@ describe("sharing in Parley's schema", () => {
     // Message.conversation finds the conversation as the viewer may see it: it declares nothing, so it is not shared.
     expect(key('subscription ($conversationId: ID!) { conversationEvents(conversationId: $conversationId) { ... on MessageAdded { message { conversation { id } } } } }')).toBeNull();
     expect(key('subscription ($conversationId: ID!) { conversationEvents(conversationId: $conversationId) { ... on MessageAdded { message { author { email } } } } }')).toBeNull();
+  });
+});
+
+describe('load shed at the door', () => {
+  let app: TestApp;
+  let ada: Member;
+  let bob: Member;
+
+  beforeAll(async () => {
+    // Three requests in progress at most; they may wait for a connection (the test holds one) as long as they need.
+    app = await startTestApp({ REDIS_URL: '', HTTP_MAX_IN_FLIGHT: '3', DATABASE_POOL_MAX: '2', DATABASE_POOL_QUEUE_TIMEOUT: '60s' });
+    [ada, bob] = await Promise.all([createUser(app), createUser(app)]);
+  });
+  afterAll(() => app.stop());
+
+  it('refuses requests past HTTP_MAX_IN_FLIGHT at once with 503, Retry-After and SERVICE_UNAVAILABLE; retried, each is stored once', async () => {
+    const id = await openConversation(app, [ada, bob]);
+    const keys = Array.from({ length: 10 }, () => randomUUID());
+    const send = (key: string) =>
+      fetch(app.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bob.token}` },
+        body: JSON.stringify({ query: operation('SendMessage'), variables: { input: { conversationId: id, body: key, clientMessageId: key } } }),
+      });
+    // Hold the conversation: the three requests let in cannot finish until it is released.
+    const holder = app.services.dataSource.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    await holder.query(`SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, [fromGlobalId(id).id]);
+    const answers = keys.map((key) => send(key).then(async (response) => ({ key, status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.json() })));
+    const refused: Awaited<(typeof answers)[number]>[] = [];
+    for (const answer of answers) void answer.then((a) => a.status === 503 && refused.push(a));
+    // Seven are refused while the conversation is still held: nothing but the door answered them.
+    await expectEventually(() => expect(refused).toHaveLength(7));
+    for (const answer of refused) {
+      expect(answer.retryAfter).toBe('1');
+      expect(answer.body.errors[0].extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 1 });
+    }
+    await holder.commitTransaction();
+    await holder.release();
+    const settled = await Promise.all(answers);
+    expect(settled.filter((a) => a.status === 200 && !a.body.errors)).toHaveLength(3);
+    for (const { key } of refused) expect((await send(key)).status).toBe(200);
+    const [{ count }] = await app.services.dataSource.query(`SELECT count(*)::int AS count FROM messages WHERE conversation_id = $1`, [fromGlobalId(id).id]);
+    expect(count).toBe(10);
   });
 });
