@@ -62,7 +62,11 @@ function targets({ suites: s }: Results): string[] {
     rows.push(`| S5 | Redis adds ≤ 2 ms p50, ≤ 10 ms p99 | +${c.addedP50Ms} ms p50, +${c.addedP99Ms} ms p99 | ${verdict(c.addedP50Ms <= 2 && c.addedP99Ms <= 10)} |`);
   }
   if (s.chat) rows.push(`| S6 | ≥ 1,000 msg/s with send→receive p99 < 100 ms | ${n(s.chat.highestRateUnder100ms)} msg/s | ${verdict(s.chat.highestRateUnder100ms >= 1_000)} |`);
-  if (s.webhooks) rows.push(`| S7 | (reported) accepted and processed per second | ${n(s.webhooks.acceptedPerSecond)} accepted/s, ${n(s.webhooks.processedPerSecond)} processed/s | — |`);
+  if (s.chat?.overload) {
+    const o = s.chat.overload;
+    rows.push(`| S6 | 512 sends in flight: p99 < 1 s, refused not queued | p99 ${o.mutationP99} ms, ${(o.refusedShare * 100).toFixed(1)}% refused | ${verdict(o.mutationP99 < 1_000 && o.deliveredRatio === 1)} |`);
+  }
+  if (s.webhooks) rows.push(`| S7 | webhooks processed ≥ 0.9× the same messages through sendMessage | ${n(s.webhooks.processedPerSecond)} processed/s, ×${s.webhooks.processedRatio}; ${n(s.webhooks.acceptedPerSecond)} accepted/s | ${verdict(s.webhooks.processedRatio >= 0.9)} |`);
   return rows;
 }
 
@@ -133,7 +137,7 @@ function fanoutSection(f: FanoutResult): string {
   const rows = f.parley.map((p) => {
     const raw = f.raw.find((r) => r.subscribers === p.subscribers && r.rate === p.rate)!;
     const ratio = f.ratios.find((r) => r.subscribers === p.subscribers && r.rate === p.rate)!;
-    return `| ${n(p.subscribers)} | ${p.rate} | ${(p.deliveredRatio * 100).toFixed(2)}% | ${p.latency.p50} / ${p.latency.p99} | ${raw.latency.p50} / ${raw.latency.p99} | ×${ratio.p99} | ${p.loopDelayP99Ms} / ${raw.loopDelayP99Ms} | ${p.publish ? p.publish.p99 : ''} |`;
+    return `| ${n(p.subscribers)} | ${p.rate} | ${(p.deliveredRatio * 100).toFixed(2)}% | ${p.latency.p50} / ${p.latency.p99} | ${raw.latency.p50} / ${raw.latency.p99} | ×${ratio.p99} | ${p.loopDelayP99Ms} / ${raw.loopDelayP99Ms} | ${p.publish ? p.publish.p99 : ''}${p.refusedSends ? ` (${n(p.refusedSends)} refused, retried)` : ''} |`;
   });
   const counts = [...new Set(f.parley.map((p) => p.subscribers))];
   const img = chart('s3-fanout-p99', barChart({ title: 'S3 publish → receive p99 at 5 msg/s', unit: 'ms', categories: counts.map(n), series: [
@@ -148,7 +152,8 @@ function fanoutSection(f: FanoutResult): string {
 
 One publisher (\`sendMessage\` over HTTP), N graphql-ws subscribers of one conversation connected from a separate
 load-generator process over 100 source addresses (127.0.0.2–101), 10 s per rate. Latency is from the publisher's
-send to a subscriber's receipt. Baseline: a bare \`ws\` server broadcasting a pre-serialised frame of the same shape
+send to a subscriber's receipt (a send refused under overload is retried with its \`clientMessageId\`, and counts from its first
+attempt). Baseline: a bare \`ws\` server broadcasting a pre-serialised frame of the same shape
 to the same sockets.
 
 | subscribers | msg/s | delivered | Parley p50 / p99 ms | raw ws p50 / p99 ms | p99 ratio | event-loop p99 ms (Parley / raw) | sendMessage p99 ms |
@@ -196,7 +201,8 @@ ${img}
 }
 
 function chatSection(c: ChatResult): string {
-  const rows = c.steps.map((s) => `| ${n(s.rate)} | ${n(s.achievedRate)} | ${s.mutationP50} / ${s.mutationP99} | ${s.delivery.p50} / ${s.delivery.p99} | ${(s.deliveredRatio * 100).toFixed(2)}% |`);
+  const rows = c.steps.map((s) => `| ${n(s.rate)} | ${n(s.achievedRate)} | ${n(s.refused ?? 0)} | ${s.mutationP50} / ${s.mutationP99} | ${s.delivery.p50} / ${s.delivery.p99} | ${(s.deliveredRatio * 100).toFixed(2)}% |`);
+  const o = c.overload;
   const img = chart('s6-chat', lineChart({ title: 'S6 send → receive p99 by send rate', unit: 'ms', xLabel: 'messages / s', x: c.steps.map((s) => s.rate), series: [
     { name: 'send → receive p99', values: c.steps.map((s) => s.delivery.p99) },
     { name: 'sendMessage p99', values: c.steps.map((s) => s.mutationP99) },
@@ -206,12 +212,20 @@ function chatSection(c: ChatResult): string {
 ${n(c.subscribers)} subscribers over ${c.conversations} conversations (10 each); \`sendMessage\` at fixed rates (autocannon,
 32 connections), round-robin over the conversations.
 
-| rate asked | achieved | sendMessage p50 / p99 ms | send → receive p50 / p99 ms | delivered |
-| ---: | ---: | ---: | ---: | ---: |
+| rate asked | stored / s | refused | sendMessage p50 / p99 ms | send → receive p50 / p99 ms | delivered |
+| ---: | ---: | ---: | ---: | ---: | ---: |
 ${rows.join('\n')}
 
 **Highest rate with send → receive p99 under 100 ms: ${n(c.highestRateUnder100ms)} messages/s** (target ≥ 1,000).
-
+${
+  o
+    ? `
+**Overload: ${o.inFlight} sends in flight**, no rate: ${n(o.answeredRate)} answers/s, ${n(o.stored)} stored and ${n(o.refused)} refused with
+\`SERVICE_UNAVAILABLE\` (${(o.refusedShare * 100).toFixed(1)}%; a client retries them with the same \`clientMessageId\`), sendMessage
+p50 / p99 ${o.mutationP50} / ${o.mutationP99} ms (target p99 < 1 s), ${(o.deliveredRatio * 100).toFixed(2)}% of the stored delivered.
+`
+    : ''
+}
 ${img}
 `;
 }

@@ -41,8 +41,8 @@ async function main(): Promise<void> {
     return schema;
   };
   const fanoutCounts = quick ? [200, 500] : [1_000, 5_000, 10_000];
-  const chatRates = quick ? [100, 200] : [250, 500, 1_000, 1_500];
-  const steps = (only.has('S1') ? NESTED_QUERY_STEPS : 0) + (only.has('S2') ? 1 : 0) + (only.has('S3') ? fanoutCounts.length * 4 + 1 : 0) + (only.has('S5') ? 2 : 0) + (only.has('S6') ? chatRates.length : 0) + (only.has('S7') ? 3 : 0);
+  const chatRates = quick ? [100, 200] : [250, 500, 1_000, 1_500, 2_000];
+  const steps = (only.has('S1') ? NESTED_QUERY_STEPS : 0) + (only.has('S2') ? 1 : 0) + (only.has('S3') ? fanoutCounts.length * 4 + 1 : 0) + (only.has('S5') ? 2 : 0) + (only.has('S6') ? chatRates.length + 1 : 0) + (only.has('S7') ? 3 : 0);
   const progress = createProgress(steps);
   const results: Results = {
     at: new Date().toISOString(),

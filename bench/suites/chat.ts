@@ -18,12 +18,29 @@ export interface ChatStep {
   /** From send to a subscriber's receipt, ms. */
   delivery: FleetStats;
   deliveredRatio: number;
+  /** Sends refused with SERVICE_UNAVAILABLE (overload: no pooled connection in time); a client retries them. */
+  refused: number;
+}
+
+/** The same sends with 512 requests in flight and no rate: overload, refused rather than queued. */
+export interface OverloadStep {
+  inFlight: number;
+  /** Answers per second, stored and refused. */
+  answeredRate: number;
+  stored: number;
+  refused: number;
+  refusedShare: number;
+  /** Every answer's round trip, stored or refused, ms (target p99 < 1 s). */
+  mutationP50: number;
+  mutationP99: number;
+  deliveredRatio: number;
 }
 
 export interface ChatResult {
   conversations: number;
   subscribers: number;
   steps: ChatStep[];
+  overload: OverloadStep;
   /** The highest rate whose send→receive p99 stayed under 100 ms (target ≥ 1,000 msg/s). */
   highestRateUnder100ms: number;
 }
@@ -31,7 +48,8 @@ export interface ChatResult {
 /**
  * S6: chat end to end. 1,000 subscribers over 100 conversations (10 each); sendMessage at rising
  * fixed rates, round-robin over the conversations: the mutation's latency, the delay from send to
- * receipt, and the highest rate that keeps that delay's p99 under 100 ms.
+ * receipt, and the highest rate that keeps that delay's p99 under 100 ms; then 512 sends in flight
+ * at once, where what the pool cannot take in time is refused (SERVICE_UNAVAILABLE), not queued.
  */
 export async function chat(env: { databaseUrl: string; schema: string; rates: number[]; seconds: number; progress: Progress }): Promise<ChatResult> {
   const conversationCount = 100;
@@ -65,18 +83,16 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
     const warm = await settle(fleet, conversationCount * perConversation, 30_000);
     if (warm.received < conversationCount * perConversation) throw new Error(`warm-up reached ${warm.received} subscribers`);
 
-    const steps: ChatStep[] = [];
-    for (const rate of env.rates) {
-      env.progress.step(`S6: ${rate} messages/s`);
-      await fleet.reset();
+    /** Sends under load: stored (answered without errors) and refused (SERVICE_UNAVAILABLE) counted; anything else fails the suite. */
+    const load = async (options: { connections: number; overallRate?: number; amount?: number; duration?: number }) => {
       let next = 0;
       let bad = 0;
+      let refused = 0;
+      let stored = 0;
+      let firstBad = '';
       const result = await autocannon({
         url: server.url,
-        connections: 32,
-        overallRate: rate,
-        // A fixed amount, not a duration: every issued send is answered, so sent is exact.
-        amount: rate * env.seconds,
+        ...options,
         requests: [
           {
             method: 'POST',
@@ -89,27 +105,58 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
               };
             },
             onResponse: (status, body) => {
-              if (status !== 200 || body.includes('"errors"')) bad += 1;
+              // A refusal comes as 200 (the mutation failed) or 503 (the request's context could not be made).
+              if (body.includes('"SERVICE_UNAVAILABLE"')) refused += 1;
+              else if (status === 200 && !body.includes('"errors"')) stored += 1;
+              else {
+                bad += 1;
+                firstBad ||= `${status} ${body.slice(0, 300)}`;
+              }
             },
           },
         ],
       });
-      if (bad > 0 || result.errors > 0) throw new Error(`${bad} failed sends and ${result.errors} errors at ${rate}/s`);
-      const sent = result['2xx'];
-      const seconds = result.duration;
-      const delivery = await settle(fleet, sent * perConversation, 30_000);
+      if (bad > 0 || result.errors > 0) throw new Error(`${bad} failed sends and ${result.errors} errors; first: ${firstBad}`);
+      return { result, refused, stored };
+    };
+
+    const steps: ChatStep[] = [];
+    for (const rate of env.rates) {
+      env.progress.step(`S6: ${rate} messages/s`);
+      await fleet.reset();
+      // A fixed amount, not a duration: every issued send is answered, so the counts are exact.
+      const { result, refused, stored } = await load({ connections: 32, overallRate: rate, amount: rate * env.seconds });
+      const delivery = await settle(fleet, stored * perConversation, 30_000);
       steps.push({
         rate,
-        achievedRate: Math.round(sent / seconds),
-        sent,
+        achievedRate: Math.round(stored / result.duration),
+        sent: stored,
         mutationP50: result.latency.p50,
         mutationP99: result.latency.p99,
         delivery,
-        deliveredRatio: Math.round((delivery.received / (sent * perConversation)) * 10_000) / 10_000,
+        deliveredRatio: Math.round((delivery.received / Math.max(1, stored * perConversation)) * 10_000) / 10_000,
+        refused,
       });
     }
+
+    env.progress.step('S6: 512 sends in flight');
+    await fleet.reset();
+    const inFlight = 512;
+    // A fixed amount, so every request issued is answered and counted (a duration cuts the last 512 off).
+    const { result, refused, stored } = await load({ connections: inFlight, amount: inFlight * 10 });
+    const delivered = await settle(fleet, stored * perConversation, 60_000);
+    const overload: OverloadStep = {
+      inFlight,
+      answeredRate: Math.round((stored + refused) / result.duration),
+      stored,
+      refused,
+      refusedShare: Math.round((refused / Math.max(1, stored + refused)) * 1000) / 1000,
+      mutationP50: result.latency.p50,
+      mutationP99: result.latency.p99,
+      deliveredRatio: Math.round((delivered.received / Math.max(1, stored * perConversation)) * 10_000) / 10_000,
+    };
     const under = steps.filter((s) => s.delivery.p99 < 100 && s.deliveredRatio === 1 && s.achievedRate >= s.rate * 0.95);
-    return { conversations: conversationCount, subscribers: conversationCount * perConversation, steps, highestRateUnder100ms: Math.max(0, ...under.map((s) => s.rate)) };
+    return { conversations: conversationCount, subscribers: conversationCount * perConversation, steps, overload, highestRateUnder100ms: Math.max(0, ...under.map((s) => s.rate)) };
   } finally {
     await fleet.close();
     await server.stop();

@@ -23,8 +23,10 @@ export interface FanoutPhase {
   latency: FleetStats;
   /** The server's event-loop delay p99 during the phase, ms. */
   loopDelayP99Ms: number;
-  /** sendMessage round trips (Parley only), ms. */
+  /** sendMessage round trips (Parley only), ms, from the first attempt. */
   publish?: Percentiles;
+  /** Attempts refused with SERVICE_UNAVAILABLE and retried (Parley only). */
+  refusedSends?: number;
 }
 
 export interface FanoutResult {
@@ -140,6 +142,8 @@ interface Target {
   fleet: Fleet;
   connect(count: number): Promise<void>;
   send(text: string): Promise<void>;
+  /** Sends refused so far (overload), each retried. */
+  refused?(): number;
   loopDelayP99Ms(): Promise<number>;
   memory(): Promise<{ heap: number; rss: number }>;
   collectGarbage(): void;
@@ -167,6 +171,7 @@ async function runPhases(target: Target, options: FanoutOptions, label: string, 
       await target.fleet.reset();
       await target.loopDelayP99Ms();
       const publish = latencyHistogram();
+      const refusedBefore = target.refused?.() ?? 0;
       await publishAt(rate, messages, async (text) => {
         const started = performance.now();
         await target.send(text);
@@ -183,7 +188,7 @@ async function runPhases(target: Target, options: FanoutOptions, label: string, 
         deliveredRatio: Math.round((latency.received / expected) * 10_000) / 10_000,
         latency,
         loopDelayP99Ms: Math.round((await target.loopDelayP99Ms()) * 100) / 100,
-        ...(withPublishLatency ? { publish: percentilesOf(publish) } : {}),
+        ...(withPublishLatency ? { publish: percentilesOf(publish), refusedSends: (target.refused?.() ?? 0) - refusedBefore } : {}),
       });
     }
   }
@@ -204,9 +209,11 @@ export async function fanout(options: FanoutOptions): Promise<FanoutResult> {
   let server: ServerProcess | undefined = await startParley({ databaseUrl: options.databaseUrl, schema: options.schema });
   const parleyFleet = new Fleet();
   let parley: Awaited<ReturnType<typeof runPhases>>;
+  let refusedSends = 0;
   try {
     const target: Target = {
       fleet: parleyFleet,
+      refused: () => refusedSends,
       async connect(count) {
         const after = await headSeq(options.databaseUrl, options.schema, setup.rawId);
         const { failed } = await parleyFleet.connect({
@@ -220,13 +227,21 @@ export async function fanout(options: FanoutOptions): Promise<FanoutResult> {
         if (failed > 0) throw new Error(`${failed} subscribers could not connect to Parley`);
       },
       async send(text) {
-        const response = await fetch(server!.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${setup.publisher}` },
-          body: JSON.stringify({ query: SEND, variables: { input: { conversationId: setup.id, body: text, clientMessageId: randomUUID() } } }),
-        });
-        const body = (await response.json()) as { errors?: unknown };
-        if (body.errors) throw new Error(`sendMessage failed: ${JSON.stringify(body.errors)}`);
+        // As a client does: a send refused under overload (SERVICE_UNAVAILABLE) is retried with the same
+        // clientMessageId, so it is stored once; its latency counts from the first attempt.
+        const input = { conversationId: setup.id, body: text, clientMessageId: randomUUID() };
+        for (let attempt = 0; ; attempt++) {
+          const response = await fetch(server!.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${setup.publisher}` },
+            body: JSON.stringify({ query: SEND, variables: { input } }),
+          });
+          const body = (await response.json()) as { errors?: { extensions?: { code?: string } }[] };
+          if (!body.errors) return;
+          if (body.errors[0]?.extensions?.code !== 'SERVICE_UNAVAILABLE' || attempt >= 600) throw new Error(`sendMessage failed: ${JSON.stringify(body.errors)}`);
+          refusedSends += 1;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
       },
       loopDelayP99Ms: async () => metric(await server!.scrape(), 'nodejs_eventloop_lag_p99_seconds') * 1000,
       memory: async () => {
