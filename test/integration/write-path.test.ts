@@ -167,14 +167,16 @@ describe('load shed at the door', () => {
     await holder.connect();
     await holder.startTransaction();
     await holder.query(`SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, [fromGlobalId(id).id]);
-    const answers = keys.map((key) => send(key).then(async (response) => ({ key, status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.json() })));
+    const answers = keys.map((key) =>
+      send(key).then(async (response) => ({ key, status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as { errors?: { extensions?: unknown }[] } })),
+    );
     const refused: Awaited<(typeof answers)[number]>[] = [];
     for (const answer of answers) void answer.then((a) => a.status === 503 && refused.push(a));
     // Seven are refused while the conversation is still held: nothing but the door answered them.
     await expectEventually(() => expect(refused).toHaveLength(7));
     for (const answer of refused) {
       expect(answer.retryAfter).toBe('1');
-      expect(answer.body.errors[0].extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 1 });
+      expect(answer.body.errors![0].extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 1 });
     }
     await holder.commitTransaction();
     await holder.release();
