@@ -66,7 +66,7 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://app.example.com,http://localhost:5173',
     });
     expect(config.rateLimits.overrides).toEqual({ 'Mutation.sendMessage': { max: 60, windowMs: 10_000 }, 'Query.users': { max: 5, windowMs: 60_000 } });
-    expect(config.http).toEqual({ trustProxy: ['loopback', '10.0.0.0/8'], corsOrigins: ['https://app.example.com', 'http://localhost:5173'], uiEnabled: true, metricsPublic: false });
+    expect(config.http).toEqual({ trustProxy: ['loopback', '10.0.0.0/8'], corsOrigins: ['https://app.example.com', 'http://localhost:5173'], uiEnabled: true, metricsPublic: false, maxInFlight: 128 });
     expect(loadConfig({ TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
     expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow('TRUST_PROXY must name the proxies');
     expect(() => loadConfig({ RATE_LIMIT_OVERRIDES: 'sendMessage=60' })).toThrow('RATE_LIMIT_OVERRIDES must be Type.field=max/window items');

@@ -44,6 +44,9 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     // A busy test machine may keep a statement waiting for a pooled connection longer than
     // production's 500 ms; the tests of overload set their own.
     DATABASE_POOL_QUEUE_TIMEOUT: '5s',
+    // Two workers, several apps per file and pg-boss's own pools stay well inside PostgreSQL's 100
+    // connections, with room for `npm run bench` beside the suite.
+    DATABASE_POOL_MAX: '4',
     // Production wants METRICS_TOKEN (config.test.ts checks that); test apps listen on loopback only.
     ...(env.NODE_ENV === 'production' && !env.METRICS_TOKEN ? { METRICS_PUBLIC: 'true' } : {}),
     ...env,
