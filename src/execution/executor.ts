@@ -1,4 +1,4 @@
-import { execute, getOperationAST, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { execute, getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { LRUCache } from 'lru-cache';
 
@@ -66,14 +66,31 @@ export function createExecutor(schema: GraphQLSchema, options: ExecutionOptions)
       const compiled = compiledFor(args.document, args.operationName, documentKey);
       if (compiled === INTERPRETED) return execute(args);
       const result = compiled.query(args.rootValue, args.contextValue, args.variableValues ?? {});
+      if (isPromise(result)) return result.then(withGraphqlErrors);
       // Variables that do not coerce: no resolver ran; graphql-js says what was wrong, in its words.
-      if (!isPromise(result) && result.data === undefined) return execute(args);
-      return result;
+      if (result.data === undefined) return execute(args);
+      return withGraphqlErrors(result);
     },
     isCompiled(document, operationName) {
       return compiledFor(document, operationName, undefined) !== INTERPRETED;
     },
   };
+}
+
+/**
+ * graphql-jit's errors as graphql-js's own. Its GraphQLError passes `instanceof` but leaves
+ * `extensions` undefined when what a resolver threw has none (a driver error, PostgreSQL away):
+ * Apollo Server then fails to read the error's code and answers a bare internal error, so an
+ * outage would not reach the client as SERVICE_UNAVAILABLE, nor reach the log with its cause.
+ */
+function withGraphqlErrors(result: ExecutionResult): ExecutionResult {
+  if (!result.errors?.length) return result;
+  const errors = result.errors.map((error) => {
+    const own = new GraphQLError(error.message, { path: error.path, originalError: error.originalError ?? undefined, extensions: error.extensions ?? {} });
+    if (error.locations) (own as { locations?: unknown }).locations = error.locations;
+    return own;
+  });
+  return { ...result, errors };
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
