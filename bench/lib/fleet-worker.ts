@@ -55,6 +55,12 @@ function open(command: Connect, index: number): Promise<void> {
         return;
       }
       if (text.includes('"ping"')) return socket.send('{"type":"pong"}');
+      // A subscribe refused under load (a burst of set-ups wanting the database at once) is sent
+      // again after retryAfterSeconds, as a client does; its afterSeq replays what it missed.
+      if (text.includes('"type":"error"') && text.includes('SERVICE_UNAVAILABLE')) {
+        setTimeout(() => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: command.query, variables: command.variables } })), 1_000);
+        return;
+      }
       const stamp = STAMP.exec(text);
       if (!stamp) return;
       received += 1;

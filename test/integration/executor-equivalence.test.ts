@@ -11,6 +11,7 @@ import { createMessages, createReaction, setReadMarker } from '../factories/conv
 import { createUser, DEFAULT_PASSWORD } from '../factories/user.factory';
 import { gqlData, runOperation } from '../helpers/gql';
 import { operation, operationNames } from '../helpers/operations';
+import { expectEventually } from '../helpers/expect-eventually';
 import { startTestApp, type TestApp } from '../helpers/test-app';
 import { connectWs, type TestWsClient } from '../helpers/ws-client';
 
@@ -252,24 +253,42 @@ describe('compiled execution answers what graphql-js answers', () => {
     const pairs = subscriptions.map(([name, variables, who]) => [on[who].subscribe(operation(name), variables), off[who].subscribe(operation(name), variables)] as const);
     await new Promise((resolve) => setTimeout(resolve, 500));
 
+    // What each side has received so far, kept as it arrives.
+    const seen = pairs.map(() => [[], []] as [ExecutionResult[], ExecutionResult[]]);
+    const pump = () => pairs.forEach(([compiledSide, interpretedSide], index) => (seen[index][0].push(...compiledSide.drain()), seen[index][1].push(...interpretedSide.drain())));
+    // One change at a time: the next waits until both instances delivered this one's event on the
+    // direct conversation, and every subscription has as many results on one instance as on the
+    // other. Reads made at delivery (the inbox's conversation) then see the same state on both.
+    let changes = 0;
+    const change = async (run: () => Promise<unknown>) => {
+      await run();
+      changes += 1;
+      await expectEventually(() => {
+        pump();
+        expect(Math.min(seen[1][0].length, seen[1][1].length)).toBeGreaterThanOrEqual(changes);
+        for (const [onCompiled, onInterpreted] of seen) expect(onCompiled.length).toBe(onInterpreted.length);
+      });
+    };
+
     // Live events of every kind, through the compiled instance (both instances receive them through Redis).
-    const sent = await sendMessage(compiled, bob, fixture.direct, 'live one');
-    await runOperation(compiled, 'EditMessage', { id: sent.id, body: 'live edited' }, { token: bob.token });
-    await runOperation(compiled, 'AddReaction', { messageId: sent.id, emoji: '🔥' }, { token: ada.token });
-    await runOperation(compiled, 'RemoveReaction', { messageId: sent.id, emoji: '🔥' }, { token: ada.token });
-    await runOperation(compiled, 'MarkRead', { conversationId: fixture.direct, seq: sent.seq }, { token: ada.token });
-    await runOperation(compiled, 'SetTyping', { conversationId: fixture.direct, typing: true }, { token: bob.token });
-    await runOperation(compiled, 'DeleteMessage', { id: sent.id }, { token: bob.token });
+    let sent!: { id: string; seq: number };
+    await change(async () => (sent = await sendMessage(compiled, bob, fixture.direct, 'live one')));
+    await change(() => runOperation(compiled, 'EditMessage', { id: sent.id, body: 'live edited' }, { token: bob.token }));
+    await change(() => runOperation(compiled, 'AddReaction', { messageId: sent.id, emoji: '🔥' }, { token: ada.token }));
+    await change(() => runOperation(compiled, 'RemoveReaction', { messageId: sent.id, emoji: '🔥' }, { token: ada.token }));
+    await change(() => runOperation(compiled, 'MarkRead', { conversationId: fixture.direct, seq: sent.seq }, { token: ada.token }));
+    await change(() => runOperation(compiled, 'SetTyping', { conversationId: fixture.direct, typing: true }, { token: bob.token }));
+    await change(() => runOperation(compiled, 'DeleteMessage', { id: sent.id }, { token: bob.token }));
     const presence = connect(compiled, bob);
     await presence.connected;
     await new Promise((resolve) => setTimeout(resolve, 1_500));
 
-    for (const [index, [compiledSide, interpretedSide]] of pairs.entries()) {
+    for (const index of pairs.keys()) {
       // Each instance ends a typing indicator on its own timer: that event's time is its own.
       const ownTimer = (result: ExecutionResult) =>
         JSON.parse(JSON.stringify(result), (key, value) => (value?.__typename === 'TypingChanged' && value.typing === false ? { ...value, occurredAt: '(instance timer)' } : value));
-      const results = (side: typeof compiledSide): ExecutionResult[] => side.drain().map(ownTimer);
-      const [a, b] = [results(compiledSide), results(interpretedSide)];
+      pump();
+      const [a, b] = [seen[index][0].map(ownTimer), seen[index][1].map(ownTimer)];
       expect({ subscription: subscriptions[index], events: b }).toEqual({ subscription: subscriptions[index], events: a });
       if (index === 0) expect(a.length).toBeGreaterThan(30); // the replay reached every stored event
     }
