@@ -189,8 +189,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
         tracked.stop = undefined;
         if (tracked.ended) return;
         if (isCloseEvent(error) && error.code === FORBIDDEN && options.onAuthExpired) return void reauthenticate(error);
-        // Too many subscribes at once on the new socket (a reconnect re-sends them all), or an
-        // instance shedding load: try again later.
+        // Too many subscribes at once on the new socket (a reconnect re-sends them all): try again later.
         const retryAfter = retryAfterSeconds(error);
         if (retryAfter !== undefined) {
           tracked.retry = setTimeout(() => {
@@ -271,14 +270,11 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
   };
 }
 
-/**
- * The `retryAfterSeconds` of a refusal that waiting cures, else undefined: RATE_LIMITED, and
- * SERVICE_UNAVAILABLE (an instance shedding a burst of subscription set-ups, or its database away).
- */
+/** The `retryAfterSeconds` of a refusal that waiting cures (RATE_LIMITED with one), else undefined. */
 function retryAfterSeconds(error: unknown): number | undefined {
   if (!Array.isArray(error) || error.length !== 1) return undefined;
   const extensions = (error[0] as { extensions?: { code?: unknown; retryAfterSeconds?: unknown } }).extensions;
-  return (extensions?.code === 'RATE_LIMITED' || extensions?.code === 'SERVICE_UNAVAILABLE') && typeof extensions.retryAfterSeconds === 'number' ? extensions.retryAfterSeconds : undefined;
+  return extensions?.code === 'RATE_LIMITED' && typeof extensions.retryAfterSeconds === 'number' ? extensions.retryAfterSeconds : undefined;
 }
 
 function pushDefined(list: string[], value: string | undefined): void {
