@@ -16,28 +16,40 @@ export class PoolBusyError extends Error {
  * Bounds how long a caller waits for a connection when every one of the pool's is busy, so that
  * overload is refused (SERVICE_UNAVAILABLE) instead of queued for seconds. Only the wait in the
  * queue is bounded: taking an idle connection or opening a new one (the pool's own
- * connectionTimeoutMillis) is not. A connection that frees up after its caller gave up goes
- * straight back to the pool, to the next in line.
+ * connectionTimeoutMillis) is not. A caller that gives up leaves pg-pool's queue (its entry is
+ * removed), and a connection that reaches it anyway goes back to the pool on the next turn.
  */
 export function boundPoolWait(pool: Pool, timeoutMs: number): void {
   const connect = pool.connect.bind(pool) as (callback: ConnectCallback) => void;
   const max = (pool as unknown as { options: { max: number } }).options.max;
+  // pg-pool's queue of waiting callers (it replaces the array now and then: read it each time).
+  const pending = () => (pool as unknown as { _pendingQueue?: unknown[] })._pendingQueue;
   const bounded = (callback: ConnectCallback): void => {
-    if (pool.idleCount > 0 || pool.totalCount < max) return connect(callback);
+    if (pool.waitingCount === 0 && (pool.idleCount > 0 || pool.totalCount < max)) return connect(callback);
     let waiting = true;
-    const timer = setTimeout(() => {
-      waiting = false;
-      callback(new PoolBusyError(timeoutMs), undefined, () => undefined);
-    }, timeoutMs);
+    let timer: NodeJS.Timeout | undefined = undefined;
+    const queued = pending()?.length;
     connect((error, client, release) => {
       if (waiting) {
         waiting = false;
         clearTimeout(timer);
         callback(error, client, release);
       } else if (!error) {
-        release();
+        // Not synchronously: a release hands the connection to the next in line at once, and a chain
+        // of callers that gave up would otherwise recurse through every one of them.
+        setImmediate(() => release());
       }
     });
+    // pg-pool's own entry for this wait, so that giving up also leaves the queue.
+    const entry = queued !== undefined && pending()?.length === queued + 1 ? pending()![queued] : undefined;
+    if (!waiting) return;
+    timer = setTimeout(() => {
+      waiting = false;
+      const queue = pending();
+      const at = entry === undefined || !queue ? -1 : queue.indexOf(entry);
+      if (at >= 0) queue!.splice(at, 1);
+      callback(new PoolBusyError(timeoutMs), undefined, () => undefined);
+    }, timeoutMs);
   };
   // Both of pg's forms: TypeORM and pool.query() pass a callback; without one, a promise of the client.
   (pool as unknown as { connect: (callback?: ConnectCallback) => unknown }).connect = (callback?: ConnectCallback) => {

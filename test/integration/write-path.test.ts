@@ -131,6 +131,21 @@ describe('overload is refused, not queued', () => {
     expect(stored).toEqual({ messages: 200, keys: 200, span: 200 });
   });
 
+  it('survives thousands of callers giving up on the pool at once', async () => {
+    // Each caller that gave up once stayed in pg-pool's queue, and a released connection recursed
+    // through all of them: the process died of a stack overflow in S3.
+    const outcomes = await Promise.all(
+      Array.from({ length: 5_000 }, () =>
+        app.services.sql.rows('SELECT pg_sleep(0.002)').then(
+          () => 'ran',
+          (error: Error) => error.name,
+        ),
+      ),
+    );
+    expect(new Set(outcomes)).toEqual(new Set(['ran', 'PoolBusyError']));
+    expect((await app.services.sql.rows<{ one: number }>('SELECT 1 AS one'))[0].one).toBe(1);
+  });
+
   it('answers reads refused under overload with SERVICE_UNAVAILABLE too, compiled or not', async () => {
     const id = await openConversation(app, [ada, bob]);
     await sendMessage(app, bob, id, 'hello');
