@@ -23,6 +23,7 @@ const histogram = build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_
 let received = 0;
 let failed = 0;
 const STAMP = /t:(\d{13})/;
+let resubscribes = 0;
 
 function open(command: Connect, index: number): Promise<void> {
   return new Promise((resolve) => {
@@ -55,13 +56,15 @@ function open(command: Connect, index: number): Promise<void> {
         return;
       }
       if (text.includes('"ping"')) return socket.send('{"type":"pong"}');
-      // A subscribe refused under load (a burst of set-ups wanting the database at once) is sent
-      // again after retryAfterSeconds, as a client does; its afterSeq replays what it missed.
-      if (text.includes('"type":"error"') && text.includes('SERVICE_UNAVAILABLE')) {
-        setTimeout(() => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: command.query, variables: command.variables } })), 1_000);
+      const stamp = STAMP.exec(text);
+      // A subscribe refused under load (a burst of set-ups wanting the database at once: graphql-ws
+      // answers a refused set-up with `next` carrying the error, then `complete`) is sent again after
+      // retryAfterSeconds, as a client does; its afterSeq replays what it missed.
+      if (!stamp && text.includes('SERVICE_UNAVAILABLE')) {
+        // A new operation id, as graphql-ws clients use: the refused one may still be winding down.
+        setTimeout(() => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ id: `r${++resubscribes}`, type: 'subscribe', payload: { query: command.query, variables: command.variables } })), 1_000);
         return;
       }
-      const stamp = STAMP.exec(text);
       if (!stamp) return;
       received += 1;
       histogram.recordValue(Math.max(1, Date.now() - Number(stamp[1])));

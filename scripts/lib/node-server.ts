@@ -60,6 +60,11 @@ export async function startNodeServer(script: string, env: Record<string, string
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const base = `http://127.0.0.1:${port}`;
+  let stopping = false;
+  // A server that dies on its own says why: its last output goes to this process's stderr.
+  child.once('exit', (code, signal) => {
+    if (!stopping && (code || signal)) process.stderr.write(`\n${path.basename(script)} exited (${code ?? signal}):\n${output}\n`);
+  });
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${path.basename(script)} exited with ${child.exitCode}:\n${output}`);
@@ -80,6 +85,7 @@ export async function startNodeServer(script: string, env: Record<string, string
     child,
     output: () => output,
     stop: async () => {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
@@ -87,6 +93,7 @@ export async function startNodeServer(script: string, env: Record<string, string
       await exited(child);
     },
     kill: async () => {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited(child);
     },
