@@ -4,7 +4,7 @@ import type { MessageRecord, Timestamp, UserRecord } from '../entities/records';
 /**
  * A message as its event carries it on the bus, so that delivering the event needs no read per
  * event per instance: the message row and its author's public fields (never the e-mail address).
- * Timestamps are text (ISO, or PostgreSQL's own). Only on the bus: the log stores the id alone, and
+ * Timestamps are ISO text. Only on the bus: the log stores the id alone, and
  * a replay reads the message as it is then (edited, deleted or erased since, never resurrected).
  */
 export type MessagePayload = AsText<Omit<MessageRecord, 'author'>> & { author: AsText<Omit<UserRecord, 'email'>> };

@@ -131,8 +131,7 @@ export async function sendMessage(deps: SendDeps, authorId: string, input: NewMe
   }
 }
 
-const text = (value: Timestamp): string => (typeof value === 'string' ? value : value.toISOString());
-const textOrNull = (value: Timestamp | null): string | null => (value === null ? null : text(value));
+const isoOrNull = (value: Timestamp | null): string | null => (value === null ? null : isoOfTimestamp(value));
 
 /** A message and its author's public fields, as events carry them on the bus (never the author's e-mail). */
 function renderedMessage(message: MessageRecord): MessagePayload {
@@ -144,30 +143,26 @@ function renderedMessage(message: MessageRecord): MessagePayload {
     seq: message.seq,
     body: message.body,
     clientMessageId: message.clientMessageId,
-    createdAt: text(message.createdAt),
-    editedAt: textOrNull(message.editedAt),
-    deletedAt: textOrNull(message.deletedAt),
+    createdAt: isoOfTimestamp(message.createdAt),
+    editedAt: isoOrNull(message.editedAt),
+    deletedAt: isoOrNull(message.deletedAt),
     author: {
       id: author.id,
       handle: author.handle,
       displayName: author.displayName,
       role: author.role,
-      lastSeenAt: textOrNull(author.lastSeenAt),
-      createdAt: text(author.createdAt),
-      deletedAt: textOrNull(author.deletedAt),
+      lastSeenAt: isoOrNull(author.lastSeenAt),
+      createdAt: isoOfTimestamp(author.createdAt),
+      deletedAt: isoOrNull(author.deletedAt),
     },
   };
 }
 
 /** The event of a message just stored, carrying what subscribers render (see `MessagePayload`). */
-function messageAdded(message: MessageRecord): StoredEvent {
-  return {
-    conversationId: message.conversationId,
-    seq: message.seq,
-    type: 'MessageAdded',
-    occurredAt: isoOfTimestamp(message.createdAt),
-    payload: { messageId: message.id, message: renderedMessage(message) },
-  };
+function messageAdded(stored: MessageRecord): StoredEvent {
+  const message = renderedMessage(stored);
+  // The message was stored at the event's time (parley_send_message gives both the same now()).
+  return { conversationId: message.conversationId, seq: message.seq, type: 'MessageAdded', occurredAt: message.createdAt, payload: { messageId: message.id, message } };
 }
 
 /**
