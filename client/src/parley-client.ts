@@ -79,6 +79,11 @@ interface Tracked {
   ended: boolean;
   /** Set while a refused subscribe waits to be sent again. */
   retry?: ReturnType<typeof setTimeout>;
+  /**
+   * The server refused to set the subscription up for a while (its answer was a result with no data
+   * and one SERVICE_UNAVAILABLE or RATE_LIMITED error): the seconds to wait, once it completes.
+   */
+  refusedFor?: number;
 }
 
 /**
@@ -162,6 +167,13 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
 
   const received = (tracked: Tracked, result: FormattedExecutionResult<never>) => {
     const { operation } = tracked;
+    // A subscription whose set-up failed answers with one result and completes (GraphQL over
+    // WebSocket); when waiting cures the failure, the helper subscribes again instead.
+    const refusedFor = result.data == null ? retryAfterSeconds(result.errors) : undefined;
+    if (refusedFor !== undefined) {
+      tracked.refusedFor = refusedFor;
+      return;
+    }
     if (operation.kind === 'conversationEvents') {
       const event = (result.data as Record<string, { __typename?: string; seq?: number | null; fromSeq?: number } | null> | null | undefined)?.[operation.key];
       if (typeof event?.seq === 'number' && operation.afterSeqVariable) {
@@ -182,7 +194,15 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     active.delete(tracked);
   };
 
+  const retryLater = (tracked: Tracked, seconds: number) => {
+    tracked.retry = setTimeout(() => {
+      tracked.retry = undefined;
+      if (!tracked.ended) start(tracked);
+    }, seconds * 1000 * (1 + Math.random() / 2));
+  };
+
   const start = (tracked: Tracked) => {
+    tracked.refusedFor = undefined;
     tracked.stop = client.subscribe<never, Record<string, unknown>>(tracked.payload, {
       next: (result) => received(tracked, result),
       error: (error) => {
@@ -191,19 +211,14 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
         if (isCloseEvent(error) && error.code === FORBIDDEN && options.onAuthExpired) return void reauthenticate(error);
         // Too many subscribes at once on the new socket (a reconnect re-sends them all): try again later.
         const retryAfter = retryAfterSeconds(error);
-        if (retryAfter !== undefined) {
-          tracked.retry = setTimeout(() => {
-            tracked.retry = undefined;
-            if (!tracked.ended) start(tracked);
-          }, retryAfter * 1000 * (1 + Math.random() / 2));
-          return;
-        }
+        if (retryAfter !== undefined) return retryLater(tracked, retryAfter);
         end(tracked);
         tracked.sink.error(error);
       },
       complete: () => {
         tracked.stop = undefined;
         if (tracked.ended) return;
+        if (tracked.refusedFor !== undefined) return retryLater(tracked, tracked.refusedFor);
         end(tracked);
         tracked.sink.complete();
       },
@@ -270,11 +285,14 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
   };
 }
 
-/** The `retryAfterSeconds` of a refusal that waiting cures (RATE_LIMITED with one), else undefined. */
-function retryAfterSeconds(error: unknown): number | undefined {
-  if (!Array.isArray(error) || error.length !== 1) return undefined;
-  const extensions = (error[0] as { extensions?: { code?: unknown; retryAfterSeconds?: unknown } }).extensions;
-  return extensions?.code === 'RATE_LIMITED' && typeof extensions.retryAfterSeconds === 'number' ? extensions.retryAfterSeconds : undefined;
+/** Refusals that waiting cures, when they say how long to wait. */
+const TRANSIENT = new Set(['RATE_LIMITED', 'SERVICE_UNAVAILABLE']);
+
+/** The `retryAfterSeconds` of a lone refusal that waiting cures, else undefined. */
+function retryAfterSeconds(errors: unknown): number | undefined {
+  if (!Array.isArray(errors) || errors.length !== 1) return undefined;
+  const extensions = (errors[0] as { extensions?: { code?: unknown; retryAfterSeconds?: unknown } }).extensions;
+  return typeof extensions?.code === 'string' && TRANSIENT.has(extensions.code) && typeof extensions.retryAfterSeconds === 'number' ? extensions.retryAfterSeconds : undefined;
 }
 
 function pushDefined(list: string[], value: string | undefined): void {
