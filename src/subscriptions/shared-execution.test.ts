@@ -1,4 +1,4 @@
-import { buildSchema, parse, type ExecutionResult, type GraphQLFieldConfig, type GraphQLSchema } from 'graphql';
+import { buildSchema, execute, parse, type ExecutionResult, type GraphQLFieldConfig, type GraphQLSchema } from 'graphql';
 import { EventQueue } from './event-queue';
 import { createSharedSubscribe, markSharing, shareKey, viewerIndependent, type FrameTransport } from './shared-execution';
 
@@ -109,7 +109,7 @@ describe('sharing, decided when the schema is built', () => {
 });
 
 describe('frames of caught-up subscribers', () => {
-  it('are written in one loop once the event is executed, with no send per subscriber, in order, and before the stream ends', async () => {
+  it('are written in one loop once the event is executed, once for all, in order, and before the stream ends', async () => {
     const target = buildSchema(`type Query { noop: Boolean } type Event { text: String! } type Subscription { events: Event! }`);
     const queues: EventQueue<unknown>[] = [];
     const events = fieldOf(target, 'Subscription', 'events');
@@ -122,16 +122,18 @@ describe('frames of caught-up subscribers', () => {
     events.extensions = { ...viewerIndependent };
     markSharing(target);
     const frames: string[][] = [];
-    let sends = 0;
+    let executions = 0;
     const pending: (() => void)[] = [];
     const transportFor = (index: number): FrameTransport => ({
       id: String(index),
       formatErrors: (errors) => errors.map((e) => e.toJSON()),
-      send: async () => void (sends += 1),
       write: (frame, done) => ((frames[index] ??= []).push(frame), pending.push(done), true),
     });
     const contexts = [{}, {}, {}];
-    const subscribe = createSharedSubscribe(target, { transportOf: (context) => transportFor(contexts.indexOf(context as object)) });
+    const subscribe = createSharedSubscribe(target, {
+      transportOf: (context) => transportFor(contexts.indexOf(context as object)),
+      execute: (args) => ((executions += 1), execute(args)),
+    });
     const document = parse('subscription { events { text } }');
     const streams = (await Promise.all(contexts.map((contextValue) => subscribe({ schema: target, document, contextValue })))) as AsyncIterableIterator<ExecutionResult>[];
     const ends = streams.map((stream) => stream.next());
@@ -150,7 +152,7 @@ describe('frames of caught-up subscribers', () => {
       ['one', 'two'],
     ]);
     expect(frames[1][0]).toBe('{"id":"1","type":"next","payload":{"data":{"events":{"text":"one"}}}}');
-    expect(sends).toBe(0);
+    expect(executions).toBe(2);
 
     // The stream ends (here with an error) only after its last frame is taken.
     const outcomes = ends.map((end) => end.then(() => 'done', (error: Error) => error.message));

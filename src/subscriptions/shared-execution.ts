@@ -133,8 +133,6 @@ export function shareKey(schema: GraphQLSchema, document: DocumentNode, operatio
 export interface FrameTransport {
   /** The graphql-ws operation id. */
   id: string;
-  /** Writes one frame; resolves once the socket took it, as graphql-ws waits for its own sends. */
-  send(frame: string): Promise<void>;
   /**
    * Writes one frame now and calls `done` once the socket took it; false (and no call) when there
    * is no open socket to write to. No promise: this runs once per subscriber per event.
@@ -194,14 +192,17 @@ export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubs
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
     const key = keyOf(analyser(args.document, args.operationName), args.variableValues as Record<string, unknown> | undefined);
-    const transport = key === null ? undefined : options.transportOf?.(args.contextValue);
+    // Parley writes the frames itself only for a shared result from a source that hands it each
+    // event as it is pushed; anything else goes through graphql-ws as graphql-js would run it.
+    const pushed = key !== null && sinkable(source) ? source : undefined;
+    const transport = pushed && options.transportOf?.(args.contextValue);
     const subscription = new SharedSubscription(args, key, results, transport, options);
     // A caught-up subscriber's frame is written from the producer's call (the bus callback), in the
     // loop that writes the event's frame to every subscriber waiting for it: no promise per
     // subscriber per event. Subscribers that are behind wait in their queue, in order, as before.
-    if (transport && sinkable(source)) subscription.sinkFrom(source);
-    // With a transport, the iterator graphql-ws sees yields nothing and ends when the source ends (or
-    // fails when it fails), so graphql-ws's `complete`/`error` follow the last frame written.
+    if (pushed && transport) subscription.sinkFrom(pushed);
+    // Then the iterator graphql-ws sees yields nothing and ends when the source ends (or fails when
+    // it fails), so graphql-ws's `complete`/`error` follow the last frame written.
     return new MappedEvents(source as AsyncIterable<unknown>, subscription, transport !== undefined);
   };
 }
@@ -229,9 +230,9 @@ class SharedSubscription {
     if (transport) this.prefix = Buffer.from(`{"id":${JSON.stringify(transport.id)},"type":"next","payload":`).toString();
   }
 
-  /** What MappedEvents does with each event: the result, or (with a transport) the frame written. */
+  /** What MappedEvents does with each event it pulls (without a transport: with one, events come through `accept`). */
   map(event: unknown): Promise<unknown> {
-    return this.transport ? this.write(event) : this.entry(event).result;
+    return this.entry(event).result;
   }
 
   private run(event: unknown): Promise<ExecutionResult> {
@@ -256,10 +257,6 @@ class SharedSubscription {
       found.body = body;
       return body;
     }));
-  }
-
-  private async write(event: unknown): Promise<void> {
-    await this.transport!.send(`${this.prefix}${await this.payloadOf(this.entry(event))}}`);
   }
 
   /** The source hands this subscription its events as they come (see `accept`). */

@@ -9,7 +9,7 @@ import type { QueryCost } from '../security/query-cost';
 import { createWsAdmission } from '../security/ws-admission';
 import { createSharedSubscribe, type FrameTransport } from '../subscriptions/shared-execution';
 import type { Session } from './connections';
-import { sendFrame, type Extra } from './transport';
+import type { Extra } from './transport';
 
 /** The close code of a socket dropped for not reading its frames (RFC 6455: try again later). */
 export const SLOW_CONSUMER_CLOSE_CODE = 1013;
@@ -42,10 +42,6 @@ class SocketFrames implements FrameTransport {
     readonly id: string,
     readonly formatErrors: FrameTransport['formatErrors'],
   ) {}
-
-  send(frame: string): Promise<void> {
-    return sendFrame(this.socket, frame);
-  }
 
   write(frame: string, done: () => void): boolean {
     if (this.socket.readyState !== WebSocket.OPEN) return false;

@@ -43,7 +43,7 @@ function peek(text: string): { type: unknown; id: unknown } | null {
 }
 
 /** Writes one frame; settles once the socket took it, or at once if the socket has closed. */
-export function sendFrame(socket: WebSocket, data: string): Promise<void> {
+function sendFrame(socket: WebSocket, data: string): Promise<void> {
   return new Promise((resolve, reject) => (socket.readyState === WebSocket.OPEN ? socket.send(data, (error) => (error ? reject(error) : resolve())) : resolve()));
 }
 
