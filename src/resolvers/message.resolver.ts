@@ -64,21 +64,21 @@ export class MessageResolver {
   @Authorized()
   @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Message)
-  deleteMessage(@Arg('id', () => ID) id: string, @Ctx() { services, viewer }: Context): Promise<Message> {
+  deleteMessage(@Arg('id', () => ID) id: string, @Ctx() { services, viewer }: Context): Promise<MessageRecord> {
     return deleteMessage(services, viewer!.id, fromGlobalIdOf('Message', id));
   }
 
   @Authorized()
   @Directive('@rateLimit(max: 60, window: "1m")')
   @Mutation(() => Message)
-  addReaction(@Arg('messageId', () => ID) messageId: string, @Arg('emoji', () => String) emoji: string, @Ctx() { services, viewer }: Context): Promise<Message> {
+  addReaction(@Arg('messageId', () => ID) messageId: string, @Arg('emoji', () => String) emoji: string, @Ctx() { services, viewer }: Context): Promise<MessageRecord> {
     return addReaction(services, viewer!.id, fromGlobalIdOf('Message', messageId), emoji);
   }
 
   @Authorized()
   @Directive('@rateLimit(max: 60, window: "1m")')
   @Mutation(() => Message)
-  removeReaction(@Arg('messageId', () => ID) messageId: string, @Arg('emoji', () => String) emoji: string, @Ctx() { services, viewer }: Context): Promise<Message> {
+  removeReaction(@Arg('messageId', () => ID) messageId: string, @Arg('emoji', () => String) emoji: string, @Ctx() { services, viewer }: Context): Promise<MessageRecord> {
     return removeReaction(services, viewer!.id, fromGlobalIdOf('Message', messageId), emoji);
   }
 

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { violatedUniqueIndex } from '../database/postgres-errors';
-import { withPrimary } from '../database/primary';
 import type { Sql } from '../database/sql';
 import { isoOfTimestamp } from '../database/timestamps';
 import type { MessageRecord, Timestamp } from '../entities/records';
@@ -14,7 +13,7 @@ import type { PageRequest } from '../pagination/page-args';
 import { loadPage } from '../pagination/single-page';
 import { Topic, type MessagePayload, type StoredEvent } from '../events/topics';
 import { messageWithAuthor } from '../loaders/message-with-author';
-import { commitChange, conversationClosed, conversationNotFound, lockConversation, publishCommitted, requireOpen, type Change, type ChangeDeps, type LockedConversation } from './changes';
+import { conversationClosed, conversationNotFound, publishCommitted, type ChangeDeps } from './changes';
 import { checkBody } from './text';
 
 /** The text-search configuration of messages_body_fts_idx: queries must use the same expression. */
@@ -165,64 +164,79 @@ function messageAdded(stored: MessageRecord): StoredEvent {
   return { conversationId: message.conversationId, seq: message.seq, type: 'MessageAdded', occurredAt: message.createdAt, payload: { messageId: message.id, message } };
 }
 
+/** What `parley_change_message` does to a message (migration 1732340000000). */
+export type MessageAction = 'edit' | 'delete' | 'react' | 'unreact';
+
+/** `parley_change_message`'s answer: the message as it is now, with its author, and the event's seq and time if it changed. */
+type ChangeRow = MessageRecord & {
+  outcome: 'not_found' | 'not_author' | 'deleted' | 'closed' | 'unchanged' | 'changed';
+  eventSeq: number | null;
+  eventAt: Timestamp | null;
+};
+
+let changeStatement: string | undefined;
+
+function changeSql(sql: Sql): string {
+  return (changeStatement ??= `SELECT r.outcome, r.seq AS "eventSeq", r.occurred_at AS "eventAt", ${messageWithAuthor(sql, () => undefined).select}
+    FROM parley_change_message($1, $2, $3, $4) r
+    LEFT JOIN LATERAL (SELECT (r.message).*) m ON true
+    LEFT JOIN users au ON au.id = m.author_id`);
+}
+
 /**
- * Locks the message's conversation (the viewer must belong to it, else NOT_FOUND as for a message
- * that does not exist), then runs `work` on the message as it is under that lock.
+ * Changes a message in one statement, one round trip to PostgreSQL: `parley_change_message` locks
+ * the conversation (the viewer must belong to it, else NOT_FOUND as for a message that does not
+ * exist), decides on the message as it is under that lock, changes it and appends the event (see
+ * the migration for the guarantees). Once it has committed, the event is published; a change that
+ * changed nothing publishes nothing. Returns the message as it is now, with its author.
  */
-export async function changeMessage<T>(
-  deps: ChangeDeps,
-  viewerId: string,
-  messageId: string,
-  work: (change: Change, message: Message, conversation: LockedConversation) => Promise<T>,
-): Promise<T> {
-  const notFound = () => new NotFoundError(`No message ${toGlobalId('Message', messageId)} that you can see.`);
-  const located = await withPrimary(deps.dataSource, (manager) => manager.getRepository(Message).findOneBy({ id: messageId }));
-  if (!located) throw notFound();
-  return commitChange(deps, async (change) => {
-    const conversation = await lockConversation(change.manager, located.conversationId, viewerId).catch((error: unknown) => {
-      throw error instanceof NotFoundError ? notFound() : error;
-    });
-    const message = await change.manager.getRepository(Message).findOneByOrFail({ id: messageId });
-    return work(change, message, conversation);
-  });
+export async function changeMessage(deps: SendDeps, viewerId: string, messageId: string, action: MessageAction, value: string | null = null): Promise<MessageRecord> {
+  const withAuthor = messageWithAuthor(deps.sql, () => undefined);
+  const rows = await deps.sql.rows<ChangeRow>(changeSql(deps.sql), [messageId, viewerId, action, value]);
+  withAuthor.attachAuthors(rows.filter((row) => row.id !== null));
+  const [{ outcome, eventSeq, eventAt, ...message }] = rows;
+  switch (outcome) {
+    case 'not_found':
+      throw new NotFoundError(`No message ${toGlobalId('Message', messageId)} that you can see.`);
+    case 'not_author':
+      throw new ForbiddenError(`Only the author of a message can ${action} it.`);
+    case 'deleted':
+      throw new ForbiddenError(action === 'react' ? 'This message was deleted; it cannot take reactions.' : `This message was deleted; it cannot be ${action === 'edit' ? 'edited' : 'deleted again'}.`);
+    case 'closed':
+      throw conversationClosed();
+    case 'unchanged':
+      return message;
+    case 'changed':
+      publishCommitted(deps, [[Topic.conversation(message.conversationId), changedEvent(message, action, value, eventSeq!, isoOfTimestamp(eventAt!), viewerId)]]);
+      return message;
+  }
 }
 
-function requireAuthor(message: Message, viewerId: string, what: string): void {
-  if (message.authorId !== viewerId) throw new ForbiddenError(`Only the author of a message can ${what} it.`);
-  if (message.deletedAt) throw new ForbiddenError(`This message was deleted; it cannot be ${what === 'edit' ? 'edited' : 'deleted again'}.`);
+/** The event a change appended, as subscribers get it: an edit carries the message as it is now. */
+function changedEvent(message: MessageRecord, action: MessageAction, value: string | null, seq: number, occurredAt: string, viewerId: string): StoredEvent {
+  const at = { conversationId: message.conversationId, seq, occurredAt };
+  const messageId = message.id;
+  switch (action) {
+    case 'edit':
+      return { ...at, type: 'MessageEdited', payload: { messageId, message: renderedMessage(message) } };
+    case 'delete':
+      return { ...at, type: 'MessageDeleted', payload: { messageId } };
+    case 'react':
+    case 'unreact':
+      return { ...at, type: 'ReactionChanged', payload: { messageId, userId: viewerId, emoji: value!, added: action === 'react' } };
+  }
 }
 
-/** Replaces the body (author only; MessageEdited). The same body again changes nothing. */
+/** Replaces the body (author only, open conversation; MessageEdited). The same body again changes nothing. */
 export function editMessage(deps: SendDeps, viewerId: string, messageId: string, newBody: string, maxLength: number): Promise<MessageRecord> {
-  const body = checkBody(newBody, maxLength);
-  return changeMessage(deps, viewerId, messageId, async (change, message, conversation) => {
-    requireAuthor(message, viewerId, 'edit');
-    requireOpen(conversation);
-    if (message.body === body) return message;
-    const withAuthor = messageWithAuthor(deps.sql, () => undefined);
-    const rows: MessageRecord[] = await change.manager.query(
-      `WITH m AS (UPDATE messages SET body = $2, edited_at = now() WHERE id = $1 RETURNING *)
-       SELECT ${withAuthor.select} FROM m JOIN users au ON au.id = m.author_id`,
-      [messageId, body],
-    );
-    withAuthor.attachAuthors(rows);
-    await change.append(message.conversationId, 'MessageEdited', { messageId }, { carries: { message: renderedMessage(rows[0]) } });
-    return rows[0];
-  });
+  return changeMessage(deps, viewerId, messageId, 'edit', checkBody(newBody, maxLength));
 }
 
 /**
- * Soft delete (author only; MessageDeleted): the row and its seq stay and the API shows no body
- * from now on; the stored body is erased by the retention job after RETENTION_DELETED_DAYS.
- * Deleting twice changes nothing.
+ * Soft delete (author only, open conversation; MessageDeleted): the row and its seq stay and the
+ * API shows no body from now on; the stored body is erased by the retention job after
+ * RETENTION_DELETED_DAYS. Deleting twice changes nothing.
  */
-export function deleteMessage(deps: ChangeDeps, viewerId: string, messageId: string): Promise<Message> {
-  return changeMessage(deps, viewerId, messageId, async (change, message, conversation) => {
-    if (message.deletedAt && message.authorId === viewerId) return message;
-    requireAuthor(message, viewerId, 'delete');
-    requireOpen(conversation);
-    await change.manager.query(`UPDATE messages SET deleted_at = now() WHERE id = $1`, [messageId]);
-    await change.append(message.conversationId, 'MessageDeleted', { messageId });
-    return change.manager.getRepository(Message).findOneByOrFail({ id: messageId });
-  });
+export function deleteMessage(deps: SendDeps, viewerId: string, messageId: string): Promise<MessageRecord> {
+  return changeMessage(deps, viewerId, messageId, 'delete');
 }

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { createParleyClient } from '@parley/client';
 import { parse } from 'graphql';
+import type { Pool, PoolClient } from 'pg';
+import WebSocket from 'ws';
 import { buildParleySchema } from '../../src/schema';
 import { shareKey } from '../../src/subscriptions/shared-execution';
 import { fromGlobalId } from '../../src/pagination/global-id';
@@ -7,11 +10,11 @@ import { openConversation, sendMessage, type Member } from '../factories/chat.fa
 import { createUser } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';
 import { errorCodes, gql, runOperation } from '../helpers/gql';
-
-const runOperationText = (app: TestApp, query: string, token: string) => gql(app, query, {}, { token });
 import { operation } from '../helpers/operations';
 import { startTestApp, type TestApp } from '../helpers/test-app';
 import { connectWs, type TestWsClient } from '../helpers/ws-client';
+
+const runOperationText = (app: TestApp, query: string, token: string) => gql(app, query, {}, { token });
 
 /** Statements of the app's own (not this instance's minute flush of live figures). */
 const own = (app: TestApp) => app.queries.filter((sql) => !sql.includes('metric_instance_minutes'));
@@ -43,6 +46,35 @@ describe('sendMessage in one round trip, and events that carry what subscribers 
     expect(message).toMatchObject({ seq: 4, body: 'one round trip' });
     expect(own(writer)).toHaveLength(1);
     expect(own(writer)[0]).toContain('parley_send_message');
+  });
+
+  it('edits, deletes and reacts with one SQL statement each, and a change that changes nothing takes no seq', async () => {
+    const id = await openConversation(writer, [ada, bob]);
+    const message = await sendMessage(writer, bob, id, 'to be changed');
+    // Only fields the change returns, none read again (a selection of reactions would read them).
+    const statements = async (token: string, field: string, args: Record<string, string>) => {
+      writer.queries.length = 0;
+      const call = Object.keys(args).map((name) => `${name}: "${args[name]}"`).join(', ');
+      const answer = await gql(writer, `mutation { ${field}(${call}) { id seq body editedAt deletedAt author { handle } } }`, {}, { token });
+      expect(answer.errors).toBeUndefined();
+      expect(own(writer)).toHaveLength(1);
+      expect(own(writer)[0]).toContain('parley_change_message');
+    };
+    const reaction = { messageId: message.id, emoji: '👍' };
+    await statements(bob.token, 'editMessage', { id: message.id, body: 'changed' });
+    await statements(bob.token, 'editMessage', { id: message.id, body: 'changed' });
+    await statements(ada.token, 'addReaction', reaction);
+    await statements(ada.token, 'addReaction', reaction);
+    await statements(ada.token, 'removeReaction', reaction);
+    await statements(bob.token, 'deleteMessage', { id: message.id });
+    await statements(bob.token, 'deleteMessage', { id: message.id });
+    const events = await writer.services.dataSource.query(`SELECT seq, type FROM conversation_events WHERE conversation_id = $1 AND seq > $2 ORDER BY seq`, [fromGlobalId(id).id, message.seq]);
+    expect(events).toEqual([
+      { seq: message.seq + 1, type: 'MessageEdited' },
+      { seq: message.seq + 2, type: 'ReactionChanged' },
+      { seq: message.seq + 3, type: 'ReactionChanged' },
+      { seq: message.seq + 4, type: 'MessageDeleted' },
+    ]);
   });
 
   it('delivers MessageAdded and MessageEdited with no read on the receiving instance, rendered as a replay renders them', async () => {
@@ -154,6 +186,46 @@ describe('overload is refused, not queued', () => {
     const codes = new Set(answers.flatMap((answer) => errorCodes(answer)));
     // graphql-jit's errors once lost their cause on the way to Apollo Server and became INTERNAL_SERVER_ERROR.
     expect([...codes]).toEqual(['SERVICE_UNAVAILABLE']);
+  });
+
+  it('refuses a subscription set-up under overload with SERVICE_UNAVAILABLE, and the client helper subscribes again after retryAfterSeconds', async () => {
+    const id = await openConversation(app, [ada, bob]);
+    await sendMessage(app, bob, id, 'before'); // Bob's account is known to the instance: connecting needs no read.
+    // Both of the pool's connections held: the subscription's membership read cannot get one.
+    const pool = (app.services.dataSource.driver as unknown as { master: Pool }).master;
+    const held: PoolClient[] = await Promise.all([pool.connect(), pool.connect()]);
+    const parley = createParleyClient({ url: app.wsUrl, token: () => bob.token, webSocketImpl: WebSocket });
+    try {
+      const refusals: unknown[] = [];
+      parley.client.on('message', (message) => {
+        if (message.type === 'next' && message.payload.errors) refusals.push(message.payload);
+      });
+      const bodies: string[] = [];
+      const errors: unknown[] = [];
+      parley.subscribe({ query: operation('ConversationEvents'), variables: { conversationId: id } }, {
+        next: ({ data }) => bodies.push((data as { conversationEvents: { message?: { body: string } } }).conversationEvents.message?.body ?? ''),
+        error: (error) => errors.push(error),
+        complete: () => errors.push('completed'),
+      });
+      // A set-up that failed answers with errors and no data, then completes (GraphQL over WebSocket).
+      await expectEventually(() => expect(refusals[0]).toEqual({ errors: [expect.objectContaining({ extensions: { code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 1 } })] }));
+      held.forEach((client) => client.release());
+      held.length = 0;
+      // Sent until the subscription, set up again after a second, receives one.
+      await expectEventually(
+        async () => {
+          await sendMessage(app, ada, id, 'after the refusal');
+          expect(bodies).toContain('after the refusal');
+        },
+        { timeoutMs: 15_000, intervalMs: 250 },
+      );
+      expect(errors).toEqual([]);
+      // The refusal reached neither the sink nor the app as an end.
+      expect(bodies.every((body) => body === 'after the refusal')).toBe(true);
+    } finally {
+      held.forEach((client) => client.release());
+      await parley.dispose();
+    }
   });
 });
 
