@@ -90,7 +90,11 @@ export async function startJobQueue({ url, deps, jobs, onRun }: JobQueueOptions)
         const concurrency = job.concurrency ?? 1;
         const workerId: string = await boss.work<object>(job.name, { batchSize, pollingIntervalSeconds: 0.5, includeMetadata: true }, async (batch) => {
           // Each job of a batch succeeds or fails alone; pg-boss then completes those still active.
-          for (let i = 0; i < batch.length; i += concurrency) await Promise.all(batch.slice(i, i + concurrency).map(runOne));
+          // `concurrency` runners take the next job as soon as theirs is done (no wait for the slowest).
+          let next = 0;
+          await Promise.all(Array.from({ length: Math.min(concurrency, batch.length) }, async () => {
+            while (next < batch.length) await runOne(batch[next++]);
+          }));
           // A full batch suggests more are waiting: poll again at once instead of after the interval.
           if (batch.length === batchSize) boss.notifyWorker(workerId);
         });
