@@ -62,7 +62,11 @@ function open(command: Connect, index: number): Promise<void> {
       // retryAfterSeconds, as a client does; its afterSeq replays what it missed.
       if (!stamp && text.includes('SERVICE_UNAVAILABLE')) {
         // A new operation id, as graphql-ws clients use: the refused one may still be winding down.
-        setTimeout(() => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ id: `r${++resubscribes}`, type: 'subscribe', payload: { query: command.query, variables: command.variables } })), 1_000);
+        // retryAfterSeconds (1) with the client helper's jitter, so that refused set-ups do not all come back at once.
+        setTimeout(
+          () => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ id: `r${++resubscribes}`, type: 'subscribe', payload: { query: command.query, variables: command.variables } })),
+          1_000 * (1 + Math.random() / 2),
+        );
         return;
       }
       if (!stamp) return;

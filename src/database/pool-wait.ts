@@ -4,11 +4,19 @@ type ConnectCallback = (error: Error | undefined, client: PoolClient | undefined
 
 /** A statement could not get one of the pool's connections in time: the instance is overloaded. */
 export class PoolBusyError extends Error {
-  readonly code = 'PARLEY_POOL_BUSY';
+  declare readonly code: 'PARLEY_POOL_BUSY';
 
   constructor(timeoutMs: number) {
-    super(`No database connection became free within ${timeoutMs} ms (DATABASE_POOL_QUEUE_TIMEOUT)`);
+    // Thousands of these a second under overload: the stack (always the pool's timer) is not worth capturing.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(`No database connection became free within ${timeoutMs} ms (DATABASE_POOL_QUEUE_TIMEOUT)`);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = 'PoolBusyError';
+    Object.defineProperty(this, 'code', { value: 'PARLEY_POOL_BUSY', enumerable: true });
   }
 }
 

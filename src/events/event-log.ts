@@ -41,19 +41,52 @@ export async function appendEvent<T extends StoredEventType>(
   return { conversationId, seq: row.seq, type, occurredAt: (row.occurredAt as Date).toISOString(), payload } as StoredEvent & { type: T };
 }
 
-/** Up to `limit` stored events with seq > `afterSeq`, in seq order, read from the primary. */
-export async function readEvents(dataSource: DataSource, conversationId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
-  const rows = await queryPrimary<{ seq: number; type: StoredEventType; payload: never; occurredAt: Date }>(
-    dataSource,
-    `SELECT seq, type, payload, occurred_at AS "occurredAt" FROM conversation_events
-     WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-    [conversationId, afterSeq, limit],
+/**
+ * Reads not yet sent, by data source and what they read. Subscribers of one conversation that need
+ * the same events at the same moment — the gap ten thousand of them see when two commits are
+ * published out of order, the catch-up after the bus reconnects — share one statement instead of
+ * sending one each (which would also have queued them all for the pool). A caller joins only a read
+ * that has not started: whatever it reads began after the caller needed it, so it sees every event
+ * committed by then, exactly as a read of its own would.
+ */
+const waitingReads = new WeakMap<DataSource, Map<string, Promise<unknown>>>();
+
+function joinRead<T>(dataSource: DataSource, key: string, read: () => Promise<T>): Promise<T> {
+  let reads = waitingReads.get(dataSource);
+  if (!reads) waitingReads.set(dataSource, (reads = new Map()));
+  const waiting = reads.get(key);
+  if (waiting) return waiting as Promise<T>;
+  const joined = new Promise<T>((resolve, reject) =>
+    // Every subscriber the bus callback reaches in this turn joins before the statement is sent.
+    setImmediate(() => {
+      reads.delete(key);
+      read().then(resolve, reject);
+    }),
   );
-  return rows.map((r) => ({ conversationId, seq: r.seq, type: r.type, payload: r.payload, occurredAt: r.occurredAt.toISOString() }) as StoredEvent);
+  reads.set(key, joined);
+  return joined;
 }
 
-/** The conversation's highest committed seq, from the primary; null when it does not exist. */
-export async function headSeq(dataSource: DataSource, conversationId: string): Promise<number | null> {
-  const [row] = await queryPrimary<{ lastSeq: number }>(dataSource, `SELECT last_seq AS "lastSeq" FROM conversations WHERE id = $1`, [conversationId]);
-  return row?.lastSeq ?? null;
+/**
+ * Up to `limit` stored events with seq > `afterSeq`, in seq order, read from the primary (shared
+ * with callers asking the same at the same moment: the events are then the same objects).
+ */
+export function readEvents(dataSource: DataSource, conversationId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+  return joinRead(dataSource, `events ${conversationId} ${afterSeq} ${limit}`, async () => {
+    const rows = await queryPrimary<{ seq: number; type: StoredEventType; payload: never; occurredAt: Date }>(
+      dataSource,
+      `SELECT seq, type, payload, occurred_at AS "occurredAt" FROM conversation_events
+       WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [conversationId, afterSeq, limit],
+    );
+    return rows.map((r) => ({ conversationId, seq: r.seq, type: r.type, payload: r.payload, occurredAt: r.occurredAt.toISOString() }) as StoredEvent);
+  });
+}
+
+/** The conversation's highest committed seq, from the primary; null when it does not exist (shared like readEvents). */
+export function headSeq(dataSource: DataSource, conversationId: string): Promise<number | null> {
+  return joinRead(dataSource, `head ${conversationId}`, async () => {
+    const [row] = await queryPrimary<{ lastSeq: number }>(dataSource, `SELECT last_seq AS "lastSeq" FROM conversations WHERE id = $1`, [conversationId]);
+    return row?.lastSeq ?? null;
+  });
 }

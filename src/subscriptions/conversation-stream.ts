@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { BadUserInputError, ForbiddenError } from '../errors';
+import { databaseUnavailable } from '../database/postgres-errors';
 import { queryPrimary } from '../database/primary';
 import { headSeq, readEvents } from '../events/event-log';
 import { EventQueue, type QueueBound } from './event-queue';
@@ -67,6 +68,8 @@ class ConversationStream {
   private live = false;
   private draining = false;
   private delivered = 0;
+  /** Reads from the log that failed in a row because PostgreSQL was busy or away. */
+  private retries = 0;
   /** Membership was checked at this seq: only a MemberLeft after it revokes the subscription. */
   private checkedAt = 0;
   private stopListening: () => void = noop;
@@ -134,11 +137,13 @@ class ConversationStream {
     const missing = upTo - this.delivered - 1;
     if (missing <= 0) return;
     if (missing > this.options.replayLimit) {
+      // The skipped events may have removed the viewer: look again, as at subscribe time (before
+      // anything changes, so that a read that fails is tried again as a whole).
+      const member = !this.live || (await this.isMember());
       this.options.metrics?.resync();
       this.queue.push(this.resync(this.delivered + 1));
       this.delivered = upTo - 1;
-      // The skipped events may have removed the viewer: look again, as at subscribe time.
-      if (this.live && !(await this.isMember())) this.queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
+      if (!member) this.queue.fail(new ForbiddenError('You are no longer a member of this conversation.'));
       else this.checkedAt = upTo - 1;
       return;
     }
@@ -179,19 +184,31 @@ class ConversationStream {
     this.draining = true;
     try {
       while (this.inbound.length > 0 && this.queue.isOpen) {
-        const event = this.inbound.shift()!;
+        const event = this.inbound[0];
         if (event === CATCH_UP) await this.catchUp(((await headSeq(this.options.dataSource, this.options.conversationId)) ?? this.delivered) + 1);
         else if (event.seq === null) this.deliver(event);
         else if (event.seq > this.delivered) {
           await this.catchUp(event.seq);
           this.deliver(event);
         }
+        this.inbound.shift();
+        this.retries = 0;
       }
     } catch (error) {
-      this.queue.fail(error);
+      // PostgreSQL busy or away: the subscription waits and reads again (later events wait behind
+      // the one that needs the read, in order) rather than ending, which would send every
+      // subscriber of the conversation back to set up again at once.
+      if (databaseUnavailable(error) && this.queue.isOpen) this.retryDrain();
+      else this.queue.fail(error);
     } finally {
       this.draining = false;
     }
+  }
+
+  /** Drains again after a backoff that grows (with jitter) while the reads keep failing, up to 5 s. */
+  private retryDrain(): void {
+    const delay = Math.min(250 * 2 ** this.retries++, 5_000) * (0.5 + Math.random() / 2);
+    setTimeout(() => void this.drain(), delay).unref();
   }
 
   private async isMember(): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ExecutionResult } from 'graphql';
 import { Redis } from 'ioredis';
+import type { Pool } from 'pg';
 import { fromGlobalId, toGlobalId } from '../../src/pagination/global-id';
 import { createTokenService } from '../../src/security/jwt';
 import { removeMember } from '../../src/services/memberships';
@@ -169,6 +170,48 @@ describe('resume and repair', () => {
       [lost.seq, 'never published'],
       [next.seq, 'published'],
     ]);
+  });
+
+  it('reads a gap that many subscribers see with one statement, shared by all of them', async () => {
+    const id = await openConversation(a, [ada, bob]);
+    const subscriptions = Array.from({ length: 6 }, () => follow(connect(b, bob), id, 2));
+    await sendMessage(a, ada, id, 'live');
+    await Promise.all(subscriptions.map((subscription) => take(subscription, 1)));
+    const lost = await sendSilently(ada, id, 'never published');
+    b.queries.length = 0;
+    const next = await sendMessage(a, ada, id, 'published');
+    for (const subscription of subscriptions) expect(seqs(await take(subscription, 2))).toEqual([lost.seq, next.seq]);
+    expect(b.queries.filter((sql) => sql.includes('FROM conversation_events'))).toHaveLength(1);
+  });
+
+  it('reads a gap again while PostgreSQL is too busy to answer, and the subscription carries on', async () => {
+    // Two pooled connections, and a wait for one of a millisecond: holding both makes every read fail.
+    const busy = await startTestApp({ DATABASE_SCHEMA: a.config.database.schema, REDIS_KEY_PREFIX: a.config.redis.keyPrefix, DATABASE_POOL_MAX: '2', DATABASE_POOL_QUEUE_TIMEOUT: '1ms' });
+    try {
+      const id = await openConversation(a, [ada, bob]);
+      const subscription = follow(connect(busy, bob), id, 2);
+      await sendMessage(a, ada, id, 'live');
+      await take(subscription, 1);
+      const pool = (busy.services.dataSource.driver as unknown as { master: Pool }).master;
+      const held = await Promise.all([pool.connect(), pool.connect()]);
+      let released = false;
+      try {
+        const lost = await sendSilently(ada, id, 'never published');
+        const next = await sendMessage(a, ada, id, 'published');
+        // The backfill is refused (no connection) and tried again after a backoff, not given up.
+        await expect(subscription.next(1_000)).rejects.toThrow('timed out');
+        held.forEach((client) => client.release());
+        released = true;
+        expect((await take(subscription, 2)).map((e) => [e.seq, e.message.body])).toEqual([
+          [lost.seq, 'never published'],
+          [next.seq, 'published'],
+        ]);
+      } finally {
+        if (!released) held.forEach((client) => client.release());
+      }
+    } finally {
+      await busy.stop();
+    }
   });
 
   it('catches up with the log when the bus reconnects, so a lost last event still arrives', async () => {
