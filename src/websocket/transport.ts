@@ -50,8 +50,8 @@ function sendFrame(socket: WebSocket, data: string): Promise<void> {
 /**
  * graphql-ws on a `ws` server — graphql-ws's own `use/ws` starter, adapted (as its docs invite) for
  * ten thousand sockets per process:
- * - one keep-alive timer for all sockets instead of an interval per socket and a listener per ping:
- *   each round cuts the sockets that did not answer the previous round's ping, then pings the rest;
+ * - one keep-alive timer for all sockets instead of an interval per socket and a listener per ping,
+ *   spread over the interval (see KeepAlive);
  * - a message handler that does not stay suspended for a subscription's life, so the received
  *   frame's Buffer is not kept alive with it;
  * - socket errors go to the log (a frame over WS_MAX_PAYLOAD is a client's doing: `ws` closes
@@ -72,25 +72,12 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], Sessi
     for (const client of wss.clients) client.close(CloseCode.InternalServerError, 'Internal server error');
   });
 
-  const awaitingPong = new Set<WebSocket>();
-  const keepAlive = setInterval(() => {
-    for (const socket of wss.clients) {
-      if (awaitingPong.has(socket)) {
-        // Silent for a whole round: the client vanished without closing (a dropped network).
-        awaitingPong.delete(socket);
-        socket.terminate();
-      } else if (socket.readyState === WebSocket.OPEN) {
-        awaitingPong.add(socket);
-        socket.ping();
-      }
-    }
-  }, keepAliveMs);
-  keepAlive.unref();
+  const keepAlive = new KeepAlive(keepAliveMs);
 
   wss.on('connection', (socket, request) => {
     const operationIds = new Set<string>();
     const extra: Extra<Session> = { socket, clientIp: clientAddress(request), operationIds };
-    socket.on('pong', () => awaitingPong.delete(socket));
+    keepAlive.add(socket);
     socket.once('error', (error) => {
       log.debug({ err: error }, 'WebSocket protocol error');
       if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.InternalServerError, 'Internal server error');
@@ -121,17 +108,70 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], Sessi
       extra,
     );
     socket.once('close', (code, reason) => {
-      awaitingPong.delete(socket);
+      keepAlive.delete(socket);
       void closed(code, String(reason));
     });
   });
 
   return {
     dispose: async () => {
-      clearInterval(keepAlive);
+      keepAlive.stop();
       for (const client of wss.clients) client.close(1001, 'Going away');
       wss.removeAllListeners();
       await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
     },
   };
+}
+
+/** Slices of the keep-alive interval: a socket is pinged in its slice's turn. */
+const KEEP_ALIVE_SLICES = 48;
+
+/**
+ * Pings every socket once per `intervalMs` and cuts those that did not answer the previous ping (a
+ * client that vanished without closing: a dropped network). The sockets are spread over slices of
+ * the interval, each pinged in its turn: pinging ten thousand in one loop took the event loop for
+ * a few hundred milliseconds every round (a write each, then ten thousand pongs), and every frame
+ * due meanwhile waited.
+ */
+class KeepAlive {
+  private readonly slices: Set<WebSocket>[] = Array.from({ length: KEEP_ALIVE_SLICES }, () => new Set());
+  private readonly awaitingPong = new Set<WebSocket>();
+  private readonly sliceOf = new WeakMap<WebSocket, Set<WebSocket>>();
+  private nextSlice = 0;
+  private turn = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(intervalMs: number) {
+    this.timer = setInterval(() => this.tick(), Math.max(1, Math.floor(intervalMs / KEEP_ALIVE_SLICES)));
+    this.timer.unref();
+  }
+
+  add(socket: WebSocket): void {
+    const slice = this.slices[this.nextSlice++ % KEEP_ALIVE_SLICES];
+    slice.add(socket);
+    this.sliceOf.set(socket, slice);
+    socket.on('pong', () => this.awaitingPong.delete(socket));
+  }
+
+  delete(socket: WebSocket): void {
+    this.sliceOf.get(socket)?.delete(socket);
+    this.awaitingPong.delete(socket);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private tick(): void {
+    for (const socket of this.slices[this.turn++ % KEEP_ALIVE_SLICES]) {
+      if (this.awaitingPong.has(socket)) {
+        // Silent for a whole round.
+        this.delete(socket);
+        socket.terminate();
+      } else if (socket.readyState === WebSocket.OPEN) {
+        this.awaitingPong.add(socket);
+        socket.ping();
+      }
+    }
+  }
 }
