@@ -64,7 +64,9 @@ function targets({ suites: s }: Results): string[] {
   if (s.chat) rows.push(`| S6 | ≥ 1,000 msg/s with send→receive p99 < 100 ms | ${n(s.chat.highestRateUnder100ms)} msg/s | ${verdict(s.chat.highestRateUnder100ms >= 1_000)} |`);
   if (s.chat?.overload) {
     const o = s.chat.overload;
-    rows.push(`| S6 | 512 sends in flight: p99 < 1 s, refused not queued | p99 ${o.mutationP99} ms, ${(o.refusedShare * 100).toFixed(1)}% refused | ${verdict(o.mutationP99 < 1_000 && o.deliveredRatio === 1)} |`);
+    rows.push(
+      `| S6 | 512 clients sending at once: sendMessage p99 < 1 s, refused not queued, nothing duplicated | p99 ${o.mutationP99} ms, ${(o.refusedShare * 100).toFixed(1)}% refused, ${n(o.duplicates ?? 0)} duplicated | ${verdict(o.mutationP99 < 1_000 && o.deliveredRatio === 1 && (o.duplicates ?? 0) === 0)} |`,
+    );
   }
   if (s.webhooks) rows.push(`| S7 | webhooks processed ≥ 0.9× the same messages through sendMessage | ${n(s.webhooks.processedPerSecond)} processed/s, ×${s.webhooks.processedRatio}; ${n(s.webhooks.acceptedPerSecond)} accepted/s | ${verdict(s.webhooks.processedRatio >= 0.9)} |`);
   return rows;
@@ -220,9 +222,12 @@ ${rows.join('\n')}
 ${
   o
     ? `
-**Overload: ${o.inFlight} sends in flight**, no rate: ${n(o.answeredRate)} answers/s, ${n(o.stored)} stored and ${n(o.refused)} refused with
-\`SERVICE_UNAVAILABLE\` (${(o.refusedShare * 100).toFixed(1)}%; a client retries them with the same \`clientMessageId\`), sendMessage
-p50 / p99 ${o.mutationP50} / ${o.mutationP99} ms (target p99 < 1 s), ${(o.deliveredRatio * 100).toFixed(2)}% of the stored delivered.
+**Overload: ${o.inFlight} clients at once**, each sending ${o.perClient ?? 10} messages one after another with no rate, and
+sending a refused one again with the same \`clientMessageId\` after \`retryAfterSeconds\` (with jitter), as the client guide
+says: ${n(o.answeredRate)} answers/s, ${n(o.stored)} messages stored (${n(o.storedRate ?? 0)}/s) and ${n(o.refused)} attempts refused with
+\`SERVICE_UNAVAILABLE\` (${(o.refusedShare * 100).toFixed(1)}%), every answer's round trip p50 / p99 ${o.mutationP50} / ${o.mutationP99} ms
+(target p99 < 1 s), a message's first attempt to stored p99 ${o.messageP99 ?? '–'} ms, ${n(o.duplicates ?? 0)} stored twice,
+${(o.deliveredRatio * 100).toFixed(2)}% of the stored delivered.
 `
     : ''
 }

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Client } from 'pg';
+import { latencyHistogram } from '../lib/histogram';
 import autocannon from 'autocannon';
 import { Fleet, settle, type FleetStats } from '../lib/fleet';
 import type { Progress } from '../lib/progress';
 import { startParley } from '../lib/server';
-import { prepareConversations, SUBSCRIPTION } from './fanout';
+import { prepareConversations, SUBSCRIPTION, type PreparedConversation } from './fanout';
 
 const SEND = `mutation ($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`;
 
@@ -22,18 +25,32 @@ export interface ChatStep {
   refused: number;
 }
 
-/** The same sends with 512 requests in flight and no rate: overload, refused rather than queued. */
+/**
+ * The same sends from 512 clients at once, each sending its next message as soon as the last was
+ * stored: overload, refused rather than queued. A refused send (SERVICE_UNAVAILABLE) is sent again
+ * with the same clientMessageId after `retryAfterSeconds` (with jitter), as the client guide says.
+ */
 export interface OverloadStep {
   inFlight: number;
+  /** Messages each client sends. */
+  perClient: number;
   /** Answers per second, stored and refused. */
   answeredRate: number;
+  /** Messages stored per second, from the first send to the last message stored. */
+  storedRate: number;
   stored: number;
   refused: number;
   refusedShare: number;
   /** Every answer's round trip, stored or refused, ms (target p99 < 1 s). */
   mutationP50: number;
   mutationP99: number;
+  /** From a message's first attempt to its being stored, retries and waits included, ms. */
+  messageP99: number;
   deliveredRatio: number;
+  /** Messages stored more than once for one clientMessageId (must be 0). */
+  duplicates: number;
+  /** The clientMessageIds sent (checked, then dropped from the results). */
+  keys?: string[];
 }
 
 export interface ChatResult {
@@ -141,24 +158,79 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
 
     env.progress.step('S6: 512 sends in flight');
     await fleet.reset();
-    const inFlight = 512;
-    // A fixed amount, so every request issued is answered and counted (a duration cuts the last 512 off).
-    const { result, refused, stored } = await load({ connections: inFlight, amount: inFlight * 10 });
-    const delivered = await settle(fleet, stored * perConversation, 60_000);
-    const overload: OverloadStep = {
-      inFlight,
-      answeredRate: Math.round((stored + refused) / result.duration),
-      stored,
-      refused,
-      refusedShare: Math.round((refused / Math.max(1, stored + refused)) * 1000) / 1000,
-      mutationP50: result.latency.p50,
-      mutationP99: result.latency.p99,
-      deliveredRatio: Math.round((delivered.received / Math.max(1, stored * perConversation)) * 10_000) / 10_000,
-    };
+    const overload = await overloadStep(server.url, conversations, 512, 10);
+    const delivered = await settle(fleet, overload.stored * perConversation, 60_000);
+    overload.deliveredRatio = Math.round((delivered.received / Math.max(1, overload.stored * perConversation)) * 10_000) / 10_000;
+    overload.duplicates = await duplicatesOf(env.databaseUrl, env.schema, overload.keys!);
+    delete overload.keys;
     const under = steps.filter((s) => s.delivery.p99 < 100 && s.deliveredRatio === 1 && s.achievedRate >= s.rate * 0.95);
     return { conversations: conversationCount, subscribers: conversationCount * perConversation, steps, overload, highestRateUnder100ms: Math.max(0, ...under.map((s) => s.rate)) };
   } finally {
     await fleet.close();
     await server.stop();
+  }
+}
+
+/** 512 clients sending `perClient` messages each; see OverloadStep. */
+async function overloadStep(url: string, conversations: PreparedConversation[], clients: number, perClient: number): Promise<OverloadStep> {
+  const answers = latencyHistogram();
+  const messages = latencyHistogram();
+  const keys: string[] = [];
+  let stored = 0;
+  let refused = 0;
+  let next = 0;
+  const started = performance.now();
+  const client = async () => {
+    for (let m = 0; m < perClient; m++) {
+      const conversation = conversations[next++ % conversations.length];
+      const key = randomUUID();
+      keys.push(key);
+      const body = JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `o:${Date.now()}`, clientMessageId: key } } });
+      const first = performance.now();
+      for (;;) {
+        const sent = performance.now();
+        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${conversation.publisher}` }, body });
+        const text = await response.text();
+        answers.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
+        if (!text.includes('"errors"')) break;
+        const retryAfter = /"retryAfterSeconds":(\d+)/.exec(text);
+        if (!text.includes('"SERVICE_UNAVAILABLE"') || !retryAfter) throw new Error(`sendMessage failed: ${response.status} ${text.slice(0, 300)}`);
+        refused += 1;
+        await new Promise((resolve) => setTimeout(resolve, Number(retryAfter[1]) * 1000 * (1 + Math.random() / 2)));
+      }
+      stored += 1;
+      messages.recordValue(Math.max(1, Math.round((performance.now() - first) * 1000)));
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, client));
+  const seconds = (performance.now() - started) / 1000;
+  const ms = (histogram: ReturnType<typeof latencyHistogram>, percentile: number) => Math.round(histogram.getValueAtPercentile(percentile) / 100) / 10;
+  return {
+    inFlight: clients,
+    perClient,
+    answeredRate: Math.round((stored + refused) / seconds),
+    storedRate: Math.round(stored / seconds),
+    stored,
+    refused,
+    refusedShare: Math.round((refused / Math.max(1, stored + refused)) * 1000) / 1000,
+    mutationP50: ms(answers, 50),
+    mutationP99: ms(answers, 99),
+    messageP99: ms(messages, 99),
+    deliveredRatio: 0,
+    duplicates: 0,
+    keys,
+  };
+}
+
+/** Messages stored more than once for one of `keys` (one per author and key is the guarantee). */
+async function duplicatesOf(databaseUrl: string, schema: string, keys: string[]): Promise<number> {
+  const db = new Client({ connectionString: databaseUrl, options: `-c search_path=${schema}` });
+  await db.connect();
+  try {
+    const { rows } = await db.query(`SELECT count(*)::int - count(DISTINCT client_message_id)::int AS duplicates, count(*)::int AS total FROM messages WHERE client_message_id = ANY($1)`, [keys]);
+    if (rows[0].total !== keys.length) throw new Error(`${keys.length} messages sent, ${rows[0].total} stored`);
+    return rows[0].duplicates;
+  } finally {
+    await db.end();
   }
 }
