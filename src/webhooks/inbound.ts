@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import express, { Router } from 'express';
+import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { ConversationKind, ConversationStatus } from '../entities/conversation.entity';
@@ -72,6 +73,13 @@ export interface InboundWebhookOptions {
  */
 export function createInboundWebhookRouter({ secret, queue, dataSource, logger, bodyLimit, messageMaxLength }: InboundWebhookOptions): Router {
   const router = Router();
+  /**
+   * Conversation and author pairs found postable a moment ago: a gateway posting a conversation's
+   * messages one after another is checked once every few seconds, not once a message. The check is
+   * the sender's early answer; the job checks again when it posts (a conversation closed meanwhile
+   * refuses the message there, and the job is dead-lettered with the reason).
+   */
+  const canPost = new LRUCache<string, true>({ max: 10_000, ttl: 5_000 });
   router.post('/webhooks/inbound', express.raw({ type: () => true, limit: bodyLimit }), async (req, res, next) => {
     try {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -110,10 +118,14 @@ export function createInboundWebhookRouter({ secret, queue, dataSource, logger, 
         res.status(400).json({ error: error.message });
         return;
       }
-      const problem = await cannotPost(dataSource, conversationId, parsed.data.authorHandle);
-      if (problem) {
-        res.status(400).json({ error: problem });
-        return;
+      const postable = `${conversationId} ${parsed.data.authorHandle.toLowerCase()}`;
+      if (!canPost.get(postable)) {
+        const problem = await cannotPost(dataSource, conversationId, parsed.data.authorHandle);
+        if (problem) {
+          res.status(400).json({ error: problem });
+          return;
+        }
+        canPost.set(postable, true);
       }
       // Duplicates are queued too: the job finds the event already recorded and stops there.
       const jobId = await queue.send(inboundWebhookJob, { ...parsed.data, conversationId });
