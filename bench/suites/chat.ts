@@ -185,7 +185,7 @@ async function overloadStep(url: string, conversations: PreparedConversation[], 
       const conversation = conversations[next++ % conversations.length];
       const key = randomUUID();
       keys.push(key);
-      const body = JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `o:${Date.now()}`, clientMessageId: key } } });
+      const body = JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `t:${Date.now()}`, clientMessageId: key } } });
       const first = performance.now();
       for (;;) {
         const sent = performance.now();
