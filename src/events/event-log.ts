@@ -42,29 +42,26 @@ export async function appendEvent<T extends StoredEventType>(
 }
 
 /**
- * Reads not yet sent, by data source and what they read. Subscribers of one conversation that need
- * the same events at the same moment — the gap ten thousand of them see when two commits are
- * published out of order, the catch-up after the bus reconnects — share one statement instead of
- * sending one each (which would also have queued them all for the pool). A caller joins only a read
- * that has not started: whatever it reads began after the caller needed it, so it sees every event
- * committed by then, exactly as a read of its own would.
+ * Reads started in the current synchronous turn, by data source and what they read. Subscribers of
+ * one conversation that need the same events at the same moment — the gap ten thousand of them see
+ * when two commits are published out of order, the catch-up after the bus reconnects — share one
+ * statement instead of sending one each (which would also have queued them all for the pool). The
+ * bus callback reaches every subscriber in one synchronous loop, and a caller joins only a read
+ * started in that same loop: nothing can have been committed and seen in between, so it reads what
+ * a read of the caller's own would. The first caller's statement is sent at once.
  */
-const waitingReads = new WeakMap<DataSource, Map<string, Promise<unknown>>>();
+const readsThisTurn = new WeakMap<DataSource, Map<string, Promise<unknown>>>();
 
 function joinRead<T>(dataSource: DataSource, key: string, read: () => Promise<T>): Promise<T> {
-  let reads = waitingReads.get(dataSource);
-  if (!reads) waitingReads.set(dataSource, (reads = new Map()));
-  const waiting = reads.get(key);
-  if (waiting) return waiting as Promise<T>;
-  const joined = new Promise<T>((resolve, reject) =>
-    // Every subscriber the bus callback reaches in this turn joins before the statement is sent.
-    setImmediate(() => {
-      reads.delete(key);
-      read().then(resolve, reject);
-    }),
-  );
-  reads.set(key, joined);
-  return joined;
+  let reads = readsThisTurn.get(dataSource);
+  if (!reads) readsThisTurn.set(dataSource, (reads = new Map()));
+  const started = reads.get(key);
+  if (started) return started as Promise<T>;
+  const reading = read();
+  reads.set(key, reading);
+  // Once this synchronous turn is over, later callers read for themselves.
+  queueMicrotask(() => reads.delete(key));
+  return reading;
 }
 
 /**
