@@ -59,6 +59,21 @@ describe('loadConfig', () => {
     expect(loadConfig({}).persistedQueries).toMatchObject({ mode: 'apq', ttlSeconds: 86_400 });
   });
 
+  it('reads an external identity provider, and refuses an incomplete or contradictory one', () => {
+    const external = { AUTH_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json', AUTH_ISSUER: 'https://idp.example.com/', AUTH_AUDIENCE: 'parley' };
+    expect(loadConfig(external).auth).toMatchObject({
+      passwords: true,
+      external: { ...{ jwksUrl: external.AUTH_JWKS_URL, issuer: external.AUTH_ISSUER, audience: 'parley' }, handleClaim: 'preferred_username', jwksTimeoutMs: 2_000, jwksCooldownMs: 30_000, jwksMaxAgeMs: 600_000 },
+    });
+    expect(loadConfig({}).auth.external).toBeUndefined();
+    expect(() => loadConfig({ AUTH_JWKS_URL: external.AUTH_JWKS_URL })).toThrow('AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE');
+    expect(() => loadConfig({ AUTH_ISSUER: 'x' })).toThrow('AUTH_ISSUER and AUTH_AUDIENCE need AUTH_JWKS_URL');
+    expect(() => loadConfig({ ...external, AUTH_JWKS_URL: 'ftp://idp.example.com/keys' })).toThrow('AUTH_JWKS_URL must be an http(s) URL');
+    expect(() => loadConfig({ ...external, AUTH_ISSUER: 'parley' })).toThrow('AUTH_ISSUER must not be "parley"');
+    expect(() => loadConfig({ AUTH_PASSWORDS: 'off' })).toThrow('AUTH_PASSWORDS=off needs AUTH_JWKS_URL');
+    expect(loadConfig({ ...external, AUTH_PASSWORDS: 'off' }).auth.passwords).toBe(false);
+  });
+
   it('parses rate-limit overrides, proxy trust and CORS origins', () => {
     const config = loadConfig({
       RATE_LIMIT_OVERRIDES: 'Mutation.sendMessage=60/10s, Query.users=5/1m',

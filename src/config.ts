@@ -53,6 +53,10 @@ export interface Config {
     jwtSecretGenerated: boolean;
     /** Lifetime of an issued token, in seconds. */
     jwtTtlSeconds: number;
+    /** Own password accounts (signUp, signIn, Parley's HS256 tokens); off: only the external issuer's tokens. */
+    passwords: boolean;
+    /** Tokens of an external identity provider (OIDC), verified against its JWKS; absent unless AUTH_JWKS_URL is set. */
+    external?: ExternalAuthConfig;
   };
   realtime: {
     /** Most stored events `conversationEvents(afterSeq)` replays (or backfills into a gap) before it sends ResyncRequired instead. */
@@ -161,6 +165,26 @@ export interface Config {
   shutdownTimeoutMs: number;
 }
 
+/** The `iss` of the tokens Parley issues itself (security/jwt.ts); an external issuer must differ. */
+export const OWN_ISSUER = 'parley';
+
+export interface ExternalAuthConfig {
+  /** Where the provider publishes its signing keys (a JSON Web Key Set). */
+  jwksUrl: string;
+  /** The `iss` its tokens carry; a token with this issuer is verified against the JWKS, never the own secret. */
+  issuer: string;
+  /** The `aud` its tokens must carry (Parley's client or API id at the provider). */
+  audience: string;
+  /** The claim a new user's handle is derived from. */
+  handleClaim: string;
+  /** How long a fetch of the JWKS may take before a token needing it is refused with SERVICE_UNAVAILABLE, ms. */
+  jwksTimeoutMs: number;
+  /** The JWKS is fetched again for an unknown `kid` at most this often, ms (a flood of made-up kids cannot hammer it). */
+  jwksCooldownMs: number;
+  /** Known keys are refreshed in the background this often, ms (a key the provider withdrew stops working). */
+  jwksMaxAgeMs: number;
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -198,6 +222,27 @@ export function loadConfig(env: Env = process.env): Config {
     jwtSecret = randomBytes(32).toString('base64url');
   }
 
+  function externalAuth(): ExternalAuthConfig | undefined {
+    const jwksUrl = read('AUTH_JWKS_URL', z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), '');
+    const issuer = read('AUTH_ISSUER', z.string().min(1), '');
+    const audience = read('AUTH_AUDIENCE', z.string().min(1), '');
+    if (!jwksUrl) {
+      if (issuer || audience) problems.push('AUTH_ISSUER and AUTH_AUDIENCE need AUTH_JWKS_URL');
+      return undefined;
+    }
+    if (!issuer || !audience) problems.push('AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE');
+    if (issuer === OWN_ISSUER) problems.push(`AUTH_ISSUER must not be ${JSON.stringify(OWN_ISSUER)}, the issuer of Parley's own tokens`);
+    return {
+      jwksUrl,
+      issuer,
+      audience,
+      handleClaim: read('AUTH_HANDLE_CLAIM', z.string().min(1), 'preferred_username'),
+      jwksTimeoutMs: read('AUTH_JWKS_TIMEOUT', duration, 2_000),
+      jwksCooldownMs: read('AUTH_JWKS_COOLDOWN', duration, 30_000),
+      jwksMaxAgeMs: read('AUTH_JWKS_MAX_AGE', duration, 600_000),
+    };
+  }
+
   const config: Config = {
     env: nodeEnv,
     port: read('PORT', port, 4000),
@@ -228,6 +273,8 @@ export function loadConfig(env: Env = process.env): Config {
       jwtSecret,
       jwtSecretGenerated,
       jwtTtlSeconds: Math.floor(read('JWT_TTL', duration, 7 * 86_400_000) / 1000),
+      passwords: read('AUTH_PASSWORDS', z.enum(['on', 'off'], 'must be on or off'), 'on') === 'on',
+      external: externalAuth(),
     },
     realtime: {
       replayLimit: read('REPLAY_LIMIT', positiveInt, 500),
@@ -314,6 +361,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (production && !config.http.metricsToken && !config.http.metricsPublic) {
     problems.push('METRICS_TOKEN is required when NODE_ENV=production (Prometheus sends it as a bearer token); set METRICS_PUBLIC=true instead only if nothing but Prometheus can reach the port');
   }
+  if (!config.auth.passwords && !config.auth.external) problems.push('AUTH_PASSWORDS=off needs AUTH_JWKS_URL: no one could sign in');
   if (config.auth.jwtTtlSeconds < 1) problems.push(`JWT_TTL must be at least 1s, got ${JSON.stringify(env.JWT_TTL)}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -9,6 +9,7 @@ import type { Logger } from './observability/logger';
 import type { Metrics } from './observability/metrics';
 import type { ActiveAccounts } from './security/active-accounts';
 import type { TokenService } from './security/jwt';
+import type { ExternalTokens } from './security/external-identity';
 import type { Viewer } from './security/viewer';
 import type { CursorCodec } from './pagination/cursor';
 import type { PresenceStore } from './subscriptions/presence';
@@ -28,6 +29,8 @@ export interface Services {
   metrics: Metrics;
   clusterMetrics: ClusterMetrics;
   tokens: TokenService;
+  /** Tokens of the external identity provider, when AUTH_JWKS_URL is set. */
+  externalTokens?: ExternalTokens;
   accounts: ActiveAccounts;
   presence: PresenceStore;
   cursors: CursorCodec;

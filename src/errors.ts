@@ -73,6 +73,12 @@ export class RateLimitedError extends AppError {
   }
 }
 
+export class ServiceUnavailableError extends AppError {
+  constructor(message: string, httpStatus?: number) {
+    super(ErrorCode.SERVICE_UNAVAILABLE, message, { retryAfterSeconds: 1 }, httpStatus);
+  }
+}
+
 /** Flattens class-validator's nested errors into `field.path: reason` lines. */
 function describeValidation(errors: ValidationError[], prefix = ''): { field: string; message: string }[] {
   return errors.flatMap((e) => {

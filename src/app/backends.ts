@@ -21,8 +21,10 @@ import { createCursorCodec } from '../pagination/cursor';
 import { createActiveAccounts } from '../security/active-accounts';
 import { createInProcessConnectionLimits, createRedisConnectionLimits, type ConnectionLimits } from '../security/connection-limits';
 import { createTokenService } from '../security/jwt';
+import { createExternalTokens } from '../security/external-identity';
 import { createRedisApqCache } from '../security/persisted-queries';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from '../security/rate-limiter';
+import { accountForExternalIdentity } from '../services/external-accounts';
 import { announceOffline, announceOnline } from '../services/online-status';
 import { startClusterMetrics } from '../subscriptions/metrics-stream';
 import { createInProcessPresence, createRedisPresence, type PresenceStore } from '../subscriptions/presence';
@@ -77,7 +79,19 @@ export async function openBackends({ config, logger, instanceId, onQuery }: Back
   lifecycle.add('metrics', () => clusterMetrics.stop());
 
   const accounts = createActiveAccounts(dataSource);
-  lifecycle.add('accounts', await bus.listen(Topic.accountClosed(), ({ userId }) => accounts.forget(userId)));
+  const externalTokens =
+    config.auth.external &&
+    createExternalTokens(config.auth.external, {
+      accountFor: (identity) => accountForExternalIdentity(dataSource, identity),
+      onRefreshFailed: (error) => logger.warn({ err: error }, 'could not refresh the identity provider’s keys; the known ones keep working'),
+    });
+  lifecycle.add(
+    'accounts',
+    await bus.listen(Topic.accountClosed(), ({ userId }) => {
+      accounts.forget(userId);
+      externalTokens?.forget(userId);
+    }),
+  );
 
   const services: Services = {
     sql,
@@ -88,6 +102,7 @@ export async function openBackends({ config, logger, instanceId, onQuery }: Back
     metrics,
     clusterMetrics,
     accounts,
+    ...(externalTokens ? { externalTokens } : {}),
     tokens: createTokenService({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.jwtTtlSeconds }),
     presence,
     cursors: createCursorCodec(config.auth.jwtSecret),

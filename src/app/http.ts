@@ -9,7 +9,7 @@ import cors from 'cors';
 import express, { type Express } from 'express';
 import type { Config } from '../config';
 import { createContext, type Context } from '../context';
-import { UnauthenticatedError } from '../errors';
+import { ServiceUnavailableError, UnauthenticatedError } from '../errors';
 import { createHealthRouter } from '../observability/health';
 import type { Logger } from '../observability/logger';
 import { apqDocumentSizeLimit, apqRegistrationPlugin } from '../security/apq-registration';
@@ -17,6 +17,7 @@ import { authenticate } from '../security/auth';
 import { bodyErrorHandler, createLastErrorHandler } from '../security/http-errors';
 import { inFlightLimit } from '../security/in-flight-limit';
 import { InvalidTokenError } from '../security/jwt';
+import { JwksUnavailableError } from '../security/jwks';
 import { operationGuards } from '../security/operation-guards.plugin';
 import { trustedDocumentsMiddleware } from '../security/persisted-queries';
 import { queryCostPlugin } from '../security/query-cost.plugin';
@@ -121,6 +122,7 @@ function mountRoutes(app: Express, { config, logger, backends, graphql, clientAd
           return createContext(services, { viewer: await authenticate(services, req.headers.authorization), requestId, clientIp: clientAddress(req) });
         } catch (error) {
           if (error instanceof InvalidTokenError) throw new UnauthenticatedError(error.message, 401);
+          if (error instanceof JwksUnavailableError) throw new ServiceUnavailableError(error.message, 503);
           throw error;
         }
       },

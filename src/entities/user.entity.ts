@@ -33,13 +33,13 @@ export class User {
   @Column({ name: 'display_name', type: 'varchar', length: 64 })
   displayName!: string;
 
-  /** Stored lower-cased; unique. */
-  @Column({ type: 'varchar', length: 254 })
-  email!: string;
+  /** Stored lower-cased; unique among live accounts. Null for an external identity's account that came without one. */
+  @Column({ type: 'varchar', length: 254, nullable: true })
+  email!: string | null;
 
-  /** scrypt, see security/passwords.ts. Never a GraphQL field. */
-  @Column({ name: 'password_hash', type: 'text' })
-  passwordHash!: string;
+  /** scrypt, see security/passwords.ts. Never a GraphQL field. Null for an external identity's account (no password sign-in). */
+  @Column({ name: 'password_hash', type: 'text', nullable: true })
+  passwordHash!: string | null;
 
   @Field(() => Role)
   @Column({ type: 'varchar', length: 16, default: Role.USER })

@@ -27,9 +27,10 @@ export class AccountResolver {
     description: 'Erases your account: you leave every conversation, your profile is anonymised, your messages stay under "Deleted user", and your tokens stop working.',
   })
   async deleteAccount(@Arg('password', () => String) password: string, @Ctx() { services, viewer }: Context): Promise<boolean> {
-    await deleteAccount(services, viewer!.id, password);
+    await deleteAccount(services, viewer!, password);
     // Other instances forget the account when the erasure is announced; this one at once.
     services.accounts.forget(viewer!.id);
+    services.externalTokens?.forget(viewer!.id);
     return true;
   }
 

@@ -9,7 +9,7 @@ import { toGlobalId } from '../pagination/global-id';
 import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
 import { authenticate, createAccount, findUserByHandle, searchUsers } from '../services/accounts';
 import { UserConnection } from './connections';
-import { BadUserInputError } from '../errors';
+import { BadUserInputError, ForbiddenError } from '../errors';
 import { SignInInput, SignUpInput } from './user.inputs';
 
 const MAX_SEARCH_LENGTH = 100;
@@ -57,6 +57,7 @@ export class UserResolver {
   @Directive('@rateLimit(max: 5, window: "1m")')
   @Mutation(() => AuthPayload)
   async signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() { services }: Context): Promise<AuthPayload> {
+    requirePasswordAccounts(services);
     const user = await createAccount(services.dataSource, input);
     return { token: await services.tokens.issue(user.id), user };
   }
@@ -64,6 +65,7 @@ export class UserResolver {
   @Directive('@rateLimit(max: 10, window: "1m")')
   @Mutation(() => AuthPayload)
   async signIn(@Arg('input', () => SignInInput) input: SignInInput, @Ctx() { services }: Context): Promise<AuthPayload> {
+    requirePasswordAccounts(services);
     const user = await authenticate(services.dataSource, input.login, input.password);
     return { token: await services.tokens.issue(user.id), user };
   }
@@ -94,4 +96,9 @@ export class UserResolver {
     // An author as an event carries it has no e-mail (events/topics.ts, MessagePayload).
     return user.email ?? loaders.usersById.load(user.id).then((found) => found?.email ?? null);
   }
+}
+
+/** With AUTH_PASSWORDS=off, accounts come only from the external identity provider. */
+function requirePasswordAccounts(services: Context['services']): void {
+  if (!services.config.auth.passwords) throw new ForbiddenError('Password accounts are turned off here: sign in with the identity provider.');
 }

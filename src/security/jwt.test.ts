@@ -3,9 +3,9 @@ import { createTokenService, InvalidTokenError, parseBearer } from './jwt';
 const secret = 's'.repeat(32);
 
 describe('token service', () => {
-  it('round-trips the user id and says when the token expires', async () => {
+  it('round-trips the user id and says when the token was issued and expires', async () => {
     const tokens = createTokenService({ secret, ttlSeconds: 60, now: () => 1_700_000_000_000 });
-    await expect(tokens.verify(await tokens.issue('user-1'))).resolves.toEqual({ sub: 'user-1', exp: 1_700_000_060 });
+    await expect(tokens.verify(await tokens.issue('user-1'))).resolves.toEqual({ sub: 'user-1', iat: 1_700_000_000, exp: 1_700_000_060 });
   });
 
   it('rejects an expired token as expired', async () => {

@@ -1,10 +1,13 @@
 import { errors, jwtVerify, SignJWT } from 'jose';
+import { OWN_ISSUER } from '../config';
 
 export interface TokenClaims {
   /** User id. */
   sub: string;
   /** Expiry, in seconds since the epoch. */
   exp: number;
+  /** Issued at, in seconds since the epoch (own tokens are issued at sign-in). */
+  iat?: number;
 }
 
 export interface TokenService {
@@ -20,7 +23,6 @@ export class InvalidTokenError extends Error {
   }
 }
 
-const ISSUER = 'parley';
 
 /** HS256 tokens with a fixed issuer and a lifetime of `ttlSeconds`. */
 export function createTokenService(options: { secret: string; ttlSeconds: number; now?: () => number }): TokenService {
@@ -32,7 +34,7 @@ export function createTokenService(options: { secret: string; ttlSeconds: number
       return new SignJWT({})
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(userId)
-        .setIssuer(ISSUER)
+        .setIssuer(OWN_ISSUER)
         .setIssuedAt(iat)
         .setExpirationTime(iat + options.ttlSeconds)
         .sign(key);
@@ -41,11 +43,11 @@ export function createTokenService(options: { secret: string; ttlSeconds: number
       try {
         const { payload } = await jwtVerify(token, key, {
           algorithms: ['HS256'],
-          issuer: ISSUER,
+          issuer: OWN_ISSUER,
           currentDate: new Date(nowSeconds() * 1000),
           requiredClaims: ['sub', 'exp'],
         });
-        return { sub: payload.sub as string, exp: payload.exp as number };
+        return { sub: payload.sub as string, exp: payload.exp as number, iat: payload.iat };
       } catch (error) {
         if (error instanceof errors.JWTExpired) throw new InvalidTokenError('expired');
         throw new InvalidTokenError('invalid');

@@ -3,4 +3,6 @@ export interface Viewer {
   id: string;
   /** When the token that named this viewer expires (ms since the epoch); a WebSocket is closed then. */
   tokenExpiresAt?: number;
+  /** When the user last signed in, as the token says (ms since the epoch): `auth_time`, else `iat`. */
+  authenticatedAt?: number;
 }

@@ -2,19 +2,31 @@ import { randomBytes } from 'node:crypto';
 import { User } from '../entities/user.entity';
 import { UnauthenticatedError } from '../errors';
 import { verifyPassword } from '../security/passwords';
+import type { Viewer } from '../security/viewer';
 import { Topic } from '../events/topics';
 import { commitChange, type ChangeDeps } from './changes';
 import { departFrom } from './memberships';
 
+/** How recent a sign-in at the external provider must be to erase an account that has no password. */
+const RECENT_SIGN_IN_MS = 10 * 60_000;
+
 /**
- * Erases an account (the password confirms it). The user leaves every conversation — their live
+ * Erases an account (the password confirms it; for an external identity's account, a recent sign-in). The user leaves every conversation — their live
  * subscriptions end — and their row is anonymised rather than deleted, so the messages they wrote
  * stay, shown with a "Deleted user" author. Their exports are deleted; their tokens stop working
  * and their open sockets are closed on every instance.
  */
-export async function deleteAccount(deps: ChangeDeps, userId: string, password: string): Promise<void> {
+export async function deleteAccount(deps: ChangeDeps, viewer: Viewer, password: string): Promise<void> {
+  const userId = viewer.id;
   const user = await deps.dataSource.getRepository(User).findOneBy({ id: userId });
-  if (!user || user.deletedAt || !(await verifyPassword(password, user.passwordHash))) throw new UnauthenticatedError('Wrong password.');
+  if (!user || user.deletedAt) throw new UnauthenticatedError('Wrong password.');
+  if (user.passwordHash === null) {
+    // An external identity's account has no password here: a sign-in at the provider within the
+    // last minutes confirms it instead (the token's auth_time, else its iat).
+    if (viewer.authenticatedAt === undefined || Date.now() - viewer.authenticatedAt > RECENT_SIGN_IN_MS) {
+      throw new UnauthenticatedError(`Sign in again (within the last ${RECENT_SIGN_IN_MS / 60_000} minutes) to delete this account.`);
+    }
+  } else if (!(await verifyPassword(password, user.passwordHash))) throw new UnauthenticatedError('Wrong password.');
   await commitChange(deps, async (change) => {
     // The user first: joins share-lock the user before their conversation (requireUsers), so none
     // can add this user back between the memberships read below and the commit.
@@ -33,6 +45,8 @@ export async function deleteAccount(deps: ChangeDeps, userId: string, password: 
       [userId, `deleted_${anonymous}`, `deleted-${userId}@deleted.invalid`, `erased$${randomBytes(8).toString('hex')}`],
     );
     await change.manager.query(`DELETE FROM account_exports WHERE user_id = $1`, [userId]);
+    // The provider's subject may come back: it then starts a new account.
+    await change.manager.query(`DELETE FROM external_identities WHERE user_id = $1`, [userId]);
     change.publish(Topic.accountClosed(), { userId });
   });
 }

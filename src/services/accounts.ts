@@ -59,7 +59,8 @@ export async function authenticate(dataSource: DataSource, login: string, passwo
     // Erased accounts may share their anonymised values with nothing live, but never sign in.
     .where('(lower(user.handle) = lower(:login) OR lower(user.email) = lower(:login)) AND user.deleted_at IS NULL', { login: login.trim() })
     .getOne();
-  const valid = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstNothing(password);
+  // An external identity's account has no password: it answers like an unknown login.
+  const valid = user?.passwordHash ? await verifyPassword(password, user.passwordHash) : await verifyAgainstNothing(password);
   if (!user || !valid) throw new UnauthenticatedError('Wrong login or password.');
   return user;
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger';
 import { authenticate } from '../security/auth';
 import type { ConnectionLimits, ConnectionTicket } from '../security/connection-limits';
 import { InvalidTokenError } from '../security/jwt';
+import { JwksUnavailableError } from '../security/jwks';
 import type { Viewer } from '../security/viewer';
 import type { SubscribeBudget } from '../security/ws-admission';
 import { announceOffline, announceOnline } from '../services/online-status';
@@ -125,6 +126,12 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
         }
         viewer = await authenticate(services, params.authorization);
       } catch (error) {
+        if (error instanceof JwksUnavailableError) {
+          // Neither accepted nor refused: the client tries again later (graphql-ws clients retry 1013).
+          log.warn({ err: error }, 'could not check a connection_init token');
+          socket.close(1013, 'Identity provider unavailable; try again later');
+          return false;
+        }
         if (!(error instanceof InvalidTokenError)) throw error;
         log.debug({ err: error }, 'refused connection_init');
         return false;

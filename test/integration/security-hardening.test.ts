@@ -147,7 +147,7 @@ describe('2. erasure cannot be blocked', () => {
     const leaving = await createUser(app);
     await erase(leaving);
     const [{ email }] = await app.services.dataSource.query(`SELECT email FROM users WHERE id = $1`, [leaving.user.id]);
-    const heir = await createUser(app, { email: leaving.user.email });
+    const heir = await createUser(app, { email: leaving.user.email! });
     const signIn = await gql<any>(app, `mutation ($i: SignInInput!) { signIn(input: $i) { user { id } } }`, { i: { login: leaving.user.email, password: DEFAULT_PASSWORD } });
     expect(signIn.data.signIn.user.id).toBe(toGlobalId('User', heir.user.id));
     expect(email).toMatch(/@deleted\.invalid$/);
