@@ -71,6 +71,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...external, AUTH_JWKS_URL: 'ftp://idp.example.com/keys' })).toThrow('AUTH_JWKS_URL must be an http(s) URL');
     expect(() => loadConfig({ ...external, AUTH_ISSUER: 'parley' })).toThrow('AUTH_ISSUER must not be "parley"');
     expect(() => loadConfig({ AUTH_PASSWORDS: 'off' })).toThrow('AUTH_PASSWORDS=off needs AUTH_JWKS_URL');
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), METRICS_PUBLIC: 'true', PERSISTED_QUERIES: 'off' };
+    expect(() => loadConfig({ ...production, ...external, AUTH_JWKS_URL: 'http://idp.example.com/keys' })).toThrow('AUTH_JWKS_URL must be https when NODE_ENV=production');
     expect(loadConfig({ ...external, AUTH_PASSWORDS: 'off' }).auth.passwords).toBe(false);
   });
 

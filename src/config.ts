@@ -231,6 +231,7 @@ export function loadConfig(env: Env = process.env): Config {
       return undefined;
     }
     if (!issuer || !audience) problems.push('AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE');
+    if (production && !jwksUrl.startsWith('https:')) problems.push('AUTH_JWKS_URL must be https when NODE_ENV=production (the signing keys travel over it)');
     if (issuer === OWN_ISSUER) problems.push(`AUTH_ISSUER must not be ${JSON.stringify(OWN_ISSUER)}, the issuer of Parley's own tokens`);
     return {
       jwksUrl,

@@ -83,7 +83,7 @@ export async function openBackends({ config, logger, instanceId, onQuery }: Back
     config.auth.external &&
     createExternalTokens(config.auth.external, {
       accountFor: (identity) => accountForExternalIdentity(dataSource, identity),
-      onRefreshFailed: (error) => logger.warn({ err: error }, 'could not refresh the identity provider’s keys; the known ones keep working'),
+      onFetchFailed: (error) => logger.warn({ err: error }, 'could not fetch the identity provider’s keys; the known ones keep working'),
     });
   lifecycle.add(
     'accounts',

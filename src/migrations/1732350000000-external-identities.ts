@@ -23,7 +23,12 @@ export class ExternalIdentities1732350000000 implements MigrationInterface {
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP TABLE external_identities`);
-    await q.query(`DELETE FROM users WHERE password_hash IS NULL`);
+    // Their messages stay; the accounts cannot sign in without the provider: erased, as deleteAccount does.
+    await q.query(
+      `UPDATE users SET password_hash = 'erased$' || md5(random()::text), deleted_at = coalesce(deleted_at, now()),
+         handle = CASE WHEN deleted_at IS NULL THEN 'deleted_' || left(replace(id::text, '-', ''), 24) ELSE handle END
+       WHERE password_hash IS NULL`,
+    );
     await q.query(`UPDATE users SET email = 'deleted-' || id || '@deleted.invalid' WHERE email IS NULL`);
     await q.query(`ALTER TABLE users ALTER COLUMN password_hash SET NOT NULL, ALTER COLUMN email SET NOT NULL`);
   }

@@ -52,7 +52,13 @@ function issuerOf(token: string): string | undefined {
  * `InvalidTokenError` for a token that is malformed, expired, forged, or whose account was erased.
  */
 export async function authenticate(auth: Authentication, authorization: unknown): Promise<Viewer | null> {
-  const viewer = await viewerFromAuthorization(auth, authorization);
+  let viewer = await viewerFromAuthorization(auth, authorization);
+  if (viewer && auth.externalTokens && !(await auth.accounts.isActive(viewer.id))) {
+    // An external subject remembered with an account erased since (an instance that missed the
+    // announcement): forget it and look again; the subject then gets a new account.
+    auth.externalTokens.forget(viewer.id);
+    viewer = await viewerFromAuthorization(auth, authorization);
+  }
   // The token may outlive its account: an erased user is let in nowhere.
   if (viewer && !(await auth.accounts.isActive(viewer.id))) throw new InvalidTokenError('invalid');
   return viewer;

@@ -13,7 +13,7 @@ export interface ExternalIdentity {
   handleHint: string | undefined;
   /** The `name` claim, if any. */
   name: string | undefined;
-  /** The `email` claim, when `email_verified` is not false. */
+  /** The `email` claim, only when `email_verified` is true and it looks like an address. */
   email: string | undefined;
 }
 
@@ -27,7 +27,7 @@ export interface ExternalTokens {
 export interface ExternalTokenOptions {
   /** The Parley user id of an identity, made on first sight (services/external-accounts.ts). */
   accountFor(identity: ExternalIdentity): Promise<string>;
-  onRefreshFailed?(error: unknown): void;
+  onFetchFailed?(error: unknown): void;
 }
 
 /** Asymmetric algorithms only: an HS256 token "signed" with a public key, or `alg: none`, is refused before any key is looked at. */
@@ -40,7 +40,7 @@ const ALGORITHMS = ['RS256', 'ES256'];
  * Parley user, remembered for a while so that most requests read nothing.
  */
 export function createExternalTokens(config: ExternalAuthConfig, options: ExternalTokenOptions): ExternalTokens {
-  const keys = createJwks({ url: config.jwksUrl, timeoutMs: config.jwksTimeoutMs, cooldownMs: config.jwksCooldownMs, maxAgeMs: config.jwksMaxAgeMs, onRefreshFailed: options.onRefreshFailed });
+  const keys = createJwks({ url: config.jwksUrl, timeoutMs: config.jwksTimeoutMs, cooldownMs: config.jwksCooldownMs, maxAgeMs: config.jwksMaxAgeMs, onFetchFailed: options.onFetchFailed });
   const users = new LRUCache<string, string>({ max: 100_000, ttl: 600_000 });
 
   return {
@@ -62,11 +62,12 @@ export function createExternalTokens(config: ExternalAuthConfig, options: Extern
           subject,
           handleHint: stringClaim(payload[config.handleClaim]),
           name: stringClaim(payload.name),
-          email: payload.email_verified === false ? undefined : stringClaim(payload.email),
+          email: payload.email_verified === true ? emailClaim(payload.email) : undefined,
         });
         users.set(subject, userId);
       }
-      const authTime = typeof payload.auth_time === 'number' ? payload.auth_time : payload.iat;
+      // Only `auth_time` says when the user signed in: a refreshed token has a new `iat` without one.
+      const authTime = typeof payload.auth_time === 'number' ? payload.auth_time : undefined;
       return { id: userId, tokenExpiresAt: payload.exp! * 1000, ...(authTime !== undefined ? { authenticatedAt: authTime * 1000 } : {}) };
     },
     forget(userId) {
@@ -77,4 +78,10 @@ export function createExternalTokens(config: ExternalAuthConfig, options: Extern
 
 function stringClaim(value: unknown): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+/** An address as sign-up accepts them (at most 254 characters, not in `.invalid`), else undefined. */
+function emailClaim(value: unknown): string | undefined {
+  const email = stringClaim(value);
+  return email && email.length <= 254 && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) && !/\.invalid$/i.test(email) ? email : undefined;
 }

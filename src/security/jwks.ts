@@ -16,7 +16,8 @@ export interface JwksOptions {
   cooldownMs: number;
   /** Known keys are fetched again in the background when older than this. */
   maxAgeMs: number;
-  onRefreshFailed?(error: unknown): void;
+  /** A fetch failed (the provider down, slow or answering garbage); known keys keep working. */
+  onFetchFailed?(error: unknown): void;
   now?(): number;
 }
 
@@ -44,6 +45,7 @@ export function createJwks(options: JwksOptions): JWTVerifyGetKey {
         lastFailure = undefined;
       } catch (error) {
         lastFailure = error;
+        options.onFetchFailed?.(error);
         throw error instanceof JwksUnavailableError ? error : new JwksUnavailableError(error instanceof Error ? error.message : String(error));
       } finally {
         pending = undefined;
@@ -56,12 +58,18 @@ export function createJwks(options: JwksOptions): JWTVerifyGetKey {
       if (now() - attemptedAt < options.cooldownMs && lastFailure !== undefined) throw new JwksUnavailableError('the last fetch failed');
       await reload();
     } else if (now() - fetchedAt > options.maxAgeMs && !pending && now() - attemptedAt >= options.cooldownMs) {
-      reload().catch((error: unknown) => options.onRefreshFailed?.(error));
+      reload().catch(() => undefined); // reported through onFetchFailed; the keys in hand keep serving
     }
     try {
       return await local!(header, token);
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      // A fetch already under way (a background refresh, another token's) decides: the key may be
+      // the one the provider just rotated in.
+      if (pending) {
+        await pending;
+        return local!(header, token);
+      }
       if (now() - attemptedAt < options.cooldownMs) {
         // Fetched a moment ago: the key is not there. Unless that fetch failed, when no one can tell.
         if (lastFailure !== undefined) throw new JwksUnavailableError('the last fetch failed');

@@ -22,7 +22,7 @@ export async function deleteAccount(deps: ChangeDeps, viewer: Viewer, password: 
   if (!user || user.deletedAt) throw new UnauthenticatedError('Wrong password.');
   if (user.passwordHash === null) {
     // An external identity's account has no password here: a sign-in at the provider within the
-    // last minutes confirms it instead (the token's auth_time, else its iat).
+    // last minutes confirms it instead (the token's auth_time; a refreshed token's iat is no sign-in).
     if (viewer.authenticatedAt === undefined || Date.now() - viewer.authenticatedAt > RECENT_SIGN_IN_MS) {
       throw new UnauthenticatedError(`Sign in again (within the last ${RECENT_SIGN_IN_MS / 60_000} minutes) to delete this account.`);
     }

@@ -14,7 +14,8 @@ export async function accountForExternalIdentity(dataSource: DataSource, identit
   const known = await userOf(dataSource.manager, identity);
   if (known) return known;
   return dataSource.transaction(async (manager) => {
-    const base = handleFrom(identity.handleHint ?? identity.email ?? identity.name);
+    // Never from the e-mail address: a handle is public, the address is not.
+    const base = handleFrom(identity.handleHint ?? identity.name);
     const displayName = displayNameOf(identity.name ?? identity.handleHint, base);
     let email = identity.email && (await emailFree(manager, identity.email)) ? identity.email.toLowerCase() : null;
     for (let attempt = 0; ; attempt++) {
@@ -58,7 +59,7 @@ async function emailFree(manager: EntityManager, email: string): Promise<boolean
 
 /**
  * A handle as sign-up allows them (3–32 of a-z, 0-9, _; not `deleted_…`) from whatever the claim
- * holds: the part of an address before the @, accents dropped, anything else turned into _.
+ * holds: the part before an @, accents dropped, anything else turned into _.
  */
 export function handleFrom(hint: string | undefined): string {
   const local = (hint ?? '').split('@')[0];
@@ -68,7 +69,7 @@ export function handleFrom(hint: string | undefined): string {
     .replace(/[^A-Za-z0-9_]+/g, '_')
     .replace(/_+/g, '_')
     .replace(/^_|_$/g, '')
-    .replace(/^deleted_/i, '')
+    .replace(/^(deleted_)+/i, '')
     .slice(0, 24);
   return ascii.length >= 3 ? ascii : `user${ascii ? `_${ascii}` : ''}`;
 }

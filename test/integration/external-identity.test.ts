@@ -66,6 +66,7 @@ interface Claims {
   preferred_username?: string;
   name?: string;
   email?: string;
+  email_verified?: boolean;
   auth_time?: number;
 }
 
@@ -120,7 +121,7 @@ async function socketWith(token: string): Promise<number | 'open'> {
 
 describe('tokens of an external identity provider', () => {
   it('accepts RS256 and ES256 tokens from its keys on HTTP and WebSocket, and makes the account on first sight', async () => {
-    const first = await me(await tokenFor(rsa, { sub: 'alice-sub', preferred_username: 'Alicé.Smith@corp.example', name: 'Alice Smith', email: 'alice@corp.example' }));
+    const first = await me(await tokenFor(rsa, { sub: 'alice-sub', preferred_username: 'Alicé.Smith@corp.example', name: 'Alice Smith', email: 'alice@corp.example', email_verified: true }));
     expect(first.status).toBe(200);
     expect(first.data!.me).toMatchObject({ handle: 'Alice_Smith', displayName: 'Alice Smith', email: 'alice@corp.example' });
     // The same subject, another key and claims: the same account.
@@ -133,7 +134,7 @@ describe('tokens of an external identity provider', () => {
 
   it('derives unique handles, keeps an e-mail address a live account uses for that account, and makes one account for concurrent first requests', async () => {
     const owner = await createUser(app, { email: 'taken@corp.example' });
-    const answers = await Promise.all(Array.from({ length: 4 }, async () => me(await tokenFor(rsa, { sub: 'bob-sub', preferred_username: 'bob', email: 'TAKEN@corp.example' }))));
+    const answers = await Promise.all(Array.from({ length: 4 }, async () => me(await tokenFor(rsa, { sub: 'bob-sub', preferred_username: 'bob', email: 'TAKEN@corp.example', email_verified: true }))));
     expect(new Set(answers.map((a) => a.data!.me!.id)).size).toBe(1);
     const bob = answers[0].data!.me!;
     expect(bob.email).toBeNull();
@@ -142,6 +143,10 @@ describe('tokens of an external identity provider', () => {
     expect(owner.user.email).toBe('taken@corp.example');
     expect(handleFrom('ab')).toBe('user_ab');
     expect(handleFrom('deleted_mallory')).toBe('mallory');
+    expect(handleFrom('deleted_deleted_bob')).toBe('bob');
+    // An address the provider does not vouch for is not kept, and a handle never comes from one.
+    const unverified = (await me(await tokenFor(rsa, { sub: 'vera-sub', name: 'Vera Lynn', email: 'vera.private@corp.example' }))).data!.me!;
+    expect(unverified).toMatchObject({ handle: 'Vera_Lynn', email: null });
     expect(handleFrom(undefined)).toBe('user');
   });
 
@@ -211,9 +216,12 @@ describe('tokens of an external identity provider', () => {
   it('erases an external account only after a recent sign-in; the subject then starts a new account', async () => {
     const stale = await tokenFor(rsa, { sub: 'erin-sub', preferred_username: 'erin', auth_time: Math.floor(Date.now() / 1000) - 3600 });
     const erin = (await me(stale)).data!.me!;
-    const refused = await gql(app, 'mutation { deleteAccount(password: "") }', {}, { token: stale });
-    expect(errorCodes(refused)).toEqual(['UNAUTHENTICATED']);
-    expect(refused.errors![0].message).toMatch(/Sign in again/);
+    for (const token of [stale, await tokenFor(rsa, { sub: 'erin-sub' })]) {
+      // An hour-old sign-in, or none stated (a refreshed token's iat is no sign-in).
+      const refused = await gql(app, 'mutation { deleteAccount(password: "") }', {}, { token });
+      expect(errorCodes(refused)).toEqual(['UNAUTHENTICATED']);
+      expect(refused.errors![0].message).toMatch(/Sign in again/);
+    }
     const fresh = await tokenFor(rsa, { sub: 'erin-sub', auth_time: Math.floor(Date.now() / 1000) });
     expect((await gql(app, 'mutation { deleteAccount(password: "") }', {}, { token: fresh })).data).toEqual({ deleteAccount: true });
     const after = (await me(await tokenFor(rsa, { sub: 'erin-sub', preferred_username: 'erin' }))).data!.me!;
