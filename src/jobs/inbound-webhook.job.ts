@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { ConversationKind } from '../entities/conversation.entity';
 import { violatedUniqueIndex } from '../database/postgres-errors';
-import { sendMessage } from '../services/messages';
+import { postInbound } from '../services/messages';
 import type { JobDefinition, JobDeps } from './job';
 
 /** A message from an external channel (SMS, e-mail gateway), as `POST /webhooks/inbound` accepted it. */
@@ -27,7 +26,7 @@ const seen = async (deps: JobDeps, externalEventId: string) =>
   (await deps.sql.rows(`SELECT 1 FROM inbound_events WHERE external_event_id = $1`, [externalEventId])).length > 0;
 
 /**
- * Posts the message through sendMessage, so it takes a seq, reaches subscribers and is counted like
+ * Posts the message through the same statement as sendMessage (postInbound), so it takes a seq, reaches subscribers and is counted like
  * any other, and records the event in `inbound_events` in the same transaction: an event seen
  * before — redelivered later, raced by a concurrent delivery, even naming another author — is done.
  */
@@ -37,22 +36,14 @@ export const inboundWebhookJob: JobDefinition<InboundWebhookPayload> = {
   // Well under DATABASE_POOL_MAX: a burst must leave connections for the API.
   concurrency: 4,
   async run(deps, payload) {
-    // One round trip for what the event needs checked, then sendMessage's one statement.
-    const [found] = await deps.sql.rows<{ seen: boolean; authorId: string | null; kind: string | null }>(
-      `SELECT EXISTS (SELECT 1 FROM inbound_events WHERE external_event_id = $1) AS seen,
-        (SELECT u.id FROM users u WHERE lower(u.handle) = lower($2) AND u.deleted_at IS NULL) AS "authorId",
-        (SELECT c.kind FROM conversations c WHERE c.id = $3) AS kind`,
-      [payload.externalEventId, payload.authorHandle.trim(), payload.conversationId],
-    );
-    if (found.seen) return;
-    if (!found.authorId) throw new Error(`No user with handle ${JSON.stringify(payload.authorHandle)}`);
-    if (found.kind !== ConversationKind.SUPPORT) throw new Error(`Conversation ${payload.conversationId} is not a SUPPORT conversation`);
-    const input = { conversationId: payload.conversationId, body: payload.body, clientMessageId: webhookMessageKey(payload.externalEventId) };
+    const event = { ...payload, clientMessageId: webhookMessageKey(payload.externalEventId) };
     try {
-      await sendMessage(deps, found.authorId, input, deps.config.limits.messageMaxLength, payload.externalEventId);
+      // The event's checks and the send in one statement (postInbound): a redelivery finds it seen.
+      await postInbound(deps, event, deps.config.limits.messageMaxLength);
     } catch (error) {
       // A concurrent delivery of the same event committed first; this one rolled back whole.
-      if (violatedUniqueIndex(error) === 'inbound_events_pkey' || (await seen(deps, payload.externalEventId))) return;
+      const index = violatedUniqueIndex(error);
+      if (index === 'inbound_events_pkey' || index === 'messages_author_client_message_id_key' || (await seen(deps, payload.externalEventId))) return;
       throw error;
     }
   },

@@ -3,6 +3,7 @@ import { violatedUniqueIndex } from '../database/postgres-errors';
 import type { Sql } from '../database/sql';
 import { isoOfTimestamp } from '../database/timestamps';
 import type { MessageRecord, Timestamp } from '../entities/records';
+import { ConversationKind } from '../entities/conversation.entity';
 import { Message } from '../entities/message.entity';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { toGlobalId } from '../pagination/global-id';
@@ -114,9 +115,12 @@ export async function sendMessage(deps: SendDeps, authorId: string, input: NewMe
       input.clientMessageId,
     ]);
   }
-  const [row] = rows;
   withAuthor.attachAuthors(rows);
-  const { outcome, ...message } = row;
+  return settleSend(deps, rows[0], input);
+}
+
+/** What `parley_send_message` answered, as sendMessage's result (publishing a message it stored). */
+function settleSend(deps: SendDeps, { outcome, ...message }: SendRow, input: NewMessage): SentMessage {
   switch (outcome) {
     case 'earlier':
       return { message: retried(message, input), created: false };
@@ -128,6 +132,60 @@ export async function sendMessage(deps: SendDeps, authorId: string, input: NewMe
       publishCommitted(deps, [[Topic.conversation(message.conversationId), messageAdded(message)]]);
       return { message, created: true };
   }
+}
+
+/** A message from an external channel (an inbound webhook), as the job posts it. */
+export interface InboundMessage {
+  externalEventId: string;
+  /** Raw conversation id. */
+  conversationId: string;
+  authorHandle: string;
+  body: string;
+  /** The idempotency key of the message the event becomes. */
+  clientMessageId: string;
+}
+
+let inboundStatement: string | undefined;
+
+/**
+ * The inbound event's checks and `parley_send_message` in one statement: the function runs only
+ * for an event not seen before, whose author's handle names a live account, into a SUPPORT
+ * conversation (its own checks — membership, closed, the seq — follow as for any send).
+ */
+function inboundSql(sql: Sql): string {
+  return (inboundStatement ??= `WITH checked AS (
+      SELECT EXISTS (SELECT 1 FROM inbound_events WHERE external_event_id = $5) AS seen,
+        (SELECT u.id FROM users u WHERE lower(u.handle) = lower($6) AND u.deleted_at IS NULL) AS author_id,
+        (SELECT c.kind FROM conversations c WHERE c.id = $2) AS kind)
+    SELECT checked.seen AS "inboundSeen", checked.author_id AS "inboundAuthorId", checked.kind AS "inboundKind", r.outcome,
+      ${messageWithAuthor(sql, () => undefined).select}
+    FROM checked
+    LEFT JOIN LATERAL (
+      SELECT s.* FROM parley_send_message($1, $2, checked.author_id, $3, $4, $5) s
+      WHERE NOT checked.seen AND checked.author_id IS NOT NULL AND checked.kind = 'SUPPORT'
+    ) r ON true
+    LEFT JOIN LATERAL (SELECT (r.message).*) m ON true
+    LEFT JOIN users au ON au.id = m.author_id`);
+}
+
+type InboundRow = SendRow & { inboundSeen: boolean; inboundAuthorId: string | null; inboundKind: string | null };
+
+/**
+ * Posts an inbound event's message in one round trip (see `inboundSql`), recording the event with
+ * it in the same transaction. 'seen' when the event was posted before; throws for an author or a
+ * conversation that cannot take it, and as sendMessage does.
+ */
+export async function postInbound(deps: SendDeps, event: InboundMessage, maxLength: number): Promise<'posted' | 'seen'> {
+  const body = checkBody(event.body, maxLength);
+  const withAuthor = messageWithAuthor(deps.sql, () => undefined);
+  const rows = await deps.sql.rows<InboundRow>(inboundSql(deps.sql), [randomUUID(), event.conversationId, body, event.clientMessageId, event.externalEventId, event.authorHandle.trim()]);
+  withAuthor.attachAuthors(rows.filter((row) => row.id !== null));
+  const [{ inboundSeen, inboundAuthorId, inboundKind, ...row }] = rows;
+  if (inboundSeen) return 'seen';
+  if (!inboundAuthorId) throw new Error(`No user with handle ${JSON.stringify(event.authorHandle)}`);
+  if (inboundKind !== ConversationKind.SUPPORT) throw new Error(`Conversation ${event.conversationId} is not a SUPPORT conversation`);
+  settleSend(deps, row, event);
+  return 'posted';
 }
 
 const isoOrNull = (value: Timestamp | null): string | null => (value === null ? null : isoOfTimestamp(value));

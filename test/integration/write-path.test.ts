@@ -6,7 +6,10 @@ import WebSocket from 'ws';
 import { buildParleySchema } from '../../src/schema';
 import { shareKey } from '../../src/subscriptions/shared-execution';
 import { fromGlobalId } from '../../src/pagination/global-id';
+import { ConversationKind } from '../../src/entities/conversation.entity';
+import { inboundWebhookJob } from '../../src/jobs/inbound-webhook.job';
 import { openConversation, sendMessage, type Member } from '../factories/chat.factory';
+import { createConversation } from '../factories/conversation.factory';
 import { createUser } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';
 import { errorCodes, gql, runOperation } from '../helpers/gql';
@@ -46,6 +49,21 @@ describe('sendMessage in one round trip, and events that carry what subscribers 
     expect(message).toMatchObject({ seq: 4, body: 'one round trip' });
     expect(own(writer)).toHaveLength(1);
     expect(own(writer)[0]).toContain('parley_send_message');
+  });
+
+  it('posts an inbound webhook event with one SQL statement, and a redelivery with one that writes nothing', async () => {
+    const conversationId = await createConversation(writer, [ada.user.id, bob.user.id], { kind: ConversationKind.SUPPORT });
+    const payload = { externalEventId: `sms-${randomUUID()}`, conversationId, authorHandle: bob.user.handle, body: 'from the gateway', sentAt: new Date().toISOString() };
+    const { dataSource, sql, bus, logger, config, metrics } = writer.services;
+    const run = () => inboundWebhookJob.run({ dataSource, sql, bus, logger, config, metrics }, payload, { now: () => new Date(), lastAttempt: false });
+    for (let delivery = 0; delivery < 2; delivery++) {
+      writer.queries.length = 0;
+      await run();
+      expect(own(writer)).toHaveLength(1);
+      expect(own(writer)[0]).toContain('parley_send_message');
+    }
+    const [{ count }] = await dataSource.query(`SELECT count(*)::int AS count FROM messages WHERE conversation_id = $1`, [conversationId]);
+    expect(count).toBe(1);
   });
 
   it('edits, deletes and reacts with one SQL statement each, and a change that changes nothing takes no seq', async () => {
