@@ -39,6 +39,10 @@ beforeAll(async () => {
       JOB_TIMEOUT: '3s',
       JOB_MAINTENANCE_INTERVAL: '1s',
       JOB_RETRY_DELAY: '1s',
+      // Subscribers of the frozen, then killed instance may miss more than the default 500 events
+      // while 1,000 webhooks are posted; this test is about resuming, not about ResyncRequired.
+      REPLAY_LIMIT: '5000',
+      WS_MAX_QUEUED_EVENTS: '10000',
     },
   });
   pg = new Pg({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${schema}` });

@@ -124,9 +124,11 @@ it('closes a subscriber that stops reading with 1013, keeps others on time, and 
   await expectEventually(() => expect(reader.received.length).toBe(500 + EVENTS), { timeoutMs: 60_000 });
   const p99During = p99(during, reader.received);
   expect(await slowConsumersClosed()).toBe(1);
-  // The reader kept up: its p99 stays near what it was (a loose bound; the figures are printed).
+  // The reader kept up: a reader held up by the stalled one would wait out the whole 10-second flow,
+  // so a second separates the two even with the other fault suites loading the machine (the figures
+  // are printed; 278 ms was seen beside the fuzz and soak suites, 12–33 ms alone).
   console.log(`reader p99 before ${p99Before} ms, with a stalled subscriber ${p99During} ms`);
-  expect(p99During).toBeLessThan(Math.max(5 * p99Before, 250));
+  expect(p99During).toBeLessThan(Math.max(5 * p99Before, 1_000));
 
   // The stalled client reads again: the backlog the kernel held, then the close frame.
   slow.socket.resume();
