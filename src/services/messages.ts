@@ -72,14 +72,30 @@ export interface SentMessage {
 /** `parley_send_message`'s answer (migration 1732330000000), as a message row with its author. */
 type SendRow = MessageRecord & { outcome: 'sent' | 'earlier' | 'not_found' | 'closed' };
 
+/**
+ * A statement reading the message a write function returned (`r.message`) as a row with its author
+ * joined, as messages-page reads them: `columns` first, `from` the function call aliased `r`, after
+ * an optional `WITH` clause.
+ */
+function returnedMessageSql(sql: Sql, columns: string, from: string, withClause = ''): string {
+  return `${withClause}SELECT ${columns}, ${messageWithAuthor(sql, () => undefined).select}
+    FROM ${from}
+    LEFT JOIN LATERAL (SELECT (r.message).*) m ON true
+    LEFT JOIN users au ON au.id = m.author_id`;
+}
+
+/** Runs a statement of message rows; each message gets its author attached (a refusal's row has none). */
+async function messageRows<T extends MessageRecord>(sql: Sql, text: string, values: unknown[]): Promise<T[]> {
+  const rows = await sql.rows<T>(text, values);
+  messageWithAuthor(sql, () => undefined).attachAuthors(rows.filter((row) => row.id !== null));
+  return rows;
+}
+
 let sendStatement: string | undefined;
 
-/** The one statement: the function, its message as a row, and the author joined (as messages-page reads them). */
+/** The one statement: the function, and its message as a row with the author. */
 function sendSql(sql: Sql): string {
-  return (sendStatement ??= `SELECT r.outcome, ${messageWithAuthor(sql, () => undefined).select}
-    FROM parley_send_message($1, $2, $3, $4, $5, $6) r
-    LEFT JOIN LATERAL (SELECT (r.message).*) m ON true
-    LEFT JOIN users au ON au.id = m.author_id`);
+  return (sendStatement ??= returnedMessageSql(sql, 'r.outcome', 'parley_send_message($1, $2, $3, $4, $5, NULL) r'));
 }
 
 /** A retry: the first message sent with this key, which must have gone to the same conversation. */
@@ -98,24 +114,22 @@ function retried(existing: MessageRecord, input: NewMessage): MessageRecord {
  * (see the migration for the guarantees). Idempotent per author and `clientMessageId`: a retry
  * returns the first message and publishes nothing. Once it has committed, the event is published
  * with the message and its author's public fields, so that no instance reads them back to deliver it.
- * `externalEventId` records an inbound webhook event with the message, in the same transaction.
  */
-export async function sendMessage(deps: SendDeps, authorId: string, input: NewMessage, maxLength: number, externalEventId: string | null = null): Promise<SentMessage> {
+export async function sendMessage(deps: SendDeps, authorId: string, input: NewMessage, maxLength: number): Promise<SentMessage> {
   const body = checkBody(input.body, maxLength);
   const { sql } = deps;
-  const withAuthor = messageWithAuthor(sql, () => undefined);
   let rows: SendRow[];
   try {
-    rows = await sql.rows<SendRow>(sendSql(sql), [randomUUID(), input.conversationId, authorId, body, input.clientMessageId, externalEventId]);
+    rows = await messageRows<SendRow>(sql, sendSql(sql), [randomUUID(), input.conversationId, authorId, body, input.clientMessageId]);
   } catch (error) {
     // A retry that raced this one on another conversation's lock committed first.
     if (violatedUniqueIndex(error) !== 'messages_author_client_message_id_key') throw error;
-    rows = await sql.rows<SendRow>(`SELECT 'earlier' AS outcome, ${withAuthor.select} FROM messages m JOIN users au ON au.id = m.author_id WHERE m.author_id = $1 AND m.client_message_id = $2`, [
-      authorId,
-      input.clientMessageId,
-    ]);
+    rows = await messageRows<SendRow>(
+      sql,
+      `SELECT 'earlier' AS outcome, ${messageWithAuthor(sql, () => undefined).select} FROM messages m JOIN users au ON au.id = m.author_id WHERE m.author_id = $1 AND m.client_message_id = $2`,
+      [authorId, input.clientMessageId],
+    );
   }
-  withAuthor.attachAuthors(rows);
   return settleSend(deps, rows[0], input);
 }
 
@@ -153,19 +167,19 @@ let inboundStatement: string | undefined;
  * conversation (its own checks — membership, closed, the seq — follow as for any send).
  */
 function inboundSql(sql: Sql): string {
-  return (inboundStatement ??= `WITH checked AS (
+  return (inboundStatement ??= returnedMessageSql(
+    sql,
+    'checked.seen AS "inboundSeen", checked.author_id AS "inboundAuthorId", checked.kind AS "inboundKind", r.outcome',
+    `checked LEFT JOIN LATERAL (
+      SELECT s.* FROM parley_send_message($1, $2, checked.author_id, $3, $4, $5) s
+      WHERE NOT checked.seen AND checked.author_id IS NOT NULL AND checked.kind = '${ConversationKind.SUPPORT}'
+    ) r ON true`,
+    `WITH checked AS (
       SELECT EXISTS (SELECT 1 FROM inbound_events WHERE external_event_id = $5) AS seen,
         (SELECT u.id FROM users u WHERE lower(u.handle) = lower($6) AND u.deleted_at IS NULL) AS author_id,
         (SELECT c.kind FROM conversations c WHERE c.id = $2) AS kind)
-    SELECT checked.seen AS "inboundSeen", checked.author_id AS "inboundAuthorId", checked.kind AS "inboundKind", r.outcome,
-      ${messageWithAuthor(sql, () => undefined).select}
-    FROM checked
-    LEFT JOIN LATERAL (
-      SELECT s.* FROM parley_send_message($1, $2, checked.author_id, $3, $4, $5) s
-      WHERE NOT checked.seen AND checked.author_id IS NOT NULL AND checked.kind = 'SUPPORT'
-    ) r ON true
-    LEFT JOIN LATERAL (SELECT (r.message).*) m ON true
-    LEFT JOIN users au ON au.id = m.author_id`);
+    `,
+  ));
 }
 
 type InboundRow = SendRow & { inboundSeen: boolean; inboundAuthorId: string | null; inboundKind: string | null };
@@ -177,9 +191,7 @@ type InboundRow = SendRow & { inboundSeen: boolean; inboundAuthorId: string | nu
  */
 export async function postInbound(deps: SendDeps, event: InboundMessage, maxLength: number): Promise<'posted' | 'seen'> {
   const body = checkBody(event.body, maxLength);
-  const withAuthor = messageWithAuthor(deps.sql, () => undefined);
-  const rows = await deps.sql.rows<InboundRow>(inboundSql(deps.sql), [randomUUID(), event.conversationId, body, event.clientMessageId, event.externalEventId, event.authorHandle.trim()]);
-  withAuthor.attachAuthors(rows.filter((row) => row.id !== null));
+  const rows = await messageRows<InboundRow>(deps.sql, inboundSql(deps.sql), [randomUUID(), event.conversationId, body, event.clientMessageId, event.externalEventId, event.authorHandle.trim()]);
   const [{ inboundSeen, inboundAuthorId, inboundKind, ...row }] = rows;
   if (inboundSeen) return 'seen';
   if (!inboundAuthorId) throw new Error(`No user with handle ${JSON.stringify(event.authorHandle)}`);
@@ -235,10 +247,7 @@ type ChangeRow = MessageRecord & {
 let changeStatement: string | undefined;
 
 function changeSql(sql: Sql): string {
-  return (changeStatement ??= `SELECT r.outcome, r.seq AS "eventSeq", r.occurred_at AS "eventAt", ${messageWithAuthor(sql, () => undefined).select}
-    FROM parley_change_message($1, $2, $3, $4) r
-    LEFT JOIN LATERAL (SELECT (r.message).*) m ON true
-    LEFT JOIN users au ON au.id = m.author_id`);
+  return (changeStatement ??= returnedMessageSql(sql, 'r.outcome, r.seq AS "eventSeq", r.occurred_at AS "eventAt"', 'parley_change_message($1, $2, $3, $4) r'));
 }
 
 /**
@@ -249,9 +258,7 @@ function changeSql(sql: Sql): string {
  * changed nothing publishes nothing. Returns the message as it is now, with its author.
  */
 export async function changeMessage(deps: SendDeps, viewerId: string, messageId: string, action: MessageAction, value: string | null = null): Promise<MessageRecord> {
-  const withAuthor = messageWithAuthor(deps.sql, () => undefined);
-  const rows = await deps.sql.rows<ChangeRow>(changeSql(deps.sql), [messageId, viewerId, action, value]);
-  withAuthor.attachAuthors(rows.filter((row) => row.id !== null));
+  const rows = await messageRows<ChangeRow>(deps.sql, changeSql(deps.sql), [messageId, viewerId, action, value]);
   const [{ outcome, eventSeq, eventAt, ...message }] = rows;
   switch (outcome) {
     case 'not_found':

@@ -136,7 +136,6 @@ const KEEP_ALIVE_SLICES = 48;
 class KeepAlive {
   private readonly slices: Set<WebSocket>[] = Array.from({ length: KEEP_ALIVE_SLICES }, () => new Set());
   private readonly awaitingPong = new Set<WebSocket>();
-  private readonly sliceOf = new WeakMap<WebSocket, Set<WebSocket>>();
   private nextSlice = 0;
   private turn = 0;
   private readonly timer: NodeJS.Timeout;
@@ -147,14 +146,13 @@ class KeepAlive {
   }
 
   add(socket: WebSocket): void {
-    const slice = this.slices[this.nextSlice++ % KEEP_ALIVE_SLICES];
-    slice.add(socket);
-    this.sliceOf.set(socket, slice);
+    this.slices[this.nextSlice++ % KEEP_ALIVE_SLICES].add(socket);
     socket.on('pong', () => this.awaitingPong.delete(socket));
   }
 
+  /** A socket that closed (or was cut): nothing is kept per socket to find its slice, so each is asked. */
   delete(socket: WebSocket): void {
-    this.sliceOf.get(socket)?.delete(socket);
+    for (const slice of this.slices) slice.delete(socket);
     this.awaitingPong.delete(socket);
   }
 

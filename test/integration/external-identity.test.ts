@@ -1,61 +1,14 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type KeyLike } from 'jose';
+import { SignJWT } from 'jose';
 import { createTokenService } from '../../src/security/jwt';
 import { handleFrom } from '../../src/services/external-accounts';
 import { createUser } from '../factories/user.factory';
 import { errorCodes, gql } from '../helpers/gql';
+import { JwksServer, signingKey, type SigningKey } from '../helpers/jwks-server';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/test-app';
 import { connectWs, type TestWsClient } from '../helpers/ws-client';
 
 const ISSUER = 'https://idp.example.test/';
 const AUDIENCE = 'parley-api';
-
-interface SigningKey {
-  kid: string;
-  alg: 'RS256' | 'ES256';
-  privateKey: KeyLike;
-  publicJwk: JWK;
-  publicPem: string;
-}
-
-async function signingKey(kid: string, alg: 'RS256' | 'ES256'): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, publicPem: await exportSPKI(publicKey) };
-}
-
-/**
- * The identity provider's JWKS endpoint, inside the test: its keys can be rotated, and it can be
- * made to fail or to hang.
- */
-class JwksServer {
-  keys: SigningKey[] = [];
-  mode: 'ok' | 'failing' | 'hanging' = 'ok';
-  fetches = 0;
-  private readonly hanging = new Set<ServerResponse>();
-  private readonly server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    this.fetches += 1;
-    if (this.mode === 'hanging') return void this.hanging.add(res);
-    if (this.mode === 'failing') return void res.writeHead(500).end();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.keys.map((k) => k.publicJwk) }));
-  });
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/.well-known/jwks.json`;
-  }
-
-  release(): void {
-    for (const res of this.hanging) res.writeHead(500).end();
-    this.hanging.clear();
-  }
-
-  async stop(): Promise<void> {
-    this.release();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 interface Claims {
   sub?: string;
