@@ -99,7 +99,7 @@ ${r.rounds > 1 ? 'runs' : 'run'} per server at saturation. Before the load, all 
 | server CPU per request | ${parley.cpuMsPerRequest} ms | ${postgraphile.cpuMsPerRequest} ms | ${limit.cpuMsPerRequest} ms | ×${ratio(parley.cpuMsPerRequest, postgraphile.cpuMsPerRequest)} | ×${ratio(parley.cpuMsPerRequest, limit.cpuMsPerRequest)} |
 | p50 / p99 at saturation | ${parley.p50} / ${parley.p99} ms | ${postgraphile.p50} / ${postgraphile.p99} ms | ${limit.p50} / ${limit.p99} ms | | |
 | p50 / p99 at ${f.rate} req/s | ${f.parley.p50} / ${f.parley.p99} ms | ${f.postgraphile.p50} / ${f.postgraphile.p99} ms | ${f.limit.p50} / ${f.limit.p99} ms | | p99 ×${r.p99Ratio} |
-| SQL statements per request | ${r.statements.first2} (first: 2), ${r.statements.first10} (first: 10) | 2 | 1 | | |
+| SQL statements per request | ${r.statements.first2} (first: 2), ${r.statements.first10} (first: 10)${r.statements.roundTrips ? ` in ${r.statements.roundTrips} round trips` : ''} | 2 | 1 | | |
 
 ${img}
 `;

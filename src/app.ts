@@ -29,6 +29,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Sees every SQL statement; tests count statements with it. */
   onQuery?: (sql: string, parameters?: unknown[]) => void;
+  /** Sees each round trip of the lean reads and writes (`Sql`): the statements it carried; tests and the bench count them. */
+  onRoundTrip?: (statements: string[]) => void;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const lifecycle = createLifecycle(logger);
   try {
     if (config.auth.jwtSecretGenerated) logger.warn('JWT_SECRET is not set: using a random secret, so tokens stop working when this process exits');
-    const backends = await openBackends({ config, logger, instanceId, onQuery: options.onQuery }, lifecycle);
+    const backends = await openBackends({ config, logger, instanceId, onQuery: options.onQuery, onRoundTrip: options.onRoundTrip }, lifecycle);
     const graphql = await prepareGraphql(config, backends);
     const clientAddress = createClientAddress(config.http.trustProxy);
     const parts = { config, logger, instanceId, backends, graphql, clientAddress };

@@ -35,7 +35,7 @@ export interface NestedQueryResult {
   /** All three at one rate: half the lowest saturation rate. */
   fixedRate: { rate: number; parley: LoadFigures; postgraphile: LoadFigures; limit: LoadFigures };
   /** SQL statements one request runs, for first: 2 and first: 10 (constant in page size). */
-  statements: { first2: number; first10: number };
+  statements: { first2: number; first10: number; roundTrips?: number };
   /** Parley's req/s at saturation over the hand-written-SQL baseline's (target ≥ 0.5). */
   throughputRatio: number;
   /** Parley's req/s at saturation over PostGraphile's (target ≥ 1.5, at least 1.0). */
@@ -227,8 +227,9 @@ function strip({ requestsPerSecond, p50, p99, requests }: LoadFigures): LoadFigu
 }
 
 /** Statements one request runs, counted in an app of this process (the server process is not instrumented). */
-async function countStatements(env: { databaseUrl: string; schema: string }, viewerId: string): Promise<{ first2: number; first10: number }> {
+async function countStatements(env: { databaseUrl: string; schema: string }, viewerId: string): Promise<NestedQueryResult['statements']> {
   const statements: string[] = [];
+  let roundTrips = 0;
   const config = loadConfig({
     NODE_ENV: 'production',
     PERSISTED_QUERIES: 'off',
@@ -244,12 +245,13 @@ async function countStatements(env: { databaseUrl: string; schema: string }, vie
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
   });
-  const app = await createApp(config, { onQuery: (sql) => statements.push(sql) });
+  const app = await createApp(config, { onQuery: (sql) => statements.push(sql), onRoundTrip: () => (roundTrips += 1) });
   try {
     await app.start();
     const token = await app.services.tokens.issue(viewerId);
     const count = async (n: number) => {
       statements.length = 0;
+      roundTrips = 0;
       const response = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: NESTED, variables: { n } }) });
       const text = await response.text();
       if (text.includes('"errors"')) throw new Error(text.slice(0, 300));
@@ -257,7 +259,9 @@ async function countStatements(env: { databaseUrl: string; schema: string }, vie
     };
     // Warm up first: the viewer's account check is cached for 10 s, so only a cold first request runs it.
     await count(10);
-    return { first2: await count(2), first10: await count(10) };
+    const first2 = await count(2);
+    const first10 = await count(10);
+    return { first2, first10, roundTrips };
   } finally {
     await app.stop();
   }

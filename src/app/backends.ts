@@ -48,13 +48,14 @@ export interface BackendOptions {
   logger: Logger;
   instanceId: string;
   onQuery?: (sql: string, parameters?: unknown[]) => void;
+  onRoundTrip?: (statements: string[]) => void;
 }
 
 /** The Redis-backed stores, or their in-process twins in single-instance mode (one interface each). */
 type Stores = Pick<Backends, 'rateLimiter' | 'connectionLimits' | 'apqCache'> & { bus: EventBus; presence: PresenceStore; readiness: ReadinessCheck[] };
 
 /** Opens each backend and registers how to close it, in the order `stop()` must undo. */
-export async function openBackends({ config, logger, instanceId, onQuery }: BackendOptions, lifecycle: Lifecycle): Promise<Backends> {
+export async function openBackends({ config, logger, instanceId, onQuery, onRoundTrip }: BackendOptions, lifecycle: Lifecycle): Promise<Backends> {
   const database = await openDatabase(config, logger, onQuery);
   lifecycle.add('database', database.close);
   const { dataSource } = database;
@@ -66,7 +67,7 @@ export async function openBackends({ config, logger, instanceId, onQuery }: Back
   lifecycle.add('presence', () => presence.dispose());
 
   const metrics = createMetrics();
-  const sql = createSql(dataSource, { prepared: config.database.preparedStatements, onQuery });
+  const sql = createSql(dataSource, { prepared: config.database.preparedStatements, onQuery, onRoundTrip });
   const jobs = await startJobQueue({
     url: database.url,
     deps: { dataSource, sql, bus, logger, config, metrics },

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
 import { entityColumns } from './entity-columns';
+import { prepareValue, StatementBatch, type BatchedStatement } from './statement-batch';
 import { leanTypes } from './timestamps';
 
 /**
@@ -14,9 +15,17 @@ import { leanTypes } from './timestamps';
  * runs it: PostgreSQL parses and plans it once per connection instead of once per call (which is
  * CPU the database shares with everything else). Off behind a pooler that cannot keep them (such as
  * PgBouncer before 1.21 in transaction mode): DATABASE_PREPARED_STATEMENTS=off.
+ *
+ * Reads asked for in the same turn share one round trip: DataLoaders that fire together (a page's
+ * members, messages, last messages and unread counts) send their statements in one write and get
+ * them answered in one flush (see `StatementBatch`), instead of one round trip, one socket write
+ * and one pooled connection each.
  */
 export interface Sql {
+  /** A read-only statement's rows. It may share a round trip and an implicit transaction with other reads. */
   rows<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
+  /** A statement that changes data (and its returned rows): alone, in its own round trip and transaction. */
+  write<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
   /**
    * `alias.column AS "<prefix>property"` for an entity's columns but `omit` (never a secret such as
    * a password hash in a read that feeds answers), made once per distinct call.
@@ -24,7 +33,15 @@ export interface Sql {
   columns(entity: EntityTarget<ObjectLiteral>, alias: string, options?: { prefix?: string; omit?: string[] }): string;
 }
 
-export function createSql(dataSource: DataSource, { prepared, onQuery }: { prepared: boolean; onQuery?: (sql: string, parameters?: unknown[]) => void }): Sql {
+export interface SqlOptions {
+  prepared: boolean;
+  /** Sees every statement, when it is asked for. */
+  onQuery?: (sql: string, parameters?: unknown[]) => void;
+  /** Sees every round trip, with the statements it carries. */
+  onRoundTrip?: (statements: string[]) => void;
+}
+
+export function createSql(dataSource: DataSource, { prepared, onQuery, onRoundTrip }: SqlOptions): Sql {
   // TypeORM's pool of the primary (with replication, `master`), where its own `query()` goes too.
   const pool = (dataSource.driver as unknown as { master: Pool }).master;
   const columnLists = new Map<string, string>();
@@ -35,11 +52,61 @@ export function createSql(dataSource: DataSource, { prepared, onQuery }: { prepa
     if (name === undefined) names.set(text, (name = `parley_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`));
     return name;
   };
+  const alone = async <T>(text: string, values: unknown[]): Promise<T[]> => {
+    onRoundTrip?.([text]);
+    return (await pool.query({ text, values, types: leanTypes, ...(prepared ? { name: nameOf(text) } : {}) })).rows as T[];
+  };
+  const runAlone = (statement: BatchedStatement) => alone(statement.text, statement.values).then(statement.resolve, statement.reject);
+
+  // Reads asked for since the last flush. The flush waits for the event loop's check phase: loaders
+  // of one level do not all dispatch in the same tick (a resolver may await a promise or two before
+  // it loads), and by then every callback of this poll phase has asked for what it needs, so under
+  // load the reads of several requests share a write too.
+  let pending: BatchedStatement[] = [];
+  const flush = async () => {
+    const statements = pending;
+    pending = [];
+    if (statements.length === 1) return runAlone(statements[0]);
+    let client;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      for (const statement of statements) statement.reject(error);
+      return;
+    }
+    // A connection lost mid-batch fails the batch's statements (handleError); as with pool.query,
+    // its 'error' event must not go unheard while the connection is out of the pool.
+    const lost = () => undefined;
+    client.on('error', lost);
+    onRoundTrip?.(statements.map((statement) => statement.text));
+    const batch = new StatementBatch(statements, leanTypes);
+    client.query(batch);
+    const { skipped, failed } = await batch.settled;
+    client.off('error', lost);
+    // As pool.query does: a connection that saw an error is not reused.
+    client.release(failed);
+    // PostgreSQL skipped the reads after a failed one: each runs again on its own.
+    for (const statement of skipped) void runAlone(statement);
+  };
+
   return {
-    async rows<T>(text: string, values: unknown[] = []) {
+    rows<T>(text: string, values: unknown[] = []) {
       onQuery?.(text, values);
-      const result = await pool.query({ text, values, types: leanTypes, ...(prepared ? { name: nameOf(text) } : {}) });
-      return result.rows as T[];
+      return new Promise<T[]>((resolve, reject) => {
+        let encoded: unknown[];
+        try {
+          encoded = values.map(prepareValue);
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        pending.push({ text, values: encoded, name: prepared ? nameOf(text) : undefined, resolve: resolve as (rows: unknown[]) => void, reject });
+        if (pending.length === 1) setImmediate(() => void flush());
+      });
+    },
+    write<T>(text: string, values: unknown[] = []) {
+      onQuery?.(text, values);
+      return alone<T>(text, values);
     },
     columns(entity, alias, { prefix = '', omit = [] } = {}) {
       const name = dataSource.getMetadata(entity).name;

@@ -86,7 +86,7 @@ function returnedMessageSql(sql: Sql, columns: string, from: string, withClause 
 
 /** Runs a statement of message rows; each message gets its author attached (a refusal's row has none). */
 async function messageRows<T extends MessageRecord>(sql: Sql, text: string, values: unknown[]): Promise<T[]> {
-  const rows = await sql.rows<T>(text, values);
+  const rows = await sql.write<T>(text, values);
   messageWithAuthor(sql, () => undefined).attachAuthors(rows.filter((row) => row.id !== null));
   return rows;
 }

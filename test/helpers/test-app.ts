@@ -15,6 +15,8 @@ export interface TestApp extends App {
   wsUrl: string;
   /** Every SQL statement the app ran, in order; clear it between measurements. */
   queries: string[];
+  /** Every round trip of the lean reads and writes, with the statements it carried; clear it as `queries`. */
+  roundTrips: string[][];
   /** Every log line the app wrote, parsed. */
   logs: Record<string, unknown>[];
 }
@@ -56,6 +58,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     REDIS_KEY_PREFIX: env.REDIS_KEY_PREFIX ?? `test:${schema}:`,
   });
   const queries: string[] = [];
+  const roundTrips: string[][] = [];
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -65,7 +68,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   });
   let app: App;
   try {
-    app = await createApp(config, { logger: pino({ level: config.log.level }, sink), onQuery: (sql) => queries.push(sql) });
+    app = await createApp(config, { logger: pino({ level: config.log.level }, sink), onQuery: (sql) => queries.push(sql), onRoundTrip: (statements) => roundTrips.push(statements) });
   } catch (error) {
     // A refused start-up (a test of one) leaves no schema behind.
     if (!env.DATABASE_SCHEMA) await dropSchema(config.database.url ?? TEST_DATABASE_URL, schema);
@@ -76,6 +79,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   return {
     config,
     queries,
+    roundTrips,
     logs,
     url: app.url,
     instanceId: app.instanceId,

@@ -159,6 +159,7 @@ describe('SQL statements per request', () => {
     }
     const statements = async (n: number) => {
       app.queries.length = 0;
+      app.roundTrips.length = 0;
       const response = await gql<any>(app, NESTED, { n }, { token: viewer.token });
       expect(response.errors).toBeUndefined();
       expect(response.data.conversations.edges).toHaveLength(n);
@@ -178,5 +179,28 @@ describe('SQL statements per request', () => {
     // Conversations (with the viewer's memberships), lastMessage (with authors), unreadCount,
     // members (with users), messages (with authors), reactions.
     expect(fifty.length).toBe(6);
+  });
+
+  it('takes three round trips: the conversations, then the four reads under them together, then the reactions', async () => {
+    const viewer = await createUser(app);
+    const friend = await createUser(app);
+    for (let i = 0; i < 3; i++) {
+      const id = await createConversation(app, [viewer.user.id, friend.user.id]);
+      const [first] = await createMessages(app, id, [viewer.user.id, friend.user.id], 3);
+      await createReaction(app, first, friend.user.id, '🎉');
+    }
+    const roundTrips = async () => {
+      app.roundTrips.length = 0;
+      const response = await gql<any>(app, NESTED, { n: 3 }, { token: viewer.token });
+      expect(response.errors).toBeUndefined();
+      return app.roundTrips.filter((trip) => !trip.some((sql) => sql.includes('metric_instance_minutes')));
+    };
+    await roundTrips(); // the viewer's account check, cached after the first request
+    const trips = await roundTrips();
+    expect(trips.map((trip) => trip.length)).toEqual([1, 4, 1]);
+    expect(trips[0][0]).toMatch(/JOIN conversations c/);
+    expect(trips[1].join('\n')).toMatch(/memberships ms JOIN users/);
+    expect(trips[1].join('\n')).toMatch(/messages m JOIN users au/);
+    expect(trips[2][0]).toMatch(/FROM reactions/);
   });
 });
