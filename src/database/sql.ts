@@ -33,6 +33,12 @@ export interface Sql {
   columns(entity: EntityTarget<ObjectLiteral>, alias: string, options?: { prefix?: string; omit?: string[] }): string;
 }
 
+/**
+ * The most reads one round trip carries. PostgreSQL runs a connection's statements one after
+ * another, so a poll phase's reads beyond this go out on further connections and run side by side.
+ */
+const BATCH_MAX = 8;
+
 export interface SqlOptions {
   prepared: boolean;
   /** Sees every statement, when it is asked for. */
@@ -63,9 +69,12 @@ export function createSql(dataSource: DataSource, { prepared, onQuery, onRoundTr
   // it loads), and by then every callback of this poll phase has asked for what it needs, so under
   // load the reads of several requests share a write too.
   let pending: BatchedStatement[] = [];
-  const flush = async () => {
+  const flush = () => {
     const statements = pending;
     pending = [];
+    for (let start = 0; start < statements.length; start += BATCH_MAX) void send(statements.slice(start, start + BATCH_MAX));
+  };
+  const send = async (statements: BatchedStatement[]) => {
     if (statements.length === 1) return runAlone(statements[0]);
     let client;
     try {
@@ -101,7 +110,7 @@ export function createSql(dataSource: DataSource, { prepared, onQuery, onRoundTr
           return;
         }
         pending.push({ text, values: encoded, name: prepared ? nameOf(text) : undefined, resolve: resolve as (rows: unknown[]) => void, reject });
-        if (pending.length === 1) setImmediate(() => void flush());
+        if (pending.length === 1) setImmediate(flush);
       });
     },
     write<T>(text: string, values: unknown[] = []) {

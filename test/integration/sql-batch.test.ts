@@ -102,4 +102,13 @@ describe('reads asked for in the same turn', () => {
       await proxy.close();
     }
   });
+
+  it('sends at most eight reads in one round trip, so that more run side by side on further connections', async () => {
+    const { sql } = sqlOn(true, 4);
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => probe(sql, `r${i}`)));
+    expect(answers.map(([row]) => row.tag)).toEqual(Array.from({ length: 20 }, (_, i) => `r${i}`));
+    const transactions = new Map<string, number>();
+    for (const [row] of answers) transactions.set(`${row.pid} ${row.began}`, (transactions.get(`${row.pid} ${row.began}`) ?? 0) + 1);
+    expect([...transactions.values()].sort((a, b) => b - a)).toEqual([8, 8, 4]);
+  });
 });
