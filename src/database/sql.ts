@@ -24,8 +24,12 @@ import { leanTypes } from './timestamps';
 export interface Sql {
   /** A read-only statement's rows. It may share a round trip and an implicit transaction with other reads. */
   rows<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
-  /** A statement that changes data (and its returned rows): alone, in its own round trip and transaction. */
-  write<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
+  /**
+   * A statement's rows, in a round trip and transaction of its own: every statement that changes
+   * data, and reads that may be slow (searches), which would hold up the cheap reads queued behind
+   * them on a shared connection.
+   */
+  alone<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
   /**
    * `alias.column AS "<prefix>property"` for an entity's columns but `omit` (never a secret such as
    * a password hash in a read that feeds answers), made once per distinct call.
@@ -69,6 +73,10 @@ export function createSql(dataSource: DataSource, { prepared, onQuery, onRoundTr
   // it loads), and by then every callback of this poll phase has asked for what it needs, so under
   // load the reads of several requests share a write too.
   let pending: BatchedStatement[] = [];
+  const enqueue = (statement: BatchedStatement) => {
+    pending.push(statement);
+    if (pending.length === 1) setImmediate(flush);
+  };
   const flush = () => {
     const statements = pending;
     pending = [];
@@ -76,6 +84,7 @@ export function createSql(dataSource: DataSource, { prepared, onQuery, onRoundTr
   };
   const send = async (statements: BatchedStatement[]) => {
     if (statements.length === 1) return runAlone(statements[0]);
+    onRoundTrip?.(statements.map((statement) => statement.text));
     let client;
     try {
       client = await pool.connect();
@@ -87,15 +96,14 @@ export function createSql(dataSource: DataSource, { prepared, onQuery, onRoundTr
     // its 'error' event must not go unheard while the connection is out of the pool.
     const lost = () => undefined;
     client.on('error', lost);
-    onRoundTrip?.(statements.map((statement) => statement.text));
     const batch = new StatementBatch(statements, leanTypes);
     client.query(batch);
-    const { skipped, failed } = await batch.settled;
+    const { skipped, broken } = await batch.settled;
     client.off('error', lost);
-    // As pool.query does: a connection that saw an error is not reused.
-    client.release(failed);
-    // PostgreSQL skipped the reads after a failed one: each runs again on its own.
-    for (const statement of skipped) void runAlone(statement);
+    // A connection lost or ended by the server is not reused; one that refused a statement is.
+    client.release(broken);
+    // PostgreSQL skipped the reads after a refused one: they go out again, with the next batch.
+    for (const statement of skipped) enqueue(statement);
   };
 
   return {
@@ -109,11 +117,10 @@ export function createSql(dataSource: DataSource, { prepared, onQuery, onRoundTr
           reject(error);
           return;
         }
-        pending.push({ text, values: encoded, name: prepared ? nameOf(text) : undefined, resolve: resolve as (rows: unknown[]) => void, reject });
-        if (pending.length === 1) setImmediate(flush);
+        enqueue({ text, values: encoded, name: prepared ? nameOf(text) : undefined, resolve: resolve as (rows: unknown[]) => void, reject });
       });
     },
-    write<T>(text: string, values: unknown[] = []) {
+    alone<T>(text: string, values: unknown[] = []) {
       onQuery?.(text, values);
       return alone<T>(text, values);
     },

@@ -22,9 +22,16 @@ interface ProtocolConnection {
   bind(config: { statement?: string; values?: unknown[] }): void;
   describe(config: { type: 'P'; name?: string }): void;
   execute(config: Record<string, never>): void;
+  flush(): void;
   sync(): void;
+  sendCopyFail(message: string): void;
   on(event: 'parseComplete', listener: () => void): this;
   off(event: 'parseComplete', listener: () => void): this;
+}
+
+export interface BatchOutcome {
+  skipped: BatchedStatement[];
+  broken: boolean;
 }
 
 /** One read of a batch: its text, parameters, prepared-statement name, and who waits for its rows. */
@@ -40,18 +47,26 @@ export interface BatchedStatement {
 
 /**
  * Read-only statements in one round trip: every statement's Bind/Describe/Execute (and Parse, the
- * first time a connection sees a named one) in one socket write, then one Sync, so PostgreSQL runs
- * them in order and answers them in one flush. Each caller gets its own statement's rows.
+ * first time a connection sees a named one) and a Flush, in one socket write, then one Sync.
+ * PostgreSQL runs them in order and sends each answer as soon as it has it (the Flush), so a
+ * statement's caller does not wait for the ones behind it. Each caller gets its own rows.
  *
  * One Sync makes the statements one implicit transaction, which is why only reads may share a
  * batch: an error in one ends the transaction, and a write acknowledged before it would be rolled
- * back. When a statement fails, its caller gets the error, the statements before it keep their
- * rows, and those after it (which PostgreSQL skipped) are handed back in `settled` to run again.
+ * back. (It also holds the statements' table locks, ACCESS SHARE, until the last is done.) When a
+ * statement fails, its caller gets the error, the statements before it keep their rows, and those
+ * after it (which PostgreSQL skipped) are handed back in `settled` to run again.
  */
 export class StatementBatch implements Submittable {
-  /** Resolves when PostgreSQL has answered (or failed) the batch: with the statements it skipped. */
-  readonly settled: Promise<{ skipped: BatchedStatement[]; failed: boolean }>;
-  private finish!: (outcome: { skipped: BatchedStatement[]; failed: boolean }) => void;
+  /**
+   * Resolves when PostgreSQL has answered (or failed) the batch: with the statements it skipped,
+   * and whether the connection is unfit to keep (lost, or ended by the server).
+   */
+  readonly settled: Promise<BatchOutcome>;
+  /** Set by node-postgres's Client.query (it wraps it to clear a `query_timeout` timer). */
+  callback?: (error: unknown) => void;
+  private finish!: (outcome: BatchOutcome) => void;
+  private finished = false;
   private current = 0;
   private result: PgResult;
   private rowError: unknown = undefined;
@@ -77,6 +92,7 @@ export class StatementBatch implements Submittable {
     // as prepared exactly the statements PostgreSQL prepared (not those it skipped after an error).
     protocol.on('parseComplete', this.onParseComplete);
     protocol.stream.cork();
+    let sent = 0;
     try {
       // The same read may come twice in one batch (two requests' pages): it is parsed once.
       const parsedHere = new Set<string>();
@@ -89,19 +105,27 @@ export class StatementBatch implements Submittable {
         protocol.bind({ statement: statement.name, values: statement.values });
         protocol.describe({ type: 'P' });
         protocol.execute({});
+        protocol.flush();
+        sent += 1;
       }
-      protocol.sync();
+    } catch (error) {
+      // Nothing of the statement that threw was sent: it fails, and the Sync below closes the
+      // ones that were, so the connection stays in step with the server.
+      this.statements[sent].reject(error);
+      this.statements.splice(sent, 1);
     } finally {
+      protocol.sync();
       protocol.stream.uncork();
     }
   }
 
   handleRowDescription(message: { fields: FieldDef[] }): void {
+    if (this.finished) return;
     this.result.addFields(message.fields);
   }
 
   handleDataRow(message: { fields: unknown[] }): void {
-    if (this.rowError !== undefined) return;
+    if (this.finished || this.rowError !== undefined) return;
     try {
       this.result.rows.push(this.result.parseRow(message.fields));
     } catch (error) {
@@ -110,6 +134,7 @@ export class StatementBatch implements Submittable {
   }
 
   handleCommandComplete(): void {
+    if (this.finished) return;
     const statement = this.statements[this.current++];
     if (this.rowError !== undefined) statement.reject(this.rowError);
     else statement.resolve(this.result.rows);
@@ -122,7 +147,7 @@ export class StatementBatch implements Submittable {
   }
 
   handleReadyForQuery(): void {
-    this.done({ skipped: [], failed: false });
+    this.done({ skipped: this.statements.slice(this.current), broken: false });
   }
 
   /**
@@ -130,21 +155,30 @@ export class StatementBatch implements Submittable {
    * connection is gone (every statement not answered fails).
    */
   handleError(error: unknown): void {
+    if (this.finished) return;
     if (!(error instanceof DatabaseError)) {
       for (const statement of this.statements.slice(this.current)) statement.reject(error);
-      this.done({ skipped: [], failed: true });
+      this.done({ skipped: [], broken: true });
       return;
     }
     this.statements[this.current]?.reject(error);
-    this.done({ skipped: this.statements.slice(this.current + 1), failed: true });
+    // An ERROR leaves the connection fit (the server skips to the Sync; what it prepared before the
+    // error is recorded, what it skipped is not); FATAL and PANIC end it.
+    this.done({ skipped: this.statements.slice(this.current + 1), broken: error.severity === 'FATAL' || error.severity === 'PANIC' });
   }
 
   handlePortalSuspended(): void {}
-  handleCopyInResponse(): void {}
+  /** A COPY FROM STDIN is no read: refuse it as node-postgres's Query does, or the server waits for data forever. */
+  handleCopyInResponse(connection: Connection): void {
+    (connection as unknown as ProtocolConnection).sendCopyFail('COPY is not a read: no source stream');
+  }
   handleCopyData(): void {}
 
-  private done(outcome: { skipped: BatchedStatement[]; failed: boolean }): void {
+  private done(outcome: BatchOutcome): void {
+    if (this.finished) return;
+    this.finished = true;
     this.connection?.off('parseComplete', this.onParseComplete);
+    this.callback?.(null);
     this.finish(outcome);
   }
 }

@@ -93,7 +93,8 @@ export async function searchUsers(
   cursorKey: CursorKey | null,
 ): Promise<PageRows<UserRecord>> {
   const prefix = search ? `${search.trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
-  return loadPage<UserRecord>(sql, {
+  // A prefix of one letter scans many names: alone, so that no cheap read waits behind it.
+  return loadPage<UserRecord>({ rows: sql.alone }, {
     request,
     cursorKey,
     order: USER_ORDER,

@@ -41,7 +41,8 @@ export async function searchMessages(
   request: PageRequest,
   cursorKey: CursorKey | null,
 ): Promise<PageRows<MessageRecord>> {
-  return loadPage<MessageRecord>(sql, {
+  // Alone: a search may take long, and no cheap read should wait behind it on a shared connection.
+  return loadPage<MessageRecord>({ rows: sql.alone }, {
     request,
     cursorKey,
     order: SEARCH_ORDER,
@@ -86,7 +87,7 @@ function returnedMessageSql(sql: Sql, columns: string, from: string, withClause 
 
 /** Runs a statement of message rows; each message gets its author attached (a refusal's row has none). */
 async function messageRows<T extends MessageRecord>(sql: Sql, text: string, values: unknown[]): Promise<T[]> {
-  const rows = await sql.write<T>(text, values);
+  const rows = await sql.alone<T>(text, values);
   messageWithAuthor(sql, () => undefined).attachAuthors(rows.filter((row) => row.id !== null));
   return rows;
 }

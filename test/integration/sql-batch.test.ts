@@ -41,13 +41,19 @@ describe('reads asked for in the same turn', () => {
     }
   });
 
-  it('fails only the read PostgreSQL refused: the reads before it keep their rows, those it skipped run again', async () => {
+  it('fails only the read PostgreSQL refused: the reads before it keep their rows, those it skipped run again together', async () => {
     const { sql } = sqlOn(true);
-    const [before, refused, after] = await Promise.allSettled([
+    const [before, refused, after, skipped] = await Promise.allSettled([
       probe(sql, 'before'),
       sql.rows('SELECT 1 / $1::int AS quotient', [0]),
       sql.rows<{ fresh: string }>(`SELECT 'never prepared before' AS fresh WHERE $1::int = 1`, [1]),
+      probe(sql, 'skipped'),
     ]);
+    // The refusal did not cost the connection: the skipped reads ran on it, as one more batch.
+    const [beforeRow] = (before as PromiseFulfilledResult<Awaited<ReturnType<typeof probe>>>).value;
+    const [skippedRow] = (skipped as PromiseFulfilledResult<Awaited<ReturnType<typeof probe>>>).value;
+    expect(skippedRow).toMatchObject({ tag: 'skipped', pid: beforeRow.pid });
+    expect(skippedRow.began).not.toBe(beforeRow.began);
     expect(before).toMatchObject({ status: 'fulfilled', value: [{ tag: 'before' }] });
     expect(refused.status).toBe('rejected');
     expect((refused as PromiseRejectedResult).reason).toBeInstanceOf(DatabaseError);
@@ -110,5 +116,16 @@ describe('reads asked for in the same turn', () => {
     const transactions = new Map<string, number>();
     for (const [row] of answers) transactions.set(`${row.pid} ${row.began}`, (transactions.get(`${row.pid} ${row.began}`) ?? 0) + 1);
     expect([...transactions.values()].sort((a, b) => b - a)).toEqual([8, 8, 4]);
+  });
+
+  it('answers a read as soon as it is done, not when the slow read behind it in the batch is', async () => {
+    const { sql } = sqlOn(true);
+    let slowDone = false;
+    const fastRead = probe(sql, 'fast');
+    const slow = sql.rows('SELECT pg_sleep(3)').then(() => (slowDone = true));
+    const [fast] = await fastRead;
+    expect(fast.tag).toBe('fast');
+    expect(slowDone).toBe(false);
+    await slow;
   });
 });
