@@ -17,9 +17,9 @@ import { leanTypes } from './timestamps';
  * PgBouncer before 1.21 in transaction mode): DATABASE_PREPARED_STATEMENTS=off.
  *
  * Reads asked for in the same turn share one round trip: DataLoaders that fire together (a page's
- * members, messages, last messages and unread counts) send their statements in one write and get
- * them answered in one flush (see `StatementBatch`), instead of one round trip, one socket write
- * and one pooled connection each.
+ * members, messages, last messages and unread counts) send their statements in one write, on one
+ * pooled connection (see `StatementBatch`), instead of one round trip, one socket write and one
+ * connection each; each answer comes back as soon as PostgreSQL has it.
  */
 export interface Sql {
   /** A read-only statement's rows. It may share a round trip and an implicit transaction with other reads. */
