@@ -108,8 +108,9 @@ it('moves clients and jobs of a killed instance to the survivor, losing and doub
   const posting = Promise.all(webhooks.map(post));
 
   // Freeze the victim (SIGSTOP) and see whether it holds jobs: what is active as it stops and still
-  // active a moment later (the survivor's take milliseconds) is its. Until it holds some, let it run
-  // a moment and look again; then SIGKILL it.
+  // active a second later is most likely its (the survivor's take milliseconds, but on a loaded
+  // machine a job it fetched may wait its turn for longer). Until it holds some, let it run a moment
+  // and look again; then SIGKILL it.
   const victim = cluster.instances[0].server;
   const active = async () => (await pg.query(`SELECT id FROM "${schema}_jobs".job WHERE name = 'inbound-webhook' AND state = 'active'`)).rows.map((r: { id: string }) => r.id);
   let orphaned: string[] = [];
@@ -117,7 +118,7 @@ it('moves clients and jobs of a killed instance to the survivor, losing and doub
     victim.child.kill('SIGSTOP');
     const atStop = await active();
     if (atStop.length > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
       const still = new Set(await active());
       orphaned = atStop.filter((id) => still.has(id));
     }
@@ -142,9 +143,19 @@ it('moves clients and jobs of a killed instance to the survivor, losing and doub
     (await pg.query(`SELECT state, retry_count FROM "${schema}_jobs".job WHERE id = ANY($1::uuid[]) UNION ALL SELECT state, retry_count FROM "${schema}_jobs".archive WHERE id = ANY($1::uuid[])`, [orphaned])).rows.map(
       (o: { state: string; retry_count: number }) => `${o.state}/${o.retry_count > 0 ? 'retried' : 'first try'}`,
     );
-  for (let waited = 0; (await outcomes()).some((o) => o !== 'completed/retried') && waited < 30_000; waited += 250) await new Promise((resolve) => setTimeout(resolve, 250));
-  expect(await outcomes()).toEqual(orphaned.map(() => 'completed/retried'));
-  console.log(`${onVictim.length} of ${subscribers.length} subscribers were on the killed instance; ${orphaned.length} webhook jobs it held were retried by the survivor`);
+  // A job the survivor had fetched and was slow to start may be among them: it completes on its
+  // first try. Every one completes, and the victim's (at least one) on a retry.
+  const settledOutcomes = async () => {
+    const all = await outcomes();
+    return all.every((o) => o.startsWith('completed/')) && all.includes('completed/retried') && all.length === orphaned.length;
+  };
+  for (let waited = 0; !(await settledOutcomes()) && waited < 30_000; waited += 250) await new Promise((resolve) => setTimeout(resolve, 250));
+  const final = await outcomes();
+  expect(final.filter((o) => !o.startsWith('completed/'))).toEqual([]);
+  expect(final).toHaveLength(orphaned.length);
+  expect(final).toContain('completed/retried');
+  const retried = final.filter((o) => o === 'completed/retried').length;
+  console.log(`${onVictim.length} of ${subscribers.length} subscribers were on the killed instance; ${retried} of ${orphaned.length} webhook jobs active while it was frozen were retried by the survivor`);
 
   // Every subscriber has every message (the sent ones and the webhooks') exactly once, in seq order.
   const [{ head }] = (await pg.query(`SELECT last_seq AS head FROM conversations`)).rows as { head: number }[];
