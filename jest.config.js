@@ -11,8 +11,9 @@ module.exports = {
   // Each test file loads the whole app (schema, entities, Apollo) in a fresh module registry, and a
   // worker's heap grew past 1 GB over twenty such files; a worker that large took longer than Jest's
   // half-second grace to exit after the run and was force-exited. --detectOpenHandles found no
-  // handle left open, in band or per file. A worker over this much memory after a file is replaced.
-  workerIdleMemoryLimit: '700MB',
+  // handle left open, in band or per file. A worker over this much memory after a file is replaced
+  // (700 MB still let a worker be force-exited now and then at fifty files).
+  workerIdleMemoryLimit: '500MB',
   testTimeout: 30000,
   setupFiles: ['reflect-metadata'],
   // The client helper as applications import it (docs/examples, the tests), from its source.
