@@ -70,7 +70,7 @@ export class StatementBatch implements Submittable {
   private current = 0;
   private result: PgResult;
   private rowError: unknown = undefined;
-  /** Named statements parsed by this batch, in order, whose ParseComplete has not come yet. */
+  /** Statements this batch sent a Parse for, in order, whose ParseComplete has not come yet (it names none). */
   private parsing: BatchedStatement[] = [];
   private connection: ProtocolConnection | undefined;
   private readonly onParseComplete = () => {
@@ -109,8 +109,8 @@ export class StatementBatch implements Submittable {
         sent += 1;
       }
     } catch (error) {
-      // Nothing of the statement that threw was sent: it fails, and the Sync below closes the
-      // ones that were, so the connection stays in step with the server.
+      // The statement that threw fails (of it, at most a Parse went out, which prepares it and
+      // nothing more), and the Sync below closes what was sent, so the connection stays in step.
       this.statements[sent].reject(error);
       this.statements.splice(sent, 1);
     } finally {
