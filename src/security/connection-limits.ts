@@ -7,9 +7,13 @@ export interface ConnectionCaps {
   perAddress: number;
 }
 
-/** What one admitted socket holds; given back on close. */
+/**
+ * What one admitted socket holds; given back on close. Who and where, not the counted keys: those
+ * are made again on release, so ten thousand sockets do not each keep their own copies.
+ */
 export interface ConnectionTicket {
-  readonly keys: readonly string[];
+  readonly userId: string | null;
+  readonly address: string;
 }
 
 export type Admission = { ticket: ConnectionTicket } | { refused: { cap: 'user' | 'address'; reason: string } };
@@ -60,9 +64,9 @@ export function createInProcessConnectionLimits(caps: ConnectionCaps): Connectio
       const over = keys.find((key) => local.get(key) >= capOf(key, caps));
       if (over) return { refused: refusal(over, caps) };
       for (const key of keys) local.add(key, 1);
-      return { ticket: { keys } };
+      return { ticket: { userId, address } };
     },
-    release: ({ keys }) => keys.forEach((key) => local.add(key, -1)),
+    release: ({ userId, address }) => keysOf(userId, address).forEach((key) => local.add(key, -1)),
     dispose: async () => undefined,
   };
 }
@@ -155,10 +159,10 @@ export function createRedisConnectionLimits(options: RedisConnectionLimitsOption
         }
         taken.push(key);
       }
-      return { ticket: { keys } };
+      return { ticket: { userId, address } };
     },
-    release({ keys }) {
-      for (const key of keys) void write(key, local.add(key, -1));
+    release({ userId, address }) {
+      for (const key of keysOf(userId, address)) void write(key, local.add(key, -1));
     },
     async dispose() {
       clearInterval(timer);

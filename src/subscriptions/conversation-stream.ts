@@ -64,7 +64,7 @@ class ConversationStream {
   /** Live events in arrival order; CATCH_UP asks the drain to read the log up to the head seq. */
   private readonly inbound: (ConversationTopicEvent | typeof CATCH_UP)[] = [];
   /** Made on the first TypingChanged(true): most subscribers never need it. */
-  private typingTimers: Map<string, NodeJS.Timeout> | undefined;
+  private typingTimers: Map<string, NodeJS.Timeout> | undefined = undefined;
   private live = false;
   private draining = false;
   private delivered = 0;

@@ -65,51 +65,75 @@ describe('EventQueue', () => {
   });
 
   describe('with a sink', () => {
+    /** A sink that records what it takes and how the queue ended, busy while `busy()` says so. */
+    const recorder = (busy: () => boolean) => {
+      const sink = {
+        taken: [] as number[],
+        ends: [] as ({ error: unknown } | undefined)[],
+        take: (value: number) => (sink.taken.push(value), busy()),
+        end: (failure?: { error: unknown }) => void sink.ends.push(failure),
+      };
+      return sink;
+    };
+
     it('hands each value to the sink as it is pushed, and holds later ones back, in order, while it is busy', () => {
       const queue = new EventQueue<number>();
-      const taken: number[] = [];
       let busy = false;
+      const sink = recorder(() => busy);
       queue.push(1); // before the sink: handed over when it is set
-      queue.sinkTo((value) => (taken.push(value), busy));
+      queue.sinkTo(sink);
       queue.push(2);
-      expect(taken).toEqual([1, 2]);
+      expect(sink.taken).toEqual([1, 2]);
       busy = true;
       queue.push(3); // the sink is busy with 3 now
       queue.push(4);
       queue.push(5);
-      expect(taken).toEqual([1, 2, 3]);
+      expect(sink.taken).toEqual([1, 2, 3]);
       busy = false;
       queue.sinkIdle();
-      expect(taken).toEqual([1, 2, 3, 4, 5]);
+      expect(sink.taken).toEqual([1, 2, 3, 4, 5]);
+      expect(sink.ends).toEqual([]);
     });
 
-    it('settles the consumer only once the stream ended and the sink is done, with the failure after the values', async () => {
+    it('ends the sink once, only when the stream ended and the sink is done, with the failure after the values', () => {
       const queue = new EventQueue<number>();
-      const taken: number[] = [];
-      queue.sinkTo((value) => (taken.push(value), true));
-      const consumer = queue.next();
-      let settled = false;
-      consumer.catch(() => undefined).finally(() => (settled = true));
+      const sink = recorder(() => true);
+      queue.sinkTo(sink);
       queue.push(1);
       queue.push(2);
-      queue.fail(new Error('gone'));
-      await Promise.resolve();
-      expect(settled).toBe(false);
+      const failure = new Error('gone');
+      queue.fail(failure);
+      expect(sink.ends).toEqual([]);
       queue.sinkIdle(); // 1 written: 2 goes
-      expect(taken).toEqual([1, 2]);
+      expect(sink.taken).toEqual([1, 2]);
+      expect(sink.ends).toEqual([]);
       queue.sinkIdle(); // 2 written
-      await expect(consumer).rejects.toThrow('gone');
+      expect(sink.ends).toEqual([{ error: failure }]);
+      void queue.return();
+      queue.sinkIdle();
+      expect(sink.ends).toHaveLength(1);
     });
 
-    it('bounds what waits for a busy sink', async () => {
+    it('ends the sink without a failure when the consumer stops it, and is not pulled meanwhile', async () => {
+      const queue = new EventQueue<number>();
+      const sink = recorder(() => false);
+      queue.sinkTo(sink);
+      await expect(queue.next()).rejects.toThrow('not pulled');
+      await queue.return();
+      expect(sink.ends).toEqual([undefined]);
+    });
+
+    it('bounds what waits for a busy sink', () => {
       const onOverflow = jest.fn();
       const queue = new EventQueue<number>(undefined, { limit: 2, onOverflow });
-      queue.sinkTo(() => true);
+      const sink = recorder(() => true);
+      queue.sinkTo(sink);
       for (let i = 0; i < 4; i++) queue.push(i); // 0 in the sink, 1 and 2 waiting, 3 one too many
       expect(onOverflow).toHaveBeenCalledTimes(1);
-      const consumer = queue.next();
       queue.sinkIdle();
-      await expect(consumer).rejects.toBeInstanceOf(SlowConsumerError);
+      expect(sink.taken).toEqual([0]);
+      expect(sink.ends).toHaveLength(1);
+      expect(sink.ends[0]?.error).toBeInstanceOf(SlowConsumerError);
     });
   });
 });

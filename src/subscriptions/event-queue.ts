@@ -5,6 +5,14 @@ export interface QueueBound {
   onOverflow(): void;
 }
 
+/** Where a queue's values go as they are pushed, when a sink takes them instead of a consumer pulling. */
+export interface QueueSink<T> {
+  /** Takes one value; true while it is still busy with it (the queue then waits for `sinkIdle()`). */
+  take(value: T): boolean;
+  /** The queue ended and every value went to `take`: with the failure it ended with, if any. Called once. */
+  end(failure?: { error: unknown }): void;
+}
+
 /** The error a queue ends with when its consumer fell `limit` values behind. */
 export class SlowConsumerError extends Error {
   constructor(limit: number) {
@@ -15,7 +23,8 @@ export class SlowConsumerError extends Error {
 
 /**
  * A push-driven async iterator: producers `push` values (from bus callbacks, timers), one consumer
- * (graphql-js, for one subscription) pulls them in order. `fail` ends the stream with an error after
+ * (graphql-js, for one subscription) pulls them in order — or a sink takes them as they are pushed
+ * (`sinkTo`). `fail` ends the stream with an error after
  * what was already queued; `return()` — the client unsubscribed or the socket closed — runs
  * `onClose` once, so listeners and timers never outlive the subscription. With a `bound`, a consumer
  * that stops pulling (its socket stopped taking frames) cannot make the queue grow past `limit`: the
@@ -29,8 +38,10 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   private ended = false;
   private closed = false;
   /** Set by `sinkTo`: values go to it as they are pushed, in order, whenever it is not busy. */
-  private sink: ((value: T) => boolean) | undefined;
+  private sink: QueueSink<T> | undefined = undefined;
   private sinkBusy = false;
+  /** Set once the sink heard that the queue ended. */
+  private sinkEnded = false;
 
   constructor(
     private readonly onClose: () => void = () => undefined,
@@ -50,7 +61,7 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     if (this.ended) return;
     if (this.sink) {
       if (!this.sinkBusy && this.values.length === 0) {
-        this.sinkBusy = this.sink(value);
+        this.sinkBusy = this.sink.take(value);
         return;
       }
     } else {
@@ -75,12 +86,12 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
 
   /**
    * Hands every value to `sink` as it is pushed, instead of waiting for it to be pulled: the work
-   * per value then happens in the producer's call, with no promise per value. `sink` returns true
-   * while it is still busy with a value (a frame waiting for its payload or its socket); values
-   * pushed meanwhile wait here, bounded as usual, until it calls `sinkIdle()`. `next()` then only
-   * settles once the stream has ended and every value went to the sink.
+   * per value then happens in the producer's call, with no promise per value. `take` returns true
+   * while the sink is still busy with a value (a frame waiting for its payload or its socket);
+   * values pushed meanwhile wait here, bounded as usual, until it calls `sinkIdle()`. Once the
+   * queue has ended and the sink has taken everything, `end` says so. The queue is not pulled then.
    */
-  sinkTo(sink: (value: T) => boolean): void {
+  sinkTo(sink: QueueSink<T>): void {
     this.sink = sink;
     this.flush();
   }
@@ -92,15 +103,20 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
   }
 
   private flush(): void {
-    while (!this.sinkBusy && this.values.length > 0) this.sinkBusy = this.sink!(this.values.shift() as T);
-    if (this.ended && !this.sinkBusy) this.settleWaiting();
+    while (!this.sinkBusy && this.values.length > 0) this.sinkBusy = this.sink!.take(this.values.shift() as T);
+    if (this.ended && !this.sinkBusy) this.endSink();
+  }
+
+  private endSink(): void {
+    if (this.sinkEnded) return;
+    this.sinkEnded = true;
+    const failure = this.failure ?? undefined;
+    this.failure = null;
+    this.sink!.end(failure);
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.sink) {
-      if (!this.ended || this.sinkBusy || this.values.length > 0) return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
-      return this.failure ? this.takeFailure() : Promise.resolve({ value: undefined, done: true });
-    }
+    if (this.sink) return Promise.reject(new Error('This queue hands its values to a sink: it is not pulled'));
     if (this.values.length > 0) return Promise.resolve({ value: this.values.shift() as T, done: false });
     if (this.failure) return this.takeFailure();
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
@@ -147,9 +163,9 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
 
   private finish(): void {
     this.ended = true;
-    // A sink still busy, or values still waiting for it, settle the consumer's wait when they are done.
-    if (!this.sink || (!this.sinkBusy && this.values.length === 0)) this.settleWaiting();
-    else this.flush();
+    // A sink still busy, or values still waiting for it, end it when they are done.
+    if (this.sink) this.flush();
+    else this.settleWaiting();
     if (!this.closed) {
       this.closed = true;
       this.onClose();

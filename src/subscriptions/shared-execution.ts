@@ -18,6 +18,7 @@ import {
   type GraphQLObjectType,
   type GraphQLSchema,
 } from 'graphql';
+import type { QueueSink } from './event-queue';
 
 /**
  * `@Extensions(viewerDependent)` marks fields whose value depends on who asks (User.email,
@@ -134,34 +135,42 @@ export interface FrameTransport {
   /** The graphql-ws operation id. */
   id: string;
   /**
-   * Writes one frame now and calls `done` once the socket took it; false (and no call) when there
-   * is no open socket to write to. No promise: this runs once per subscriber per event.
+   * Writes one frame now and calls `from.written()` once the socket took it; false (and no call)
+   * when there is no open socket to write to. No promise: this runs once per subscriber per event.
    */
-  write(frame: string, done: () => void): boolean;
-  /** The formatter of error results (masking), as graphql-ws's `onNext` would apply it. */
-  formatErrors(errors: readonly GraphQLError[]): GraphQLFormattedError[];
+  write(frame: string, from: { written(): void }): boolean;
+  /** The stream ended, after its last frame was taken: with the error it failed with, if it failed. Called once. */
+  end(failure?: { error: unknown }): void;
+}
+
+/** A subscription that writes its own frames through its FrameTransport and tells it when it ended. */
+export interface PushedStream {
+  /** The client completed it, or its socket closed: its source stops, and it ends at once. */
+  stop(): void;
 }
 
 export interface SharedSubscribeOptions {
   /** Executes one event's selection; graphql-js's `execute` unless given (Parley passes its compiled executor). */
   execute?(args: ExecutionArgs): Promise<ExecutionResult> | ExecutionResult;
-  /** The transport of an operation's context, when Parley may write its frames directly. */
-  transportOf?(context: unknown): FrameTransport | undefined;
   /** The context one event is resolved in, made from the subscription's (fresh loaders per event). */
   contextForEvent?(context: unknown): unknown;
+  /** Errors in a written frame as clients see them (masking); `toJSON()` unless given. */
+  formatErrors?(errors: readonly GraphQLError[]): GraphQLFormattedError[];
 }
 
 /**
- * graphql-ws's `subscribe`, executing each event's selection once for every subscriber that shares
- * its result. Subscribers still own their source streams (replay, gap repair and revocation stay
- * per subscriber); a live event reaches all of them as one object, and the first subscriber to pull
- * it executes the selection and serialises the payload while the others reuse both.
+ * A subscribe that executes each event's selection once for every subscriber that shares its
+ * result. Subscribers still own their source streams (replay, gap repair and revocation stay per
+ * subscriber); a live event reaches all of them as one object, and the first subscriber to take it
+ * executes the selection and serialises the payload while the others reuse both.
  *
- * With a transport, a shared subscription writes its `next` frames itself — the cached payload
- * inside a frame naming its operation id — and yields nothing to graphql-ws, which still sees the
- * stream end or fail and answers `complete` or `error` after the last frame. That keeps the work
- * per subscriber per event near a bare `ws` broadcast: no result objects, no re-serialisation.
- * Documents that depend on the viewer run per subscriber, as graphql-js would run them.
+ * With a transport, a shared subscription from a pushed source writes its `next` frames itself —
+ * the cached payload inside a frame naming its operation id — and answers a PushedStream: no
+ * result objects, no re-serialisation, no promise or suspended loop per subscriber, so the work
+ * per subscriber per event stays near a bare `ws` broadcast and an idle subscription holds only its
+ * state. The transport hears when the stream ended, after its last frame. Anything else (documents
+ * that depend on the viewer, sources that can only be pulled) answers an iterator of results, as
+ * graphql-js's `subscribe` would.
  */
 type Results = WeakMap<object, Map<string, Shared>>;
 
@@ -175,50 +184,46 @@ interface Shared {
   waiting?: SharedSubscription[];
 }
 
-/** A source that can hand each event to a function as it is pushed (EventQueue), instead of being pulled. */
+/** A source that can hand each event to a sink as it is pushed (EventQueue), instead of being pulled. */
 interface Sinkable {
-  sinkTo(sink: (event: unknown) => boolean): void;
+  sinkTo(sink: QueueSink<unknown>): void;
   sinkIdle(): void;
   fail(error: unknown): void;
+  return(): Promise<unknown>;
 }
 
 const sinkable = (source: object): source is Sinkable => typeof (source as Partial<Sinkable>).sinkTo === 'function';
+
+const toJSON = (errors: readonly GraphQLError[]) => errors.map((error) => error.toJSON());
 
 export function createSharedSubscribe(schema: GraphQLSchema, options: SharedSubscribeOptions = {}) {
   const results: Results = new WeakMap();
   const analyser = createAnalyser(schema);
 
-  return async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
+  return async (args: ExecutionArgs, transport?: FrameTransport): Promise<ExecutionResult | AsyncIterableIterator<ExecutionResult> | PushedStream> => {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
     const key = keyOf(analyser(args.document, args.operationName), args.variableValues as Record<string, unknown> | undefined);
-    // Parley writes the frames itself only for a shared result from a source that hands it each
-    // event as it is pushed; anything else goes through graphql-ws as graphql-js would run it.
-    const pushed = key !== null && sinkable(source) ? source : undefined;
-    const transport = pushed && options.transportOf?.(args.contextValue);
-    const subscription = new SharedSubscription(args, key, results, transport, options);
+    const subscription = new SharedSubscription(args, key, results, key !== null ? transport : undefined, options);
     // A caught-up subscriber's frame is written from the producer's call (the bus callback), in the
     // loop that writes the event's frame to every subscriber waiting for it: no promise per
     // subscriber per event. Subscribers that are behind wait in their queue, in order, as before.
-    if (pushed && transport) subscription.sinkFrom(pushed);
-    // Then the iterator graphql-ws sees yields nothing and ends when the source ends (or fails when
-    // it fails), so graphql-ws's `complete`/`error` follow the last frame written.
-    return new MappedEvents(source as AsyncIterable<unknown>, subscription, transport !== undefined);
+    if (key !== null && transport && sinkable(source)) return subscription.sinkFrom(source);
+    return new MappedEvents(source as AsyncIterable<unknown>, subscription);
   };
 }
 
 /**
  * One subscription's side of the sharing: finds (or starts) the execution of an event for its key,
- * and with a transport writes the frame itself. A class, so ten thousand subscriptions share its
- * methods instead of each holding a set of closures.
+ * and with a transport takes each event from its source and writes the frame itself. A class, so
+ * ten thousand subscriptions share its methods instead of each holding a set of closures.
  */
-class SharedSubscription {
+class SharedSubscription implements QueueSink<unknown>, PushedStream {
   /** `{"id":…,"type":"next","payload":` — flat, made once. */
   private readonly prefix: string | undefined;
-  /** The source that hands this subscription its events as they come (see `accept`), if it can. */
+  /** The source that hands this subscription its events as they come (see `take`), if it can. */
   private source: Sinkable | undefined;
-  /** Made once: the socket's callback for every frame of this subscription. */
-  private written: () => void = () => undefined;
+  private stopped = false;
 
   constructor(
     private readonly args: ExecutionArgs,
@@ -230,7 +235,7 @@ class SharedSubscription {
     if (transport) this.prefix = Buffer.from(`{"id":${JSON.stringify(transport.id)},"type":"next","payload":`).toString();
   }
 
-  /** What MappedEvents does with each event it pulls (without a transport: with one, events come through `accept`). */
+  /** What MappedEvents does with each event it pulls (without a transport: with one, events come through `take`). */
   map(event: unknown): Promise<unknown> {
     return this.entry(event).result;
   }
@@ -251,19 +256,19 @@ class SharedSubscription {
   }
 
   private payloadOf(found: Shared): Promise<string> {
-    const transport = this.transport!;
+    const format = this.options.formatErrors ?? toJSON;
     return (found.payload ??= found.result.then((result) => {
-      const body = JSON.stringify(result.errors ? { ...result, errors: transport.formatErrors(result.errors) } : result);
+      const body = JSON.stringify(result.errors ? { ...result, errors: format(result.errors) } : result);
       found.body = body;
       return body;
     }));
   }
 
-  /** The source hands this subscription its events as they come (see `accept`). */
-  sinkFrom(source: Sinkable): void {
+  /** The source hands this subscription its events as they come (see `take`). */
+  sinkFrom(source: Sinkable): this {
     this.source = source;
-    this.written = () => source.sinkIdle();
-    source.sinkTo((event) => this.accept(event));
+    source.sinkTo(this);
+    return this;
   }
 
   /**
@@ -271,7 +276,7 @@ class SharedSubscription {
    * else when it is, in the one loop that serves everyone waiting for it. True while the frame is
    * not yet taken by the socket: the source holds later events back until then, in order.
    */
-  private accept(event: unknown): boolean {
+  take(event: unknown): boolean {
     const found = this.entry(event);
     if (found.body !== undefined) return this.writeFrame(found.body);
     const waiting = (found.waiting ??= []);
@@ -280,13 +285,13 @@ class SharedSubscription {
       this.payloadOf(found).then(
         (body) => {
           found.waiting = undefined;
-          for (const subscription of waiting) if (!subscription.writeFrame(body)) subscription.source!.sinkIdle();
+          for (const subscription of waiting) if (!subscription.writeFrame(body)) subscription.written();
         },
         (error: unknown) => {
           found.waiting = undefined;
           for (const subscription of waiting) {
             subscription.source!.fail(error);
-            subscription.source!.sinkIdle();
+            subscription.written();
           }
         },
       );
@@ -294,14 +299,28 @@ class SharedSubscription {
     return true;
   }
 
+  /** The socket took this subscription's frame (or there was none to write): the next event may go. */
+  written(): void {
+    this.source!.sinkIdle();
+  }
+
+  /** The source ended and every event went to `take`. */
+  end(failure?: { error: unknown }): void {
+    this.transport!.end(failure);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    void this.source!.return();
+  }
+
   private writeFrame(body: string): boolean {
-    return this.transport!.write(`${this.prefix}${body}}`, this.written);
+    return !this.stopped && this.transport!.write(`${this.prefix}${body}}`, this);
   }
 }
 
 /**
  * graphql-js's mapping of a source stream to results, whose `return()` reaches the source at once.
- * With `consume`, each mapped value is awaited and dropped, and `next()` only settles at the end.
  * A class, not an object literal of closures: ten thousand subscriptions share its methods.
  */
 class MappedEvents<T> implements Required<AsyncIterableIterator<T>> {
@@ -310,22 +329,18 @@ class MappedEvents<T> implements Required<AsyncIterableIterator<T>> {
   constructor(
     source: AsyncIterable<unknown>,
     private readonly mapper: { map(event: unknown): Promise<unknown> },
-    private readonly consume: boolean,
   ) {
     this.iterator = source[Symbol.asyncIterator]();
   }
 
   async next(): Promise<IteratorResult<T>> {
-    for (;;) {
-      const result = await this.iterator.next();
-      if (result.done) return { value: undefined, done: true };
-      try {
-        const value = (await this.mapper.map(result.value)) as T;
-        if (!this.consume) return { value, done: false };
-      } catch (error) {
-        await this.return().catch(() => undefined);
-        throw error;
-      }
+    const result = await this.iterator.next();
+    if (result.done) return { value: undefined, done: true };
+    try {
+      return { value: (await this.mapper.map(result.value)) as T, done: false };
+    } catch (error) {
+      await this.return().catch(() => undefined);
+      throw error;
     }
   }
 

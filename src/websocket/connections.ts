@@ -1,4 +1,4 @@
-import { CloseCode, type ServerOptions } from 'graphql-ws';
+import { CloseCode } from 'graphql-ws';
 import { WebSocket } from 'ws';
 import type { Services } from '../context';
 import { Topic } from '../events/topics';
@@ -11,39 +11,23 @@ import type { Viewer } from '../security/viewer';
 import type { SubscribeBudget } from '../security/ws-admission';
 import { announceOffline, announceOnline } from '../services/online-status';
 import type { QueueBound } from '../subscriptions/event-queue';
-import type { Extra } from './transport';
+import type { Connection, ProtocolHooks } from './transport';
 
-/** One operation of a socket, as the operation hooks track it for metrics. */
-export interface Operation {
-  type: string;
-  name: string | null;
-  /** Root field, the label of the active-subscriptions gauge. */
-  field: string;
-  startedAt: bigint;
-  /** Counted in the active-subscriptions gauge until it completes. */
-  live: boolean;
-}
-
-/** What Parley knows of a socket once its `connection_init` was accepted. */
-export interface Session {
+/**
+ * What Parley knows of a socket once its `connection_init` was accepted. It is its own subscribe
+ * budget (the window of WS_SUBSCRIBE_RATE): one object per socket, however many it subscribes.
+ */
+export interface Session extends SubscribeBudget {
   viewer: Viewer | null;
-  clientIp: string;
-  subscribes: SubscribeBudget;
-  operations: Map<string, Operation>;
   /** True once this socket was counted (presence, connections); then, and only then, its close uncounts it. */
   counted: boolean;
-  /** Closes the socket with 4403 when the viewer's token expires. */
-  expiry?: NodeJS.Timeout;
   /** The bound of every subscription queue of this socket (one object for all of them). */
   queueBound?: QueueBound;
   /** What this socket counts against the per-user and per-address caps, until given back. */
   ticket?: ConnectionTicket;
 }
 
-type ConnectionHooks = Required<Pick<ServerOptions<Record<string, unknown> | undefined, Extra<Session>>, 'onConnect' | 'onClose'>>;
-
-/** setTimeout's longest delay (about 24.8 days); a later expiry is re-armed when this one fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+type ConnectionHooks = Pick<ProtocolHooks<Session>, 'connect' | 'closed'>;
 
 /**
  * The `connection_init` payload: `authorization` (any case: `Authorization` from a header-minded
@@ -72,11 +56,12 @@ function readConnectionParams(params: Readonly<Record<string, unknown>> | undefi
  */
 export async function createConnectionHooks({ services, connectionLimits, log }: { services: Services; connectionLimits: ConnectionLimits; log: Logger }) {
   const { metrics } = services;
-  const socketsOf = new Map<string, Set<WebSocket>>();
+  /** Signed-in sockets by user: closed when the account is erased, or each when its token expires. */
+  const socketsOf = new Map<string, Set<Connection<Session>>>();
   const closing = new Set<Promise<void>>();
 
   const stopWatchingAccounts = await services.bus.listen(Topic.accountClosed(), ({ userId }) => {
-    for (const socket of socketsOf.get(userId) ?? []) socket.close(CloseCode.Forbidden, 'Account deleted');
+    for (const { socket } of socketsOf.get(userId) ?? []) socket.close(CloseCode.Forbidden, 'Account deleted');
   });
 
   const releaseTicket = (session: Session) => {
@@ -84,28 +69,31 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
     session.ticket = undefined;
   };
 
-  const closeOnExpiry = (socket: WebSocket, session: Session, expiresAt: number) => {
-    const delay = expiresAt - Date.now();
-    session.expiry = setTimeout(
-      () => (delay > MAX_TIMER_MS ? closeOnExpiry(socket, session, expiresAt) : socket.close(CloseCode.Forbidden, 'Token expired')),
-      Math.min(Math.max(delay, 0), MAX_TIMER_MS),
-    );
-    session.expiry.unref();
-  };
+  // One sweep a second for every signed-in socket, instead of a timer each: a token's `exp` is in
+  // whole seconds, so none closes more than a second late, and an idle socket holds no timer.
+  const expiries = setInterval(() => {
+    const now = Date.now();
+    for (const sockets of socketsOf.values()) {
+      for (const socket of sockets) {
+        const expiresAt = socket.session?.viewer?.tokenExpiresAt;
+        if (expiresAt !== undefined && expiresAt <= now) socket.socket.close(CloseCode.Forbidden, 'Token expired');
+      }
+    }
+  }, 1000);
+  expiries.unref();
 
   /** Presence is best effort: a Redis hiccup must not refuse the connection (the heartbeat re-announces it). */
-  const count = (socket: WebSocket, session: Session, viewer: Viewer) => {
-    if (viewer.tokenExpiresAt) closeOnExpiry(socket, session, viewer.tokenExpiresAt);
-    socketsOf.set(viewer.id, (socketsOf.get(viewer.id) ?? new Set()).add(socket));
+  const count = (connection: Connection<Session>, session: Session, viewer: Viewer) => {
+    socketsOf.set(viewer.id, (socketsOf.get(viewer.id) ?? new Set()).add(connection));
     services.presence.connected(viewer.id).then(
       (cameOnline) => cameOnline && session.counted && announceOnline(services, viewer.id),
       (error: unknown) => log.warn({ err: error, userId: viewer.id }, 'could not record presence on connect'),
     );
   };
 
-  const uncount = async (socket: WebSocket, viewer: Viewer) => {
+  const uncount = async (connection: Connection<Session>, viewer: Viewer) => {
     const sockets = socketsOf.get(viewer.id);
-    sockets?.delete(socket);
+    sockets?.delete(connection);
     if (sockets?.size === 0) socketsOf.delete(viewer.id);
     try {
       if (await services.presence.disconnected(viewer.id)) await announceOffline(services, [viewer.id]);
@@ -115,11 +103,11 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
   };
 
   const hooks: ConnectionHooks = {
-    onConnect: async (ctx) => {
-      const { socket, clientIp } = ctx.extra;
+    connect: async (connection: Connection<Session>, connectionParams) => {
+      const { socket, clientIp } = connection;
       let viewer: Viewer | null;
       try {
-        const params = readConnectionParams(ctx.connectionParams);
+        const params = readConnectionParams(connectionParams);
         if ('refused' in params) {
           socket.close(CloseCode.BadRequest, params.refused);
           return false;
@@ -143,9 +131,10 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
         socket.close(CloseCode.TooManyInitialisationRequests, admission.refused.reason);
         return false;
       }
-      const session: Session = { viewer, clientIp, subscribes: { windowStart: 0, used: 0 }, operations: new Map(), counted: false, ticket: admission.ticket };
-      ctx.extra.session = session;
-      // The socket may have closed while the token was checked; onClose has then run already and
+      // Every field now, even undefined: one added later would give each session a property array of its own.
+      const session: Session = { viewer, windowStart: 0, used: 0, counted: false, ticket: admission.ticket, queueBound: undefined };
+      connection.session = session;
+      // The socket may have closed while the token was checked; `closed` has then run already and
       // would never uncount it.
       if (socket.readyState !== WebSocket.OPEN) {
         releaseTicket(session);
@@ -153,20 +142,19 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
       }
       session.counted = true;
       metrics.wsConnected();
-      if (viewer) count(socket, session, viewer);
+      if (viewer) count(connection, session, viewer);
       return true;
     },
-    // onClose runs for every socket, acknowledged or not (onDisconnect does not).
-    onClose: (ctx) => {
-      const { session, socket } = ctx.extra;
+    // For every socket, acknowledged or not.
+    closed: (connection: Connection<Session>) => {
+      const { session } = connection;
       if (!session) return;
-      clearTimeout(session.expiry);
       releaseTicket(session);
       if (!session.counted) return;
       session.counted = false;
       metrics.wsDisconnected();
       if (!session.viewer) return;
-      const done = uncount(socket, session.viewer).finally(() => closing.delete(done));
+      const done = uncount(connection, session.viewer).finally(() => closing.delete(done));
       closing.add(done);
     },
   };
@@ -175,8 +163,7 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
     hooks,
     async dispose() {
       stopWatchingAccounts();
-      // graphql-ws calls onClose a few ticks after the socket reports closed: let those run first.
-      await new Promise((resolve) => setImmediate(resolve));
+      clearInterval(expiries);
       while (closing.size > 0) await Promise.all([...closing]);
     },
   };

@@ -1,5 +1,5 @@
-import { getOperationAST, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
-import type { ServerOptions } from 'graphql-ws';
+import { performance } from 'node:perf_hooks';
+import { getOperationAST, type ExecutionArgs, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
 import { WebSocket } from 'ws';
 import { createContext, eventContext, type Context, type Services } from '../context';
 import type { Executor } from '../execution/executor';
@@ -7,9 +7,10 @@ import type { Logger } from '../observability/logger';
 import type { TrustedDocuments } from '../security/persisted-queries';
 import type { QueryCost } from '../security/query-cost';
 import { createWsAdmission } from '../security/ws-admission';
-import { createSharedSubscribe, type FrameTransport } from '../subscriptions/shared-execution';
+import type { QueueBound } from '../subscriptions/event-queue';
+import { createSharedSubscribe } from '../subscriptions/shared-execution';
 import type { Session } from './connections';
-import type { Extra } from './transport';
+import type { ProtocolHooks } from './transport';
 
 /** The close code of a socket dropped for not reading its frames (RFC 6455: try again later). */
 export const SLOW_CONSUMER_CLOSE_CODE = 1013;
@@ -31,23 +32,19 @@ export interface OperationOptions {
   trustedDocuments?: TrustedDocuments;
 }
 
-type OperationHooks = Required<
-  Pick<ServerOptions<Record<string, unknown> | undefined, Extra<Session>>, 'execute' | 'subscribe' | 'onSubscribe' | 'onOperation' | 'onComplete' | 'context' | 'onError' | 'onNext'>
->;
 
-/** Where a shared subscription writes its frames: straight to its socket, as graphql-ws's own send does. */
-class SocketFrames implements FrameTransport {
+type OperationHooks = Pick<ProtocolHooks<Session>, 'start' | 'ended' | 'formatErrors'>;
+
+/** The bound of every subscription queue of one socket: past it, the socket is dropped as a slow consumer. */
+class SocketBound implements QueueBound {
   constructor(
+    readonly limit: number,
     private readonly socket: WebSocket,
-    readonly id: string,
-    readonly formatErrors: FrameTransport['formatErrors'],
+    private readonly drop: (socket: WebSocket) => void,
   ) {}
 
-  write(frame: string, done: () => void): boolean {
-    if (this.socket.readyState !== WebSocket.OPEN) return false;
-    // ws calls back once the frame is written, or with an error when the socket fails first.
-    this.socket.send(frame, done);
-    return true;
+  onOverflow(): void {
+    this.drop(this.socket);
   }
 }
 
@@ -67,9 +64,9 @@ export function createOperationHooks(options: OperationOptions): OperationHooks 
     subscriptionsPerSocket: limits.subscriptionsPerSocket,
     subscribesPerSecond: limits.subscribesPerSecond,
   });
-  const format = (errors: readonly GraphQLError[]) => errors.map((e) => formatError(e.toJSON(), e));
-  /** Where a shared subscription writes its frames, by the operation's context (see shared-execution.ts). */
-  const transports = new WeakMap<object, FrameTransport>();
+  const formatErrors = (errors: readonly GraphQLError[]) => errors.map((e) => formatError(e.toJSON(), e));
+  const execute = (args: ExecutionArgs) => executor.execute(args);
+  const subscribe = createSharedSubscribe(schema, { execute, formatErrors, contextForEvent: (context) => eventContext(context as Context) });
 
   /**
    * A client that stopped reading: its frames wait in the kernel, then its events in a queue per
@@ -87,50 +84,44 @@ export function createOperationHooks(options: OperationOptions): OperationHooks 
   };
 
   return {
-    execute: (args) => executor.execute(args),
-    subscribe: createSharedSubscribe(schema, {
-      execute: (args) => executor.execute(args),
-      transportOf: (context) => transports.get(context as object),
-      contextForEvent: (context) => eventContext(context as Context),
-    }),
-    onSubscribe: (ctx, id, payload) => {
-      const session = ctx.extra.session!;
+    formatErrors,
+    start: async (connection, operation, payload) => {
+      const session = connection.session!;
       // Counts operations still being set up too, even those completed meanwhile: each holds a stream until it ends.
-      const admission = admit(payload, ctx.extra.operationIds.size, session.subscribes);
-      if ('errors' in admission) return admission.errors;
+      const admission = admit(payload, connection.operations.size, session);
+      if ('errors' in admission) return { refused: admission.errors };
       const { document, payload: admitted } = admission;
-      const operation = getOperationAST(document, admitted.operationName);
-      const field = operation?.selectionSet.selections.find((s) => s.kind === 'Field')?.name.value ?? 'unknown';
-      session.operations.set(id, { type: operation!.operation, name: admitted.operationName ?? null, field, startedAt: process.hrtime.bigint(), live: false });
-      return { schema, document, operationName: admitted.operationName, variableValues: admitted.variables };
-    },
-    onOperation: (ctx, id, _payload, _args, result) => {
-      const operation = ctx.extra.session!.operations.get(id);
-      if (!operation) return;
-      if (Symbol.asyncIterator in result) {
-        // A live subscription is counted by the subscriptions gauge; its set-up time is not an
-        // operation's latency and would skew the p95 the dashboard shows.
+      const ast = getOperationAST(document, admitted.operationName)!;
+      operation.type = ast.operation;
+      operation.name = admitted.operationName ?? null;
+      operation.field = ast.selectionSet.selections.find((s) => s.kind === 'Field')?.name.value ?? 'unknown';
+      operation.startedAt = performance.now();
+      session.queueBound ??= new SocketBound(limits.wsMaxQueuedEvents, connection.socket, dropSlowConsumer);
+      const contextValue = createContext(services, { viewer: session.viewer, clientIp: connection.clientIp, queueBound: session.queueBound });
+      const args: ExecutionArgs = { schema, document, operationName: admitted.operationName, variableValues: admitted.variables, contextValue };
+      const answered = (errors: readonly unknown[] | undefined) =>
+        metrics.operation('ws', operation.type, operation.name, errors?.length ? 'error' : 'ok', (performance.now() - operation.startedAt) / 1000);
+      if (ast.operation !== 'subscription') {
+        const result = await execute(args);
+        answered(result.errors);
+        return { result };
+      }
+      const outcome = await subscribe(args, operation);
+      if (!('stop' in outcome) && !(Symbol.asyncIterator in outcome)) {
+        answered(outcome.errors);
+        return { result: outcome };
+      }
+      // A live subscription is counted by the subscriptions gauge; its set-up time is not an
+      // operation's latency and would skew the p95 the dashboard shows.
+      // (A stream that already ended during its set-up is not counted: its end was.)
+      if (!operation.finished) {
         operation.live = true;
         metrics.subscribed(operation.field);
-        return;
       }
-      const failed = 'errors' in result && Boolean(result.errors?.length);
-      metrics.operation('ws', operation.type, operation.name, failed ? 'error' : 'ok', Number(process.hrtime.bigint() - operation.startedAt) / 1e9);
+      return 'stop' in outcome ? { pushed: outcome } : { pulled: outcome };
     },
-    onComplete: (ctx, id) => {
-      const session = ctx.extra.session;
-      const operation = session?.operations.get(id);
-      session?.operations.delete(id);
-      if (operation?.live) metrics.unsubscribed(operation.field);
+    ended: (_connection, operation) => {
+      if (operation.live) metrics.unsubscribed(operation.field);
     },
-    context: (ctx, id) => {
-      const { socket, session } = ctx.extra;
-      const queueBound = session ? (session.queueBound ??= { limit: limits.wsMaxQueuedEvents, onOverflow: () => dropSlowConsumer(socket) }) : undefined;
-      const context = createContext(services, { viewer: session?.viewer ?? null, clientIp: session?.clientIp ?? ctx.extra.clientIp, queueBound });
-      transports.set(context, new SocketFrames(socket, id, format));
-      return context;
-    },
-    onError: (_ctx, _id, _payload, errors) => format(errors),
-    onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
   };
 }

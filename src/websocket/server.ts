@@ -15,8 +15,8 @@ export interface WsServerOptions extends OperationOptions {
 }
 
 /**
- * GraphQL over WebSocket (graphql-ws, protocol graphql-transport-ws) on `wss`: Parley's adapter
- * (transport.ts: keep-alive, operation ids, interned payloads) with the hooks of who a socket is
+ * GraphQL over WebSocket (graphql-ws's protocol, graphql-transport-ws) on `wss`: Parley's server of
+ * the protocol (transport.ts: one object per socket and per operation, keep-alive) with the hooks of who a socket is
  * (connections.ts) and of what its operations do (operations.ts). `dispose()` closes every socket
  * with 1001 (going away), stops accepting upgrades, and waits for the close handlers.
  */
@@ -24,7 +24,7 @@ export async function attachWsServer(options: WsServerOptions) {
   const { wss, services, log } = options;
   const connections = await createConnectionHooks(options);
   const server = serveGraphqlWs(
-    { schema: options.schema, connectionInitWaitTimeout: services.config.limits.connectionInitTimeoutMs, ...connections.hooks, ...createOperationHooks(options) },
+    { connectionInitWaitTimeout: services.config.limits.connectionInitTimeoutMs, ...connections.hooks, ...createOperationHooks(options) },
     { wss, keepAliveMs: services.config.realtime.wsKeepAliveMs, log, clientAddress: options.clientAddress, strings: services.strings },
   );
   return {

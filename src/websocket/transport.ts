@@ -1,24 +1,35 @@
 import type { IncomingMessage } from 'node:http';
-import { CloseCode, handleProtocols, makeServer, type ConnectionInitMessage, type Disposable, type ServerOptions } from 'graphql-ws';
+import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, type Disposable, type Message, type SubscribePayload } from 'graphql-ws';
 import WebSocket, { type WebSocketServer } from 'ws';
 import type { StringTable } from '../events/strings';
 import type { Logger } from '../observability/logger';
+import type { FrameTransport, PushedStream } from '../subscriptions/shared-execution';
 
 /**
- * What every graphql-ws hook is handed about its socket, built here (graphql-ws/use/ws's `Extra`,
- * without the upgrade request: only the client's address is kept from it).
+ * What an operation's set-up answers (see ProtocolHooks.start): refused with errors, one result
+ * (a query, a mutation, a subscription that failed to start), a stream of results the server pulls
+ * and writes, or a stream that writes its own frames through the operation and ends it itself.
  */
-export interface Extra<Session> {
-  readonly socket: WebSocket;
-  /** The client's address (TRUST_PROXY applies), read from the upgrade request. */
-  readonly clientIp: string;
+export type Outcome = { refused: readonly GraphQLError[] } | { result: ExecutionResult } | { pulled: AsyncIterableIterator<ExecutionResult> } | { pushed: PushedStream };
+
+/** What the protocol asks of the rest of Parley: who a socket is, what an operation does. */
+export interface ProtocolHooks<Session> {
+  /** How long a socket may stay open without a `connection_init`, in ms (then 4408). */
+  connectionInitWaitTimeout: number;
   /**
-   * Ids of this socket's operations from their `subscribe` until they have ended, including those
-   * completed while still being set up: what per-socket caps count.
+   * A `connection_init`, with its payload (not kept afterwards: it carries the token). True
+   * acknowledges; false refuses with 4403, unless the hook closed the socket itself with a reason.
    */
-  readonly operationIds: ReadonlySet<string>;
-  /** What the connection hooks know of the socket once `connection_init` is accepted. */
-  session?: Session;
+  connect(connection: Connection<Session>, params: Readonly<Record<string, unknown>> | undefined): Promise<boolean>;
+  /** The socket closed: every socket once, acknowledged or not, after its operations were stopped. */
+  closed(connection: Connection<Session>): void;
+  /** Sets one operation up (admission, context, execution). */
+  start(connection: Connection<Session>, operation: Operation, payload: SubscribePayload): Promise<Outcome>;
+  /** The operation ended (answered, completed by the client, failed, or its socket closed): once each. */
+  ended(connection: Connection<Session>, operation: Operation): void;
+  /** Errors as clients see them (masked in production), on `next` and `error` messages alike. */
+  formatErrors(errors: readonly GraphQLError[]): GraphQLFormattedError[];
 }
 
 export interface TransportOptions {
@@ -28,44 +39,301 @@ export interface TransportOptions {
   log: Logger;
   /** The client's address for an upgrade request. */
   clientAddress(request: IncomingMessage): string;
-  /** Every string of every received message is interned: graphql-ws keeps a subscribe payload for the operation's life. */
+  /** Every string of every received message is interned: ten thousand subscribers send the same variables. */
   strings: StringTable;
 }
 
-/** The type and id of a client message, or null if it is not one (graphql-ws then refuses it itself). */
-function peek(text: string): { type: unknown; id: unknown } | null {
-  try {
-    const message = JSON.parse(text) as unknown;
-    return typeof message === 'object' && message !== null ? (message as { type: unknown; id: unknown }) : null;
-  } catch {
-    return null;
+const ACK = JSON.stringify({ type: MessageType.ConnectionAck });
+
+/** What the protocol knows of one socket. One object per socket; its listeners are shared functions. */
+export class Connection<Session> {
+  /** Set by the connection hooks once `connection_init` is accepted. */
+  session?: Session;
+  initReceived = false;
+  acknowledged = false;
+  /** Closes the socket with 4408 if no `connection_init` comes in time; cleared when one does. */
+  initTimer: NodeJS.Timeout | undefined = undefined;
+  private live: Map<string, Operation> | undefined = undefined;
+
+  constructor(
+    readonly socket: WebSocket,
+    /** The client's address (TRUST_PROXY applies), read from the upgrade request. */
+    readonly clientIp: string,
+  ) {}
+
+  /**
+   * This socket's operations from their `subscribe` until they have ended — including one the
+   * client completed while it was still being set up: what per-socket caps count.
+   */
+  get operations(): ReadonlyMap<string, Operation> {
+    return this.live ?? EMPTY;
   }
+
+  add(operation: Operation): void {
+    (this.live ??= new Map()).set(operation.id, operation);
+  }
+
+  remove(operation: Operation): void {
+    if (this.live?.get(operation.id) !== operation) return;
+    this.live.delete(operation.id);
+    if (this.live.size === 0) this.live = undefined;
+  }
+}
+
+const EMPTY: ReadonlyMap<string, Operation> = new Map();
+
+/**
+ * One operation of a socket, from its `subscribe` until it has ended. It is the frame transport of
+ * a pushed stream (shared-execution.ts), so a caught-up subscriber holds no promise, no suspended
+ * loop and no closure while it waits for events: an idle subscription is a few plain objects.
+ */
+export class Operation implements FrameTransport {
+  /** Set by the hooks for metrics: the operation's type, name and root field. */
+  type = '';
+  name: string | null = null;
+  field = '';
+  /** performance.now() when the subscribe message came. */
+  startedAt = 0;
+  /** A subscription that started streaming (counted in the active-subscriptions gauge). */
+  live = false;
+  /** The client completed it, or its socket closed: nothing more is written for it. */
+  cancelled = false;
+  finished = false;
+  /** What to stop when it is cancelled. */
+  stream: PushedStream | AsyncIterableIterator<ExecutionResult> | undefined = undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly server: ProtocolServer<unknown>,
+    private readonly connection: Connection<unknown>,
+  ) {}
+
+  write(frame: string, from: { written(): void }): boolean {
+    const { socket } = this.connection;
+    if (this.cancelled || socket.readyState !== WebSocket.OPEN) return false;
+    // ws calls back once the frame is written, or with an error when the socket fails first.
+    socket.send(frame, () => from.written());
+    return true;
+  }
+
+  /** A pushed stream ended after its last frame was taken: `complete`, or `error` with what it failed with. */
+  end(failure?: { error: unknown }): void {
+    this.server.streamEnded(this.connection, this, failure);
+  }
+}
+
+/**
+ * The graphql-transport-ws protocol (graphql-ws's, which its clients speak) on a `ws` server,
+ * written for ten thousand subscribed sockets per process rather than taken from graphql-ws's
+ * `makeServer`: that keeps, per subscription, a suspended message handler with the subscribe
+ * message, its execution arguments and three closures, and a promise chain per event; here a
+ * subscription whose frames are pushed is an Operation and the stream's own state.
+ *
+ * The protocol is graphql-ws's, close codes included: 4400 for a message that is not one (or not
+ * one a server takes), 4401 for a subscribe before the acknowledgement, 4403 for a refused
+ * `connection_init`, 4406 for another subprotocol, 4408 when no `connection_init` came in time,
+ * 4409 for an id in use, 4429 for a second `connection_init`, 4500 when Parley fails. An operation
+ * id stays taken from its `subscribe` until the operation has ended, even when the client completed
+ * it during its set-up: a second `subscribe` with it is refused with 4409 instead of racing the
+ * first set-up for the slot.
+ */
+class ProtocolServer<Session> {
+  constructor(
+    private readonly hooks: ProtocolHooks<Session>,
+    private readonly log: Logger,
+    private readonly reviver: (key: string, value: unknown) => unknown,
+  ) {}
+
+  opened(connection: Connection<Session>): void {
+    const { socket } = connection;
+    if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
+      socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+      return;
+    }
+    const wait = this.hooks.connectionInitWaitTimeout;
+    if (wait > 0 && Number.isFinite(wait)) {
+      connection.initTimer = setTimeout(() => socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), wait);
+    }
+  }
+
+  received(connection: Connection<Session>, text: string): void {
+    const { socket } = connection;
+    let message: Message;
+    try {
+      message = parseMessage(text, this.reviver);
+    } catch {
+      return socket.close(CloseCode.BadRequest, 'Invalid message received');
+    }
+    switch (message.type) {
+      case MessageType.ConnectionInit:
+        if (connection.initReceived) return socket.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+        connection.initReceived = true;
+        clearTimeout(connection.initTimer);
+        connection.initTimer = undefined;
+        return this.guard(socket, this.init(connection, message.payload ?? undefined));
+      case MessageType.Ping:
+        return this.send(socket, JSON.stringify(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong }));
+      case MessageType.Pong:
+        return;
+      case MessageType.Subscribe: {
+        if (!connection.acknowledged) return socket.close(CloseCode.Unauthorized, 'Unauthorized');
+        if (connection.operations.has(message.id)) return socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
+        const operation = new Operation(message.id, this as ProtocolServer<unknown>, connection as Connection<unknown>);
+        connection.add(operation);
+        return this.guard(socket, this.run(connection, operation, message.payload));
+      }
+      case MessageType.Complete: {
+        const operation = connection.operations.get(message.id);
+        if (operation) this.cancel(operation);
+        return;
+      }
+      default:
+        // connection_ack, next and error are the server's to send.
+        return socket.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+    }
+  }
+
+  /** The socket closed: its operations stop, each ends once, then the connection hooks uncount it. */
+  closed(connection: Connection<Session>): void {
+    clearTimeout(connection.initTimer);
+    connection.initTimer = undefined;
+    for (const operation of connection.operations.values()) {
+      this.cancel(operation);
+      this.finish(connection, operation);
+    }
+    this.hooks.closed(connection);
+  }
+
+  /** Called by a pushed stream's operation when the stream has ended. */
+  streamEnded(connection: Connection<Session>, operation: Operation, failure: { error: unknown } | undefined): void {
+    if (operation.finished) return;
+    if (!operation.cancelled) {
+      if (failure) this.sendErrors(connection.socket, operation, [asGraphQLError(failure.error)]);
+      else this.send(connection.socket, completeFrame(operation.id));
+    }
+    this.finish(connection, operation);
+  }
+
+  private async init(connection: Connection<Session>, params: Record<string, unknown> | undefined): Promise<void> {
+    const { socket } = connection;
+    if (!(await this.hooks.connect(connection, params))) return socket.close(CloseCode.Forbidden, 'Forbidden');
+    connection.acknowledged = true;
+    this.send(socket, ACK);
+  }
+
+  private async run(connection: Connection<Session>, operation: Operation, payload: SubscribePayload): Promise<void> {
+    const { socket } = connection;
+    let pushed = false;
+    try {
+      const outcome = await this.hooks.start(connection, operation, payload);
+      if ('refused' in outcome) {
+        if (!operation.cancelled) this.sendErrors(socket, operation, outcome.refused);
+      } else if ('result' in outcome) {
+        if (!operation.cancelled) {
+          await this.sendResult(socket, operation, outcome.result);
+          this.send(socket, completeFrame(operation.id));
+        }
+      } else if ('pushed' in outcome) {
+        // The stream ends its operation itself (streamEnded), maybe already has; if the client
+        // completed it (or the socket closed) during the set-up, it stops now.
+        pushed = true;
+        operation.stream = outcome.pushed;
+        if (operation.cancelled) outcome.pushed.stop();
+      } else {
+        await this.pull(socket, operation, outcome.pulled);
+      }
+    } finally {
+      if (!pushed) this.finish(connection, operation);
+    }
+  }
+
+  /** A stream the server pulls: each result as `next`, then `complete`, or `error` if it throws. */
+  private async pull(socket: WebSocket, operation: Operation, stream: AsyncIterableIterator<ExecutionResult>): Promise<void> {
+    operation.stream = stream;
+    if (operation.cancelled) {
+      await stream.return?.();
+      return;
+    }
+    try {
+      for (;;) {
+        const { value, done } = await stream.next();
+        if (done || operation.cancelled) break;
+        await this.sendResult(socket, operation, value);
+      }
+    } catch (error) {
+      if (!operation.cancelled) this.sendErrors(socket, operation, [asGraphQLError(error)]);
+      return;
+    }
+    if (!operation.cancelled) this.send(socket, completeFrame(operation.id));
+  }
+
+  private cancel(operation: Operation): void {
+    if (operation.cancelled) return;
+    operation.cancelled = true;
+    // A pull loop ends once return() settles its next(); a pushed stream then ends its operation itself.
+    const { stream } = operation;
+    if (stream && 'stop' in stream) stream.stop();
+    else void stream?.return?.().catch(() => undefined);
+  }
+
+  private finish(connection: Connection<Session>, operation: Operation): void {
+    if (operation.finished) return;
+    operation.finished = true;
+    operation.cancelled = true;
+    connection.remove(operation);
+    this.hooks.ended(connection, operation);
+  }
+
+  private sendResult(socket: WebSocket, operation: Operation, result: ExecutionResult): Promise<void> {
+    const payload = result.errors ? { ...result, errors: this.hooks.formatErrors(result.errors) } : result;
+    return sendFrame(socket, JSON.stringify({ id: operation.id, type: MessageType.Next, payload }));
+  }
+
+  private sendErrors(socket: WebSocket, operation: Operation, errors: readonly GraphQLError[]): void {
+    this.send(socket, JSON.stringify({ id: operation.id, type: MessageType.Error, payload: this.hooks.formatErrors(errors) }));
+  }
+
+  private send(socket: WebSocket, frame: string): void {
+    if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+  }
+
+  /** A hook that throws is Parley's failure, not the client's: logged, and the socket closed with 4500. */
+  private guard(socket: WebSocket, work: Promise<void>): void {
+    work.catch((error: unknown) => {
+      this.log.error({ err: error }, 'failed handling a graphql-ws message');
+      if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+  }
+}
+
+const completeFrame = (id: string) => JSON.stringify({ id, type: MessageType.Complete });
+
+/** What a stream failed with, as a GraphQL error (as graphql-ws reports it): formatting masks what is internal. */
+function asGraphQLError(error: unknown): GraphQLError {
+  if (error instanceof GraphQLError) return error;
+  const original = error instanceof Error ? error : new Error(String(error));
+  return new GraphQLError(original.message, { originalError: original });
 }
 
 /** Writes one frame; settles once the socket took it, or at once if the socket has closed. */
 function sendFrame(socket: WebSocket, data: string): Promise<void> {
-  return new Promise((resolve, reject) => (socket.readyState === WebSocket.OPEN ? socket.send(data, (error) => (error ? reject(error) : resolve())) : resolve()));
+  return new Promise((resolve) => (socket.readyState === WebSocket.OPEN ? socket.send(data, () => resolve()) : resolve()));
 }
 
+const CONNECTION = Symbol('parley.connection');
+type Tagged = WebSocket & { [CONNECTION]?: Connection<unknown> };
+
 /**
- * graphql-ws on a `ws` server — graphql-ws's own `use/ws` starter, adapted (as its docs invite) for
- * ten thousand sockets per process:
- * - one keep-alive timer for all sockets instead of an interval per socket and a listener per ping,
- *   spread over the interval (see KeepAlive);
- * - a message handler that does not stay suspended for a subscription's life, so the received
- *   frame's Buffer is not kept alive with it;
+ * GraphQL over WebSocket (graphql-transport-ws) on a `ws` server, with, per socket, one Connection
+ * and listeners shared by all sockets (each finds its Connection on the socket):
+ * - one keep-alive timer for all sockets, spread over the interval (see KeepAlive);
  * - socket errors go to the log (a frame over WS_MAX_PAYLOAD is a client's doing: `ws` closes
- *   with 1009 itself) instead of `console.error` with a stack;
- * - an operation id stays taken from its `subscribe` until the operation has ended. graphql-ws
- *   forgets an id on `complete` while the subscribe is still being set up; a second `subscribe` with
- *   that id then let the first set-up claim the slot when it finished, and its stream was never
- *   ended (it outlived even the socket). Reusing an id that is set up or active is refused with
- *   4409, as the protocol says for an active one.
+ *   with 1009 itself) instead of `console.error` with a stack.
  */
-export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], Session>(options: ServerOptions<P, Extra<Session>>, { wss, keepAliveMs, log, clientAddress, strings }: TransportOptions): Disposable {
-  // The subscribe payload graphql-ws keeps for an operation's life then shares its document text
-  // and variable values with every other subscriber that sent the same.
-  const server = makeServer({ ...options, jsonMessageReviver: (_key, value) => (typeof value === 'string' ? strings.intern(value) : value) });
+export function serveGraphqlWs<Session>(hooks: ProtocolHooks<Session>, { wss, keepAliveMs, log, clientAddress, strings }: TransportOptions): Disposable {
+  // The variable values an operation keeps for its life then share their strings with every other
+  // subscriber that sent the same.
+  const server = new ProtocolServer(hooks, log, (_key, value) => (typeof value === 'string' ? strings.intern(value) : value));
   wss.options.handleProtocols = handleProtocols;
   wss.once('error', (error) => {
     log.error({ err: error }, 'the WebSocket server failed');
@@ -74,43 +342,26 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], Sessi
 
   const keepAlive = new KeepAlive(keepAliveMs);
 
-  wss.on('connection', (socket, request) => {
-    const operationIds = new Set<string>();
-    const extra: Extra<Session> = { socket, clientIp: clientAddress(request), operationIds };
+  function onMessage(this: Tagged, data: WebSocket.RawData): void {
+    server.received(this[CONNECTION] as Connection<Session>, String(data));
+  }
+  function onError(this: Tagged, error: Error): void {
+    log.debug({ err: error }, 'WebSocket protocol error');
+    if (this.readyState === WebSocket.OPEN) this.close(CloseCode.InternalServerError, 'Internal server error');
+  }
+  function onClose(this: Tagged): void {
+    keepAlive.delete(this);
+    server.closed(this[CONNECTION] as Connection<Session>);
+  }
+
+  wss.on('connection', (socket: Tagged, request) => {
+    const connection = new Connection<Session>(socket, clientAddress(request));
+    socket[CONNECTION] = connection as Connection<unknown>;
     keepAlive.add(socket);
-    socket.once('error', (error) => {
-      log.debug({ err: error }, 'WebSocket protocol error');
-      if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.InternalServerError, 'Internal server error');
-    });
-    const closed = server.opened(
-      {
-        protocol: socket.protocol,
-        send: (data) => sendFrame(socket, data),
-        close: (code, reason) => socket.close(code, reason),
-        onMessage: (handle) =>
-          socket.on('message', (data) => {
-            const text = String(data);
-            const message = peek(text);
-            const subscribeId = message?.type === 'subscribe' && typeof message.id === 'string' ? message.id : undefined;
-            if (subscribeId !== undefined) {
-              if (operationIds.has(subscribeId)) return socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${subscribeId} already exists`);
-              operationIds.add(subscribeId);
-            }
-            // For a subscribe, graphql-ws's promise settles once the operation has ended for good.
-            handle(text)
-              .catch((error: unknown) => {
-                log.error({ err: error }, 'graphql-ws failed handling a message');
-                socket.close(CloseCode.InternalServerError, 'Internal server error');
-              })
-              .finally(() => subscribeId !== undefined && operationIds.delete(subscribeId));
-          }),
-      },
-      extra,
-    );
-    socket.once('close', (code, reason) => {
-      keepAlive.delete(socket);
-      void closed(code, String(reason));
-    });
+    socket.on('error', onError);
+    socket.on('message', onMessage);
+    socket.on('close', onClose);
+    server.opened(connection);
   });
 
   return {
@@ -139,15 +390,21 @@ class KeepAlive {
   private nextSlice = 0;
   private turn = 0;
   private readonly timer: NodeJS.Timeout;
+  /** One listener for every socket's pongs. */
+  private readonly onPong: (this: WebSocket) => void;
 
   constructor(intervalMs: number) {
     this.timer = setInterval(() => this.tick(), Math.max(1, Math.floor(intervalMs / KEEP_ALIVE_SLICES)));
     this.timer.unref();
+    const { awaitingPong } = this;
+    this.onPong = function (this: WebSocket) {
+      awaitingPong.delete(this);
+    };
   }
 
   add(socket: WebSocket): void {
     this.slices[this.nextSlice++ % KEEP_ALIVE_SLICES].add(socket);
-    socket.on('pong', () => this.awaitingPong.delete(socket));
+    socket.on('pong', this.onPong);
   }
 
   /** A socket that closed (or was cut): nothing is kept per socket to find its slice, so each is asked. */
