@@ -123,6 +123,19 @@ describe('EventQueue', () => {
       expect(sink.ends).toEqual([undefined]);
     });
 
+    it('drops what is queued when aborted: nothing after a failed value goes to the sink', () => {
+      const queue = new EventQueue<number>();
+      const sink = recorder(() => true);
+      queue.sinkTo(sink);
+      queue.push(1);
+      queue.push(2);
+      const failure = new Error('payload failed');
+      queue.abort(failure);
+      queue.sinkIdle();
+      expect(sink.taken).toEqual([1]);
+      expect(sink.ends).toEqual([{ error: failure }]);
+    });
+
     it('bounds what waits for a busy sink', () => {
       const onOverflow = jest.fn();
       const queue = new EventQueue<number>(undefined, { limit: 2, onOverflow });

@@ -84,6 +84,13 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     this.finish();
   }
 
+  /** Ends the stream with `error` now: what is queued is dropped (nothing after a failed value goes out). */
+  abort(error: unknown): void {
+    if (this.ended) return;
+    this.values.length = 0;
+    this.fail(error);
+  }
+
   /**
    * Hands every value to `sink` as it is pushed, instead of waiting for it to be pulled: the work
    * per value then happens in the producer's call, with no promise per value. `take` returns true

@@ -188,7 +188,7 @@ interface Shared {
 interface Sinkable {
   sinkTo(sink: QueueSink<unknown>): void;
   sinkIdle(): void;
-  fail(error: unknown): void;
+  abort(error: unknown): void;
   return(): Promise<unknown>;
 }
 
@@ -277,6 +277,8 @@ class SharedSubscription implements QueueSink<unknown>, PushedStream {
    * not yet taken by the socket: the source holds later events back until then, in order.
    */
   take(event: unknown): boolean {
+    // Completed by the client (maybe while its replay still comes in): nothing to execute or write.
+    if (this.stopped) return false;
     const found = this.entry(event);
     if (found.body !== undefined) return this.writeFrame(found.body);
     const waiting = (found.waiting ??= []);
@@ -290,7 +292,7 @@ class SharedSubscription implements QueueSink<unknown>, PushedStream {
         (error: unknown) => {
           found.waiting = undefined;
           for (const subscription of waiting) {
-            subscription.source!.fail(error);
+            subscription.source!.abort(error);
             subscription.written();
           }
         },
@@ -311,7 +313,7 @@ class SharedSubscription implements QueueSink<unknown>, PushedStream {
 
   stop(): void {
     this.stopped = true;
-    void this.source!.return();
+    this.source!.return().catch(() => undefined);
   }
 
   private writeFrame(body: string): boolean {

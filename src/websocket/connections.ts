@@ -11,7 +11,7 @@ import type { Viewer } from '../security/viewer';
 import type { SubscribeBudget } from '../security/ws-admission';
 import { announceOffline, announceOnline } from '../services/online-status';
 import type { QueueBound } from '../subscriptions/event-queue';
-import type { Connection, ProtocolHooks } from './transport';
+import { close, type Connection, type ProtocolHooks } from './transport';
 
 /**
  * What Parley knows of a socket once its `connection_init` was accepted. It is its own subscribe
@@ -61,7 +61,7 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
   const closing = new Set<Promise<void>>();
 
   const stopWatchingAccounts = await services.bus.listen(Topic.accountClosed(), ({ userId }) => {
-    for (const { socket } of socketsOf.get(userId) ?? []) socket.close(CloseCode.Forbidden, 'Account deleted');
+    for (const { socket } of socketsOf.get(userId) ?? []) close(socket, CloseCode.Forbidden, 'Account deleted');
   });
 
   const releaseTicket = (session: Session) => {
@@ -74,9 +74,9 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
   const expiries = setInterval(() => {
     const now = Date.now();
     for (const sockets of socketsOf.values()) {
-      for (const socket of sockets) {
-        const expiresAt = socket.session?.viewer?.tokenExpiresAt;
-        if (expiresAt !== undefined && expiresAt <= now) socket.socket.close(CloseCode.Forbidden, 'Token expired');
+      for (const connection of sockets) {
+        const expiresAt = connection.session?.viewer?.tokenExpiresAt;
+        if (expiresAt !== undefined && expiresAt <= now) close(connection.socket, CloseCode.Forbidden, 'Token expired');
       }
     }
   }, 1000);
@@ -109,7 +109,7 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
       try {
         const params = readConnectionParams(connectionParams);
         if ('refused' in params) {
-          socket.close(CloseCode.BadRequest, params.refused);
+          close(socket, CloseCode.BadRequest, params.refused);
           return false;
         }
         viewer = await authenticate(services, params.authorization);
@@ -117,7 +117,7 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
         if (error instanceof JwksUnavailableError) {
           // Neither accepted nor refused: the client tries again later (graphql-ws clients retry 1013).
           log.warn({ err: error }, 'could not check a connection_init token');
-          socket.close(1013, 'Identity provider unavailable; try again later');
+          close(socket, 1013, 'Identity provider unavailable; try again later');
           return false;
         }
         if (!(error instanceof InvalidTokenError)) throw error;
@@ -128,7 +128,7 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
       const admission = await connectionLimits.admit(viewer?.id ?? null, clientIp);
       if ('refused' in admission) {
         metrics.connectionRefused(admission.refused.cap);
-        socket.close(CloseCode.TooManyInitialisationRequests, admission.refused.reason);
+        close(socket, CloseCode.TooManyInitialisationRequests, admission.refused.reason);
         return false;
       }
       // Every field now, even undefined: one added later would give each session a property array of its own.

@@ -141,32 +141,44 @@ class ProtocolServer<Session> {
   constructor(
     private readonly hooks: ProtocolHooks<Session>,
     private readonly log: Logger,
-    private readonly reviver: (key: string, value: unknown) => unknown,
+    private readonly strings: StringTable,
   ) {}
 
   opened(connection: Connection<Session>): void {
     const { socket } = connection;
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
-      socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+      close(socket, CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
     }
     const wait = this.hooks.connectionInitWaitTimeout;
     if (wait > 0 && Number.isFinite(wait)) {
-      connection.initTimer = setTimeout(() => socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), wait);
+      connection.initTimer = setTimeout(() => close(socket, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), wait);
     }
   }
 
   received(connection: Connection<Session>, text: string): void {
     const { socket } = connection;
+    // A socket being closed (refused, timed out, dropped) is done with: what it still sends is not handled.
+    if (socket.readyState !== WebSocket.OPEN) return;
+    try {
+      this.handle(connection, text);
+    } catch (error) {
+      this.log.error({ err: error }, 'failed handling a graphql-ws message');
+      close(socket, CloseCode.InternalServerError, 'Internal server error');
+    }
+  }
+
+  private handle(connection: Connection<Session>, text: string): void {
+    const { socket } = connection;
     let message: Message;
     try {
-      message = parseMessage(text, this.reviver);
+      message = parseMessage(text);
     } catch {
-      return socket.close(CloseCode.BadRequest, 'Invalid message received');
+      return close(socket, CloseCode.BadRequest, 'Invalid message received');
     }
     switch (message.type) {
       case MessageType.ConnectionInit:
-        if (connection.initReceived) return socket.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+        if (connection.initReceived) return close(socket, CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
         connection.initReceived = true;
         clearTimeout(connection.initTimer);
         connection.initTimer = undefined;
@@ -176,11 +188,16 @@ class ProtocolServer<Session> {
       case MessageType.Pong:
         return;
       case MessageType.Subscribe: {
-        if (!connection.acknowledged) return socket.close(CloseCode.Unauthorized, 'Unauthorized');
-        if (connection.operations.has(message.id)) return socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
+        if (!connection.acknowledged) return close(socket, CloseCode.Unauthorized, 'Unauthorized');
+        if (connection.operations.has(message.id)) return close(socket, CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
         const operation = new Operation(message.id, this as ProtocolServer<unknown>, connection as Connection<unknown>);
         connection.add(operation);
-        return this.guard(socket, this.run(connection, operation, message.payload));
+        // The variables and operation name stay with a subscription for its life: ten thousand
+        // subscribers of one conversation then hold one copy of its id. Only they are interned, and
+        // only short strings.
+        const { variables, operationName } = message.payload;
+        const payload = { ...message.payload, variables: this.intern(variables) as Record<string, unknown> | null | undefined, operationName: this.intern(operationName) as string | null | undefined };
+        return this.guard(socket, this.run(connection, operation, payload));
       }
       case MessageType.Complete: {
         const operation = connection.operations.get(message.id);
@@ -189,7 +206,7 @@ class ProtocolServer<Session> {
       }
       default:
         // connection_ack, next and error are the server's to send.
-        return socket.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+        return close(socket, CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
     }
   }
 
@@ -216,7 +233,7 @@ class ProtocolServer<Session> {
 
   private async init(connection: Connection<Session>, params: Record<string, unknown> | undefined): Promise<void> {
     const { socket } = connection;
-    if (!(await this.hooks.connect(connection, params))) return socket.close(CloseCode.Forbidden, 'Forbidden');
+    if (!(await this.hooks.connect(connection, params))) return close(socket, CloseCode.Forbidden, 'Forbidden');
     connection.acknowledged = true;
     this.send(socket, ACK);
   }
@@ -229,10 +246,8 @@ class ProtocolServer<Session> {
       if ('refused' in outcome) {
         if (!operation.cancelled) this.sendErrors(socket, operation, outcome.refused);
       } else if ('result' in outcome) {
-        if (!operation.cancelled) {
-          await this.sendResult(socket, operation, outcome.result);
-          this.send(socket, completeFrame(operation.id));
-        }
+        if (!operation.cancelled) await this.sendResult(socket, operation, outcome.result);
+        if (!operation.cancelled) this.send(socket, completeFrame(operation.id));
       } else if ('pushed' in outcome) {
         // The stream ends its operation itself (streamEnded), maybe already has; if the client
         // completed it (or the socket closed) during the set-up, it stops now.
@@ -301,9 +316,31 @@ class ProtocolServer<Session> {
   private guard(socket: WebSocket, work: Promise<void>): void {
     work.catch((error: unknown) => {
       this.log.error({ err: error }, 'failed handling a graphql-ws message');
-      if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.InternalServerError, 'Internal server error');
+      close(socket, CloseCode.InternalServerError, 'Internal server error');
     });
   }
+
+  /** Short strings of a JSON value, each replaced by its shared copy. */
+  private intern(value: unknown): unknown {
+    if (typeof value === 'string') return value.length <= INTERNED_MAX_LENGTH ? this.strings.intern(value) : value;
+    if (Array.isArray(value)) return value.map((item) => this.intern(item));
+    if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, this.intern(item)]));
+    return value;
+  }
+}
+
+/** Longer strings in variables are message text, not ids: not worth sharing, and not to be pinned. */
+const INTERNED_MAX_LENGTH = 200;
+
+/** RFC 6455 allows a close reason of at most 123 bytes; `ws` throws on a longer one. */
+const CLOSE_REASON_MAX_BYTES = 123;
+
+/** Closes `socket` (if still open) with `reason` cut to what a close frame can carry, on a character boundary. */
+export function close(socket: WebSocket, code: number, reason: string): void {
+  if (socket.readyState !== WebSocket.OPEN) return;
+  const characters = [...reason.slice(0, CLOSE_REASON_MAX_BYTES)];
+  while (Buffer.byteLength(characters.join('')) > CLOSE_REASON_MAX_BYTES) characters.pop();
+  socket.close(code, characters.join(''));
 }
 
 const completeFrame = (id: string) => JSON.stringify({ id, type: MessageType.Complete });
@@ -328,12 +365,11 @@ type Tagged = WebSocket & { [CONNECTION]?: Connection<unknown> };
  * and listeners shared by all sockets (each finds its Connection on the socket):
  * - one keep-alive timer for all sockets, spread over the interval (see KeepAlive);
  * - socket errors go to the log (a frame over WS_MAX_PAYLOAD is a client's doing: `ws` closes
- *   with 1009 itself) instead of `console.error` with a stack.
+ *   with 1009 itself) instead of `console.error` with a stack;
+ * - strings of subscribe variables are interned (see ProtocolServer.intern).
  */
 export function serveGraphqlWs<Session>(hooks: ProtocolHooks<Session>, { wss, keepAliveMs, log, clientAddress, strings }: TransportOptions): Disposable {
-  // The variable values an operation keeps for its life then share their strings with every other
-  // subscriber that sent the same.
-  const server = new ProtocolServer(hooks, log, (_key, value) => (typeof value === 'string' ? strings.intern(value) : value));
+  const server = new ProtocolServer(hooks, log, strings);
   wss.options.handleProtocols = handleProtocols;
   wss.once('error', (error) => {
     log.error({ err: error }, 'the WebSocket server failed');
@@ -347,7 +383,7 @@ export function serveGraphqlWs<Session>(hooks: ProtocolHooks<Session>, { wss, ke
   }
   function onError(this: Tagged, error: Error): void {
     log.debug({ err: error }, 'WebSocket protocol error');
-    if (this.readyState === WebSocket.OPEN) this.close(CloseCode.InternalServerError, 'Internal server error');
+    close(this, CloseCode.InternalServerError, 'Internal server error');
   }
   function onClose(this: Tagged): void {
     keepAlive.delete(this);

@@ -53,6 +53,26 @@ describe('graphql-transport-ws, as graphql-ws serves it', () => {
     }
   });
 
+  it('cuts a close reason to what a close frame carries: a long reused id gets 4409, a long unknown init key 4400', async () => {
+    const id = 'é'.repeat(200);
+    const reused = await open();
+    await reused.init(ada.token);
+    reused.send({ id, type: 'subscribe', payload: { query: EVENTS, variables: { id: conversationId } } });
+    reused.send({ id, type: 'subscribe', payload: { query: EVENTS, variables: { id: conversationId } } });
+    const closed = await reused.closed;
+    expect(closed.code).toBe(4409);
+    expect(closed.reason).toMatch(/^Subscriber for é+$/);
+    expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
+
+    const misplaced = await open();
+    misplaced.send({ type: 'connection_init', payload: { ['ü'.repeat(40)]: 1 } });
+    expect((await misplaced.closed).code).toBe(4400);
+
+    // The server is still there.
+    const after = await open();
+    await after.init(ada.token);
+  });
+
   it('closes with 4429 on a second connection_init', async () => {
     const raw = await open();
     await raw.init(ada.token);
