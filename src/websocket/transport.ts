@@ -153,6 +153,8 @@ class ProtocolServer<Session> {
     const wait = this.hooks.connectionInitWaitTimeout;
     if (wait > 0 && Number.isFinite(wait)) {
       connection.initTimer = setTimeout(() => close(socket, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout'), wait);
+      // A socket keeps the process alive by itself; its timer must not keep a stopping one alive.
+      connection.initTimer.unref();
     }
   }
 
