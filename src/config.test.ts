@@ -10,7 +10,8 @@ describe('loadConfig', () => {
     expect(config.database.migrationsRun).toBe(true);
     expect(config.auth.jwtSecretGenerated).toBe(true);
     expect(config.auth.jwtSecret.length).toBeGreaterThanOrEqual(32);
-    expect(config.auth.jwtTtlSeconds).toBe(7 * 86_400);
+    expect(config.auth.jwtTtlSeconds).toBe(15 * 60);
+    expect(config.auth.refreshTtlMs).toBe(30 * 86_400_000);
   });
 
   it('names the variable and the bad value', () => {

@@ -51,8 +51,10 @@ export interface Config {
     jwtSecret: string;
     /** True when no JWT_SECRET was given and a random one was made (tokens die with the process). */
     jwtSecretGenerated: boolean;
-    /** Lifetime of an issued token, in seconds. */
+    /** Lifetime of an issued access token, in seconds. */
     jwtTtlSeconds: number;
+    /** How long a session lasts without a refresh (each refresh starts it again), in ms. */
+    refreshTtlMs: number;
     /** Own password accounts (signUp, signIn, Parley's HS256 tokens); off: only the external issuer's tokens. */
     passwords: boolean;
     /** Tokens of an external identity provider (OIDC), verified against its JWKS; absent unless AUTH_JWKS_URL is set. */
@@ -273,7 +275,8 @@ export function loadConfig(env: Env = process.env): Config {
     auth: {
       jwtSecret,
       jwtSecretGenerated,
-      jwtTtlSeconds: Math.floor(read('JWT_TTL', duration, 7 * 86_400_000) / 1000),
+      jwtTtlSeconds: Math.floor(read('JWT_TTL', duration, 15 * 60_000) / 1000),
+      refreshTtlMs: read('REFRESH_TOKEN_TTL', duration, 30 * 86_400_000),
       passwords: read('AUTH_PASSWORDS', z.enum(['on', 'off'], 'must be on or off'), 'on') === 'on',
       external: externalAuth(),
     },
@@ -364,6 +367,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (!config.auth.passwords && !config.auth.external) problems.push('AUTH_PASSWORDS=off needs AUTH_JWKS_URL: no one could sign in');
   if (config.auth.jwtTtlSeconds < 1) problems.push(`JWT_TTL must be at least 1s, got ${JSON.stringify(env.JWT_TTL)}`);
+  if (config.auth.refreshTtlMs < config.auth.jwtTtlSeconds * 1000) problems.push(`REFRESH_TOKEN_TTL must be at least JWT_TTL, got ${JSON.stringify(env.REFRESH_TOKEN_TTL)}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

@@ -8,6 +8,7 @@ import type { ClusterMetrics } from './subscriptions/metrics-stream';
 import type { Logger } from './observability/logger';
 import type { Metrics } from './observability/metrics';
 import type { ActiveAccounts } from './security/active-accounts';
+import type { LiveSessions } from './security/live-sessions';
 import type { TokenService } from './security/jwt';
 import type { ExternalTokens } from './security/external-identity';
 import type { Viewer } from './security/viewer';
@@ -32,6 +33,8 @@ export interface Services {
   /** Tokens of the external identity provider, when AUTH_JWKS_URL is set. */
   externalTokens?: ExternalTokens;
   accounts: ActiveAccounts;
+  /** Whether an own-account session is still signed in (signOut, a reused refresh token). */
+  sessions: LiveSessions;
   presence: PresenceStore;
   cursors: CursorCodec;
   /** Shares one copy of strings that many subscriptions hold. */

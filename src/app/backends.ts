@@ -19,6 +19,7 @@ import type { Logger } from '../observability/logger';
 import { createMetrics } from '../observability/metrics';
 import { createCursorCodec } from '../pagination/cursor';
 import { createActiveAccounts } from '../security/active-accounts';
+import { createLiveSessions } from '../security/live-sessions';
 import { createInProcessConnectionLimits, createRedisConnectionLimits, type ConnectionLimits } from '../security/connection-limits';
 import { createTokenService } from '../security/jwt';
 import { createExternalTokens } from '../security/external-identity';
@@ -80,6 +81,7 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
   lifecycle.add('metrics', () => clusterMetrics.stop());
 
   const accounts = createActiveAccounts(dataSource);
+  const sessions = createLiveSessions(dataSource);
   const externalTokens =
     config.auth.external &&
     createExternalTokens(config.auth.external, {
@@ -93,6 +95,7 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
       externalTokens?.forget(userId);
     }),
   );
+  lifecycle.add('sessions', await bus.listen(Topic.sessionRevoked(), ({ sessionId }) => sessions.forget(sessionId)));
 
   const services: Services = {
     sql,
@@ -103,6 +106,7 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
     metrics,
     clusterMetrics,
     accounts,
+    sessions,
     ...(externalTokens ? { externalTokens } : {}),
     tokens: createTokenService({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.jwtTtlSeconds }),
     presence,

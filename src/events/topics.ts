@@ -85,4 +85,6 @@ export const Topic = {
   metrics: () => 'metrics' as Topic<InstanceReport>,
   /** Accounts erased: their sockets are closed on every instance. */
   accountClosed: () => 'account-closed' as Topic<{ userId: string }>,
+  /** Sessions revoked (signed out, a refresh token reused, the account erased): their sockets close on every instance. */
+  sessionRevoked: () => 'session-revoked' as Topic<{ sessionId: string; userId: string }>,
 };

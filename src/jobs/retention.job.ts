@@ -20,8 +20,8 @@ async function inBatches(dataSource: DataSource, sql: string, parameters: unknow
 
 /**
  * Daily: erases the bodies of messages deleted more than RETENTION_DELETED_DAYS ago, deletes metric
- * samples older than RETENTION_METRICS_DAYS, instance figures the rollup no longer needs, and
- * account exports past their download window. Idempotent: a second run finds nothing to do.
+ * samples older than RETENTION_METRICS_DAYS, instance figures the rollup no longer needs, account
+ * exports past their download window, and sessions that ended more than a day ago. Idempotent: a second run finds nothing to do.
  */
 export const retentionJob: JobDefinition<Record<string, never>> = {
   name: 'retention',
@@ -52,6 +52,13 @@ export const retentionJob: JobDefinition<Record<string, never>> = {
       `DELETE FROM account_exports WHERE id IN (SELECT id FROM account_exports WHERE requested_at < $1 LIMIT ${BATCH})`,
       [daysBefore(at, EXPORT_TTL_DAYS)],
     );
-    logger.info({ erasedBodies: erased, metricSamples: samples, instanceMinutes: minutes, accountExports: expiredExports }, 'retention done');
+    // A session over for a day (expired, or revoked: its access tokens died with JWT_TTL) goes with
+    // its refresh tokens; a token of it presented later is simply unknown.
+    const endedSessions = await inBatches(
+      dataSource,
+      `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $1 OR revoked_at < $1 LIMIT ${BATCH})`,
+      [daysBefore(at, 1)],
+    );
+    logger.info({ erasedBodies: erased, metricSamples: samples, instanceMinutes: minutes, accountExports: expiredExports, sessions: endedSessions }, 'retention done');
   },
 };

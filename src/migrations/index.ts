@@ -6,6 +6,7 @@ import { ErasureSafeUniques1732320000000 } from './1732320000000-erasure-safe-un
 import { SendMessageFunction1732330000000 } from './1732330000000-send-message-function';
 import { ChangeMessageFunction1732340000000 } from './1732340000000-change-message-function';
 import { ExternalIdentities1732350000000 } from './1732350000000-external-identities';
+import { Sessions1732360000000 } from './1732360000000-sessions';
 
 /** In order of application. The migration CLI and start-up both read this list. */
-export const migrations = [InitialSchema1732280000000, UserPrefixSearch1732290000000, JobsAccountsMetrics1732300000000, InboundEvents1732310000000, ErasureSafeUniques1732320000000, SendMessageFunction1732330000000, ChangeMessageFunction1732340000000, ExternalIdentities1732350000000];
+export const migrations = [InitialSchema1732280000000, UserPrefixSearch1732290000000, JobsAccountsMetrics1732300000000, InboundEvents1732310000000, ErasureSafeUniques1732320000000, SendMessageFunction1732330000000, ChangeMessageFunction1732340000000, ExternalIdentities1732350000000, Sessions1732360000000];

@@ -8,6 +8,7 @@ import type { CursorKey } from '../pagination/cursor';
 import { toGlobalId } from '../pagination/global-id';
 import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
 import { authenticate, createAccount, findUserByHandle, searchUsers } from '../services/accounts';
+import { refreshSession, revokeSession, startSession, type SessionGrant } from '../services/sessions';
 import { UserConnection } from './connections';
 import { BadUserInputError, ForbiddenError } from '../errors';
 import { SignInInput, SignUpInput } from './user.inputs';
@@ -16,8 +17,11 @@ const MAX_SEARCH_LENGTH = 100;
 
 @ObjectType({ simpleResolvers: true })
 class AuthPayload {
-  @Field(() => String)
+  @Field(() => String, { description: 'The access token: `Authorization: Bearer <token>`, short-lived (JWT_TTL, 15 minutes by default).' })
   token!: string;
+
+  @Field(() => String, { description: 'Trades for a new pair with refreshSession; good once. Keep it out of reach of scripts.' })
+  refreshToken!: string;
 
   @Field(() => User)
   user!: User;
@@ -59,7 +63,7 @@ export class UserResolver {
   async signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() { services }: Context): Promise<AuthPayload> {
     requirePasswordAccounts(services);
     const user = await createAccount(services.dataSource, input);
-    return { token: await services.tokens.issue(user.id), user };
+    return grantFor(services, user, await startSession(services, user.id, services.config.auth.refreshTtlMs));
   }
 
   @Directive('@rateLimit(max: 10, window: "1m")')
@@ -67,7 +71,30 @@ export class UserResolver {
   async signIn(@Arg('input', () => SignInInput) input: SignInInput, @Ctx() { services }: Context): Promise<AuthPayload> {
     requirePasswordAccounts(services);
     const user = await authenticate(services.dataSource, input.login, input.password);
-    return { token: await services.tokens.issue(user.id), user };
+    return grantFor(services, user, await startSession(services, user.id, services.config.auth.refreshTtlMs));
+  }
+
+  @Directive('@rateLimit(max: 30, window: "1m")')
+  @Mutation(() => AuthPayload, {
+    description: 'A new access token and refresh token for a refresh token, which is then spent. A spent one presented again revokes its session (UNAUTHENTICATED).',
+  })
+  async refreshSession(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() { services }: Context): Promise<AuthPayload> {
+    requirePasswordAccounts(services);
+    const grant = await refreshSession(services, refreshToken, services.config.auth.refreshTtlMs);
+    const user = await services.dataSource.getRepository(User).findOneByOrFail({ id: grant.userId });
+    return grantFor(services, user, grant);
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean, {
+    description: "Signs this token's session out: its tokens stop working and its sockets close (4403) on every instance. False for a token of the identity provider, which signs out there.",
+  })
+  async signOut(@Ctx() { services, viewer }: Context): Promise<boolean> {
+    if (!viewer!.sessionId) return false;
+    await revokeSession(services, viewer!.sessionId, 'signed out');
+    // Other instances forget it when the revocation is announced; this one at once.
+    services.sessions.forget(viewer!.sessionId);
+    return true;
   }
 
   @Extensions(viewerDependent)
@@ -96,6 +123,10 @@ export class UserResolver {
     // An author as an event carries it has no e-mail (events/topics.ts, MessagePayload).
     return user.email ?? loaders.usersById.load(user.id).then((found) => found?.email ?? null);
   }
+}
+
+async function grantFor(services: Context['services'], user: User, grant: SessionGrant): Promise<AuthPayload> {
+  return { token: await services.tokens.issue(user.id, grant.sessionId), refreshToken: grant.refreshToken, user };
 }
 
 /** With AUTH_PASSWORDS=off, accounts come only from the external identity provider. */

@@ -1,5 +1,6 @@
 import type { Viewer } from './viewer';
 import type { ActiveAccounts } from './active-accounts';
+import type { LiveSessions } from './live-sessions';
 import { decodeJwt } from 'jose';
 import type { ExternalTokens } from './external-identity';
 import { InvalidTokenError, parseBearer, type TokenService } from './jwt';
@@ -10,6 +11,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export interface Authentication {
   tokens: TokenService;
   accounts: ActiveAccounts;
+  sessions: LiveSessions;
   externalTokens?: ExternalTokens;
   config: { auth: { passwords: boolean; external?: { issuer: string } } };
 }
@@ -31,11 +33,13 @@ async function viewerFromAuthorization(auth: Authentication, authorization: unkn
   const { externalTokens, config } = auth;
   if (externalTokens && issuerOf(token) === config.auth.external?.issuer) return externalTokens.verify(token);
   if (!config.auth.passwords) throw new InvalidTokenError('invalid');
-  const { sub, exp, iat } = await auth.tokens.verify(token);
+  const { sub, exp, iat, sid } = await auth.tokens.verify(token);
   // A well-signed token whose subject is no user id (another service's, or a key that leaked) is
   // no one's: refused like a forged one, before it reaches a query.
-  if (!UUID.test(sub)) throw new InvalidTokenError('invalid');
-  return { id: sub, tokenExpiresAt: exp * 1000, ...(iat !== undefined ? { authenticatedAt: iat * 1000 } : {}) };
+  if (!UUID.test(sub) || (sid !== undefined && !UUID.test(sid))) throw new InvalidTokenError('invalid');
+  // A session signed out (or revoked for a reused refresh token) lets none of its tokens in.
+  if (sid !== undefined && !(await auth.sessions.isLive(sid, sub))) throw new InvalidTokenError('revoked');
+  return { id: sub, tokenExpiresAt: exp * 1000, ...(iat !== undefined ? { authenticatedAt: iat * 1000 } : {}), ...(sid !== undefined ? { sessionId: sid } : {}) };
 }
 
 /** The `iss` a token claims, unverified (it only chooses the verifier); undefined when it cannot be read. */

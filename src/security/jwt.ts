@@ -6,19 +6,22 @@ export interface TokenClaims {
   sub: string;
   /** Expiry, in seconds since the epoch. */
   exp: number;
-  /** Issued at, in seconds since the epoch (own tokens are issued at sign-in). */
+  /** Issued at, in seconds since the epoch. */
   iat?: number;
+  /** The session the token was issued for (sign-in or refresh). */
+  sid?: string;
 }
 
 export interface TokenService {
-  issue(userId: string): Promise<string>;
+  /** An access token for `userId`, in session `sessionId` when given (a sign-in or refresh). */
+  issue(userId: string, sessionId?: string): Promise<string>;
   /** Resolves the claims, or rejects with `InvalidTokenError` for an expired, tampered or malformed token. */
   verify(token: string): Promise<TokenClaims>;
 }
 
 export class InvalidTokenError extends Error {
-  constructor(readonly reason: 'expired' | 'invalid') {
-    super(reason === 'expired' ? 'The token has expired; sign in again.' : 'The token is not valid.');
+  constructor(readonly reason: 'expired' | 'invalid' | 'revoked') {
+    super(reason === 'expired' ? 'The token has expired; refresh the session or sign in again.' : reason === 'revoked' ? 'This session was signed out; sign in again.' : 'The token is not valid.');
     this.name = 'InvalidTokenError';
   }
 }
@@ -29,9 +32,9 @@ export function createTokenService(options: { secret: string; ttlSeconds: number
   const key = new TextEncoder().encode(options.secret);
   const nowSeconds = () => Math.floor((options.now?.() ?? Date.now()) / 1000);
   return {
-    async issue(userId) {
+    async issue(userId, sessionId) {
       const iat = nowSeconds();
-      return new SignJWT({})
+      return new SignJWT(sessionId ? { sid: sessionId } : {})
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(userId)
         .setIssuer(OWN_ISSUER)
@@ -47,7 +50,7 @@ export function createTokenService(options: { secret: string; ttlSeconds: number
           currentDate: new Date(nowSeconds() * 1000),
           requiredClaims: ['sub', 'exp'],
         });
-        return { sub: payload.sub as string, exp: payload.exp as number, iat: payload.iat };
+        return { sub: payload.sub as string, exp: payload.exp as number, iat: payload.iat, ...(typeof payload.sid === 'string' ? { sid: payload.sid } : {}) };
       } catch (error) {
         if (error instanceof errors.JWTExpired) throw new InvalidTokenError('expired');
         throw new InvalidTokenError('invalid');

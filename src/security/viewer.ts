@@ -5,4 +5,6 @@ export interface Viewer {
   tokenExpiresAt?: number;
   /** When the user last signed in, as the token says (ms since the epoch): `auth_time`, else `iat`. */
   authenticatedAt?: number;
+  /** The own-account session the token belongs to (`sid`): signOut revokes it. */
+  sessionId?: string;
 }

@@ -6,6 +6,7 @@ import type { Viewer } from '../security/viewer';
 import { Topic } from '../events/topics';
 import { commitChange, type ChangeDeps } from './changes';
 import { departFrom } from './memberships';
+import { revokeSessionsOf } from './sessions';
 
 /** How recent a sign-in at the external provider must be to erase an account that has no password. */
 const RECENT_SIGN_IN_MS = 10 * 60_000;
@@ -13,8 +14,8 @@ const RECENT_SIGN_IN_MS = 10 * 60_000;
 /**
  * Erases an account (the password confirms it; for an external identity's account, a recent sign-in). The user leaves every conversation — their live
  * subscriptions end — and their row is anonymised rather than deleted, so the messages they wrote
- * stay, shown with a "Deleted user" author. Their exports are deleted; their tokens stop working
- * and their open sockets are closed on every instance.
+ * stay, shown with a "Deleted user" author. Their exports are deleted; their sessions are revoked,
+ * their tokens stop working and their open sockets are closed on every instance.
  */
 export async function deleteAccount(deps: ChangeDeps, viewer: Viewer, password: string): Promise<void> {
   const userId = viewer.id;
@@ -47,6 +48,7 @@ export async function deleteAccount(deps: ChangeDeps, viewer: Viewer, password: 
     await change.manager.query(`DELETE FROM account_exports WHERE user_id = $1`, [userId]);
     // The provider's subject may come back: it then starts a new account.
     await change.manager.query(`DELETE FROM external_identities WHERE user_id = $1`, [userId]);
+    await revokeSessionsOf(change, userId, 'account deleted');
     change.publish(Topic.accountClosed(), { userId });
   });
 }

@@ -51,7 +51,7 @@ function readConnectionParams(params: Readonly<Record<string, unknown>> | undefi
  * Who a socket is and how long it may stay: `connection_init` names the viewer (a bad or expired
  * token, or one whose account was erased, closes it with 4403), the connection caps admit it (else
  * 4429), and from then on it counts for presence and metrics until it closes. It is closed with
- * 4403 when its token expires or its account is erased. `dispose()` waits for the close handlers
+ * 4403 when its token expires, its session is signed out or its account is erased. `dispose()` waits for the close handlers
  * (presence, last seen) before the stores they write to close.
  */
 export async function createConnectionHooks({ services, connectionLimits, log }: { services: Services; connectionLimits: ConnectionLimits; log: Logger }) {
@@ -62,6 +62,9 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
 
   const stopWatchingAccounts = await services.bus.listen(Topic.accountClosed(), ({ userId }) => {
     for (const { socket } of socketsOf.get(userId) ?? []) close(socket, CloseCode.Forbidden, 'Account deleted');
+  });
+  const stopWatchingSessions = await services.bus.listen(Topic.sessionRevoked(), ({ sessionId, userId }) => {
+    for (const { socket, session } of socketsOf.get(userId) ?? []) if (session?.viewer?.sessionId === sessionId) close(socket, CloseCode.Forbidden, 'Signed out');
   });
 
   const releaseTicket = (session: Session) => {
@@ -163,6 +166,7 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
     hooks,
     async dispose() {
       stopWatchingAccounts();
+      stopWatchingSessions();
       clearInterval(expiries);
       while (closing.size > 0) await Promise.all([...closing]);
     },

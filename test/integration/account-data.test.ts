@@ -21,7 +21,7 @@ const at = (iso: string) => () => new Date(iso);
 const raw = (globalId: string) => fromGlobalId(globalId).id;
 
 describe('retention', () => {
-  it('erases bodies of messages deleted longer ago than RETENTION_DELETED_DAYS, and old metric samples, in batches', async () => {
+  it('erases bodies of messages deleted longer ago than RETENTION_DELETED_DAYS, old metric samples and ended sessions, in batches', async () => {
     const [ada, bob] = await Promise.all([createUser(app), createUser(app)]);
     const id = await openConversation(app, [ada, bob]);
     const [old, recent, kept] = [await sendMessage(app, ada, id, 'old secret'), await sendMessage(app, ada, id, 'recent secret'), await sendMessage(app, ada, id, 'kept')];
@@ -37,7 +37,18 @@ describe('retention', () => {
     const many = await createMessages(app, raw(id), [ada.user.id], 1_500, 'bulk secret');
     await dataSource.query(`UPDATE messages SET deleted_at = $2 WHERE id = ANY($1::uuid[])`, [many, new Date('2025-12-20T00:00:00Z')]);
 
+    const sessions = await dataSource.query(
+      `INSERT INTO sessions (user_id, expires_at, revoked_at) VALUES ($1, '2026-01-20', NULL), ($1, '2026-03-01', '2026-01-20'), ($1, '2026-03-01', '2026-01-31T12:00:00Z'), ($1, '2026-03-01', NULL) RETURNING id`,
+      [ada.user.id],
+    );
+    await dataSource.query(`INSERT INTO refresh_tokens (hash, session_id) SELECT decode(md5(id::text), 'hex'), id FROM sessions WHERE id = ANY($1::uuid[])`, [sessions.map((row: { id: string }) => row.id)]);
+
     for (let run = 0; run < 2; run++) await retentionJob.run(deps(), {}, { now: at('2026-02-01T00:00:00Z'), lastAttempt: false });
+
+    // Expired, and revoked over a day ago: gone with their refresh tokens; revoked within the day, and live: kept.
+    const left = await dataSource.query(`SELECT s.id, count(r.hash)::int AS tokens FROM sessions s LEFT JOIN refresh_tokens r ON r.session_id = s.id WHERE s.id = ANY($1::uuid[]) GROUP BY s.id`, [sessions.map((row: { id: string }) => row.id)]);
+    expect(left.map((row: { id: string }) => row.id).sort()).toEqual([sessions[2].id, sessions[3].id].sort());
+    expect(await dataSource.query(`SELECT count(*)::int AS n FROM refresh_tokens WHERE session_id = ANY($1::uuid[])`, [[sessions[0].id, sessions[1].id]])).toEqual([{ n: 0 }]);
 
     const bodies = await dataSource.query(`SELECT id, body FROM messages WHERE id = ANY($1::uuid[]) ORDER BY seq`, [[old, recent, kept].map((m) => raw(m.id))]);
     expect(bodies.map((m: { body: string | null }) => m.body)).toEqual([null, 'recent secret', 'kept']);
