@@ -1,28 +1,17 @@
-import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
+import { rememberYes } from './remembered';
 
 /**
  * Whether a token's user still has an account (an erased one keeps its row, anonymised, and must
- * not be let in). Checked on every request and socket, so an active account is remembered for
- * `ttlMs`, in an LRU of at most `max` accounts: a full cache forgets its least recent accounts one
- * by one, never all at once (which would send a burst of reads to PostgreSQL). An erasure announced
- * on the bus is forgotten at once on every instance (`forget`); the TTL bounds how long an instance
- * that missed the announcement can be wrong.
+ * not be let in). Checked on every request and socket; an erasure announced on the bus is
+ * forgotten at once on every instance (`forget`).
  */
-export function createActiveAccounts(dataSource: DataSource, { ttlMs = 10_000, max = 100_000 }: { ttlMs?: number; max?: number } = {}) {
-  const active = new LRUCache<string, true>({ max, ttl: ttlMs });
-  return {
-    async isActive(userId: string): Promise<boolean> {
-      if (active.get(userId)) return true;
-      const [row] = await dataSource.query(`SELECT deleted_at IS NULL AS active FROM users WHERE id = $1`, [userId]);
-      if (!row?.active) return false;
-      active.set(userId, true);
-      return true;
-    },
-    forget(userId: string): void {
-      active.delete(userId);
-    },
-  };
+export function createActiveAccounts(dataSource: DataSource, options: { ttlMs?: number; max?: number } = {}) {
+  const active = rememberYes(async (userId: string) => {
+    const [row] = await dataSource.query(`SELECT deleted_at IS NULL AS active FROM users WHERE id = $1`, [userId]);
+    return Boolean(row?.active);
+  }, options);
+  return { isActive: (userId: string) => active.ask(userId), forget: (userId: string) => active.forget(userId) };
 }
 
 export type ActiveAccounts = ReturnType<typeof createActiveAccounts>;
