@@ -58,4 +58,12 @@ export class Message {
   @Field(() => Date, { nullable: true })
   @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true })
   deletedAt!: Date | null;
+
+  @ManyToOne(() => Message, { onDelete: 'SET NULL' })
+  @JoinColumn({ name: 'reply_to_id', foreignKeyConstraintName: 'messages_reply_to_id_fkey' })
+  replyTo?: Message;
+
+  /** The earlier message of the same conversation this one answers (`replyTo` in message.resolver.ts). */
+  @Column({ name: 'reply_to_id', type: 'uuid', nullable: true })
+  replyToId!: string | null;
 }

@@ -48,6 +48,8 @@ export interface MessageRecord {
   createdAt: Timestamp;
   editedAt: Timestamp | null;
   deletedAt: Timestamp | null;
+  /** The message of the same conversation it replies to. */
+  replyToId: string | null;
   /** Its author, when the read that found the message selected them too. */
   author?: UserRecord;
 }

@@ -13,4 +13,7 @@ export class SendMessageInput {
   @Field(() => String, { description: 'Client-chosen idempotency key: a retry with the same key returns the first message.' })
   @Length(1, 64, { message: 'clientMessageId must be 1 to 64 characters' })
   clientMessageId!: string;
+
+  @Field(() => ID, { nullable: true, description: 'A message of the same conversation this one replies to.' })
+  replyToId?: string | null;
 }

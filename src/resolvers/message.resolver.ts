@@ -48,7 +48,8 @@ export class MessageResolver {
   @Mutation(() => Message)
   async sendMessage(@Arg('input', () => SendMessageInput) input: SendMessageInput, @Ctx() { services, viewer, loaders }: Context): Promise<MessageRecord> {
     const conversationId = fromGlobalIdOf('Conversation', input.conversationId);
-    const { message, created } = await sendMessage(services, viewer!.id, { ...input, conversationId }, services.config.limits.messageMaxLength);
+    const replyToId = input.replyToId ? fromGlobalIdOf('Message', input.replyToId) : null;
+    const { message, created } = await sendMessage(services, viewer!.id, { ...input, conversationId, replyToId }, services.config.limits.messageMaxLength);
     // A message just stored has no reactions: its answer needs no read for them (a retry's may have some).
     if (created) loaders.reactionsByMessage.prime(message.id, []);
     return message;
@@ -105,6 +106,16 @@ export class MessageResolver {
   author(@Root() message: MessageRecord, @Ctx() { loaders }: Context): UserRecord | Promise<UserRecord> {
     // Pages and last messages come with their authors; others (search, events) load them.
     return message.author ?? (loaders.usersById.load(message.authorId) as Promise<UserRecord>);
+  }
+
+  @Extensions(viewerIndependent)
+  @FieldResolver(() => Message, {
+    nullable: true,
+    description: 'The message of the same conversation this one replies to; a deleted one shows as deleted (null body).',
+  })
+  replyTo(@Root() message: MessageRecord, @Ctx() { loaders }: Context): Promise<MessageRecord | null> | null {
+    // Same conversation (checked when it was written), so visible to whoever sees this message.
+    return message.replyToId ? loaders.messagesById.load(message.replyToId) : null;
   }
 
   // One summary per distinct emoji; most messages carry a few. The cost model counts five.

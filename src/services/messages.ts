@@ -5,7 +5,7 @@ import { isoOfTimestamp } from '../database/timestamps';
 import type { MessageRecord, Timestamp } from '../entities/records';
 import { ConversationKind } from '../entities/conversation.entity';
 import { Message } from '../entities/message.entity';
-import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
+import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { toGlobalId } from '../pagination/global-id';
 import type { CursorKey } from '../pagination/cursor';
 import type { PageRows } from '../pagination/connection';
@@ -59,6 +59,8 @@ export interface NewMessage {
   body: string;
   /** The author's idempotency key (1..64 characters). */
   clientMessageId: string;
+  /** A message of the same conversation this one replies to (raw id). */
+  replyToId?: string | null;
 }
 
 /** What sending a message needs: a change's dependencies and the lean statement path. */
@@ -71,7 +73,7 @@ export interface SentMessage {
 }
 
 /** `parley_send_message`'s answer (migration 1732330000000), as a message row with its author. */
-type SendRow = MessageRecord & { outcome: 'sent' | 'earlier' | 'not_found' | 'closed' };
+type SendRow = MessageRecord & { outcome: 'sent' | 'earlier' | 'not_found' | 'closed' | 'bad_reply' };
 
 /**
  * A statement reading the message a write function returned (`r.message`) as a row with its author
@@ -96,7 +98,7 @@ let sendStatement: string | undefined;
 
 /** The one statement: the function, and its message as a row with the author. */
 function sendSql(sql: Sql): string {
-  return (sendStatement ??= returnedMessageSql(sql, 'r.outcome', 'parley_send_message($1, $2, $3, $4, $5, NULL) r'));
+  return (sendStatement ??= returnedMessageSql(sql, 'r.outcome', 'parley_send_message($1, $2, $3, $4, $5, NULL, $6) r'));
 }
 
 /** A retry: the first message sent with this key, which must have gone to the same conversation. */
@@ -121,7 +123,7 @@ export async function sendMessage(deps: SendDeps, authorId: string, input: NewMe
   const { sql } = deps;
   let rows: SendRow[];
   try {
-    rows = await messageRows<SendRow>(sql, sendSql(sql), [randomUUID(), input.conversationId, authorId, body, input.clientMessageId]);
+    rows = await messageRows<SendRow>(sql, sendSql(sql), [randomUUID(), input.conversationId, authorId, body, input.clientMessageId, input.replyToId ?? null]);
   } catch (error) {
     // A retry that raced this one on another conversation's lock committed first.
     if (violatedUniqueIndex(error) !== 'messages_author_client_message_id_key') throw error;
@@ -143,6 +145,8 @@ function settleSend(deps: SendDeps, { outcome, ...message }: SendRow, input: New
       throw conversationNotFound(input.conversationId);
     case 'closed':
       throw conversationClosed();
+    case 'bad_reply':
+      throw new BadUserInputError('replyToId must name a message of this conversation.', { argument: 'replyToId' });
     case 'sent':
       publishCommitted(deps, [[Topic.conversation(message.conversationId), messageAdded(message)]]);
       return { message, created: true };
@@ -216,6 +220,7 @@ function renderedMessage(message: MessageRecord): MessagePayload {
     createdAt: isoOfTimestamp(message.createdAt),
     editedAt: isoOrNull(message.editedAt),
     deletedAt: isoOrNull(message.deletedAt),
+    replyToId: message.replyToId,
     author: {
       id: author.id,
       handle: author.handle,
