@@ -30,7 +30,7 @@ export async function prepareGraphql(config: Config, { services, rateLimiter }: 
     ...config.rateLimits,
     limiter: rateLimiter,
     onRefused: services.metrics.rateLimited,
-    byAddress: ['Mutation.signUp', 'Mutation.signIn'],
+    byAddress: ['Mutation.signUp', 'Mutation.signIn', 'Mutation.refreshSession'],
   });
   const validationRules = queryLimitRules(config.limits.query);
   const parseOptions = queryParseOptions(config.limits.query);

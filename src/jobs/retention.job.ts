@@ -21,7 +21,8 @@ async function inBatches(dataSource: DataSource, sql: string, parameters: unknow
 /**
  * Daily: erases the bodies of messages deleted more than RETENTION_DELETED_DAYS ago, deletes metric
  * samples older than RETENTION_METRICS_DAYS, instance figures the rollup no longer needs, account
- * exports past their download window, and sessions that ended more than a day ago. Idempotent: a second run finds nothing to do.
+ * exports past their download window, sessions that ended more than a day ago, and refresh tokens
+ * spent longer ago than REFRESH_TOKEN_TTL. Idempotent: a second run finds nothing to do.
  */
 export const retentionJob: JobDefinition<Record<string, never>> = {
   name: 'retention',
@@ -59,6 +60,13 @@ export const retentionJob: JobDefinition<Record<string, never>> = {
       `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $1 OR revoked_at < $1 LIMIT ${BATCH})`,
       [daysBefore(at, 1)],
     );
-    logger.info({ erasedBodies: erased, metricSamples: samples, instanceMinutes: minutes, accountExports: expiredExports, sessions: endedSessions }, 'retention done');
+    // A token spent longer ago than a session can last unrefreshed: presented now, it is unknown
+    // rather than a reuse (its session has rotated past it for that long).
+    const spentTokens = await inBatches(
+      dataSource,
+      `DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE replaced_at < $1 LIMIT ${BATCH})`,
+      [new Date(at.getTime() - config.auth.refreshTtlMs)],
+    );
+    logger.info({ erasedBodies: erased, metricSamples: samples, instanceMinutes: minutes, accountExports: expiredExports, sessions: endedSessions, spentTokens }, 'retention done');
   },
 };

@@ -27,6 +27,10 @@ export class Sessions1732360000000 implements MigrationInterface {
         replaced_at timestamptz
       )`);
     await q.query(`CREATE INDEX refresh_tokens_session_id_idx ON refresh_tokens (session_id)`);
+    // What retention looks for: sessions that ended, tokens spent long ago.
+    await q.query(`CREATE INDEX sessions_expires_at_idx ON sessions (expires_at)`);
+    await q.query(`CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL`);
+    await q.query(`CREATE INDEX refresh_tokens_spent_idx ON refresh_tokens (replaced_at) WHERE replaced_at IS NOT NULL`);
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -17,6 +17,7 @@ import { SendMessageInput } from './message.inputs';
 import { MessageConnection } from './connections';
 import { ReactionSummary } from './reaction-summary.type';
 import { visibleConversation } from './visibility';
+import { conversationNotFound } from '../services/changes';
 
 const MAX_SEARCH_LENGTH = 200;
 
@@ -46,10 +47,14 @@ export class MessageResolver {
   @Authorized()
   @Directive('@rateLimit(max: 30, window: "10s")')
   @Mutation(() => Message)
-  async sendMessage(@Arg('input', () => SendMessageInput) input: SendMessageInput, @Ctx() { services, viewer, loaders }: Context): Promise<MessageRecord> {
+  async sendMessage(@Arg('input', () => SendMessageInput) input: SendMessageInput, @Ctx() context: Context): Promise<MessageRecord> {
+    const { services, viewer, loaders } = context;
     const conversationId = fromGlobalIdOf('Conversation', input.conversationId);
-    const replyToId = input.replyToId ? fromGlobalIdOf('Message', input.replyToId) : null;
+    const replyToId = input.replyToId == null ? null : fromGlobalIdOf('Message', input.replyToId);
     const { message, created } = await sendMessage(services, viewer!.id, { ...input, conversationId, replyToId }, services.config.limits.messageMaxLength);
+    // A retry answers the stored message even after its conversation closed; not to one who has
+    // left it since, who could read through it (replyTo, reactions) what members see.
+    if (!created && !(await visibleConversation(context, conversationId))) throw conversationNotFound(conversationId);
     // A message just stored has no reactions: its answer needs no read for them (a retry's may have some).
     if (created) loaders.reactionsByMessage.prime(message.id, []);
     return message;

@@ -86,6 +86,7 @@ export class UserResolver {
   }
 
   @Authorized()
+  @Directive('@rateLimit(max: 30, window: "1m")')
   @Mutation(() => Boolean, {
     description: "Signs this token's session out: its tokens stop working and its sockets close (4403) on every instance. False for a token of the identity provider, which signs out there.",
   })

@@ -9,14 +9,18 @@ import { LRUCache } from 'lru-cache';
  */
 export function rememberYes<A extends unknown[]>(check: (key: string, ...rest: A) => Promise<boolean>, { ttlMs = 10_000, max = 100_000 }: { ttlMs?: number; max?: number } = {}) {
   const yes = new LRUCache<string, true>({ max, ttl: ttlMs });
+  // Bumped by every forget: a yes read before it (still in flight when it came) is not remembered.
+  let forgotten = 0;
   return {
     async ask(key: string, ...rest: A): Promise<boolean> {
       if (yes.get(key)) return true;
+      const before = forgotten;
       if (!(await check(key, ...rest))) return false;
-      yes.set(key, true);
+      if (forgotten === before) yes.set(key, true);
       return true;
     },
     forget(key: string): void {
+      forgotten += 1;
       yes.delete(key);
     },
   };

@@ -108,6 +108,9 @@ function retried(existing: MessageRecord, input: NewMessage): MessageRecord {
       field: 'clientMessageId',
     });
   }
+  if ((input.replyToId ?? null) !== existing.replyToId) {
+    throw new ConflictError(`clientMessageId ${JSON.stringify(input.clientMessageId)} was already used for a message with another replyToId.`, { field: 'clientMessageId' });
+  }
   return existing;
 }
 

@@ -36,12 +36,18 @@ type Refreshed = { grant: SessionGrant } | { refused: string };
  */
 export async function refreshSession(deps: ChangeDeps, refreshToken: string, ttlMs: number): Promise<SessionGrant> {
   const outcome = await commitChange<Refreshed>(deps, async (change) => {
-    const [found] = await change.manager.query(
-      `SELECT r.session_id, r.replaced_at, s.user_id, s.revoked_at, s.expires_at <= now() AS expired, u.deleted_at
-         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id
-        WHERE r.hash = $1 FOR UPDATE OF r, s`,
-      [hashOf(refreshToken)],
-    );
+    // The session, then the token: the order retention's delete takes them in (a session, then its
+    // tokens by cascade), so the two never wait for each other in a circle.
+    const [token] = await change.manager.query(`SELECT session_id FROM refresh_tokens WHERE hash = $1`, [hashOf(refreshToken)]);
+    const [session] = token
+      ? await change.manager.query(
+          `SELECT s.id AS session_id, s.user_id, s.revoked_at, s.expires_at <= now() AS expired, u.deleted_at
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 FOR UPDATE OF s`,
+          [token.session_id],
+        )
+      : [];
+    const [spent] = session ? await change.manager.query(`SELECT replaced_at FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, [hashOf(refreshToken)]) : [];
+    const found = session && spent ? { ...session, replaced_at: spent.replaced_at } : undefined;
     if (!found || found.deleted_at) return { refused: 'The refresh token is not valid: sign in again.' };
     if (found.revoked_at) return { refused: 'This session was signed out: sign in again.' };
     if (found.expired) return { refused: 'This session has expired: sign in again.' };

@@ -29,6 +29,9 @@ export interface Session extends SubscribeBudget {
 
 type ConnectionHooks = Pick<ProtocolHooks<Session>, 'connect' | 'closed'>;
 
+/** How often open sockets' sessions are checked against PostgreSQL, besides the bus announcements. */
+const SESSION_RECHECK_MS = 10_000;
+
 /**
  * The `connection_init` payload: `authorization` (any case: `Authorization` from a header-minded
  * client is the same thing) and nothing else. Any other key is refused with a reason instead of
@@ -84,6 +87,34 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
     }
   }, 1000);
   expiries.unref();
+
+  // Every SESSION_RECHECK_MS, one statement asks which sessions of this instance's sockets were
+  // revoked: an instance that missed a `session-revoked` announcement (its bus subscriber was
+  // reconnecting) closes their sockets then, not only when their tokens expire.
+  let rechecking = false;
+  const recheckSessions = async () => {
+    const bySession = new Map<string, Connection<Session>[]>();
+    for (const sockets of socketsOf.values()) {
+      for (const connection of sockets) {
+        const sessionId = connection.session?.viewer?.sessionId;
+        if (!sessionId) continue;
+        const listed = bySession.get(sessionId);
+        if (listed) listed.push(connection);
+        else bySession.set(sessionId, [connection]);
+      }
+    }
+    if (bySession.size === 0) return;
+    const revoked: { id: string }[] = await services.dataSource.query(`SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND revoked_at IS NOT NULL`, [[...bySession.keys()]]);
+    for (const { id } of revoked) for (const { socket } of bySession.get(id) ?? []) close(socket, CloseCode.Forbidden, 'Signed out');
+  };
+  const sessionRecheck = setInterval(() => {
+    if (rechecking) return;
+    rechecking = true;
+    recheckSessions()
+      .catch((error: unknown) => log.warn({ err: error }, 'could not recheck the sessions of open sockets'))
+      .finally(() => (rechecking = false));
+  }, SESSION_RECHECK_MS);
+  sessionRecheck.unref();
 
   /** Presence is best effort: a Redis hiccup must not refuse the connection (the heartbeat re-announces it). */
   const count = (connection: Connection<Session>, session: Session, viewer: Viewer) => {
@@ -146,6 +177,14 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
       session.counted = true;
       metrics.wsConnected();
       if (viewer) count(connection, session, viewer);
+      // A signOut announced while the token was being checked found no socket of this session to
+      // close: look again now that this one is listed (the announcement made every instance forget
+      // the session, so this reads it).
+      // (Best effort: PostgreSQL failing just now leaves the socket open, as the check a moment ago did.)
+      if (viewer?.sessionId && !(await services.sessions.isLive(viewer.sessionId, viewer.id).catch(() => true))) {
+        close(socket, CloseCode.Forbidden, 'Signed out');
+        return false;
+      }
       return true;
     },
     // For every socket, acknowledged or not.
@@ -167,6 +206,7 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
     async dispose() {
       stopWatchingAccounts();
       stopWatchingSessions();
+      clearInterval(sessionRecheck);
       clearInterval(expiries);
       while (closing.size > 0) await Promise.all([...closing]);
     },

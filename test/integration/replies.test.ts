@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { toGlobalId } from '../../src/pagination/global-id';
-import { openConversation, sendMessage, type Member } from '../factories/chat.factory';
+import { globalUserId, openConversation, sendMessage, type Member } from '../factories/chat.factory';
 import { createUser } from '../factories/user.factory';
 import { errorCodes, runOperation } from '../helpers/gql';
 import { startTestApp, type TestApp } from '../helpers/test-app';
@@ -65,6 +65,22 @@ describe('replies', () => {
     const [{ count }] = await app.services.dataSource.query(`SELECT count(*)::int AS count FROM messages WHERE body IN ('wrong place', 'not a message')`);
     expect(count).toBe(0);
     expect(await lastSeq(conversationId)).toBe(before);
+  });
+
+  it('answers a retry only as it was sent, and only to a member', async () => {
+    const carol = await createUser(app);
+    const id = await openConversation(app, [ada, bob, carol]);
+    const original = await sendMessage(app, ada, id, 'secret plan');
+    const input = { conversationId: id, body: 'noted', clientMessageId: `retry-${Date.now()}`, replyToId: original.id };
+    expect((await runOperation(app, 'SendMessage', { input }, { token: carol.token })).errors).toBeUndefined();
+    // The same key with another original is another message: refused, not answered with the first.
+    expect(errorCodes(await runOperation(app, 'SendMessage', { input: { ...input, replyToId: null } }, { token: carol.token }))).toEqual(['CONFLICT']);
+    expect(errorCodes(await reply(bob, id, 'empty id', '' as unknown as string))).toEqual(['BAD_USER_INPUT']);
+    // Removed, Carol cannot read the conversation through her retry (its replyTo).
+    expect((await runOperation(app, 'RemoveMember', { conversationId: id, userId: globalUserId(carol) }, { token: ada.token })).errors).toBeUndefined();
+    const retried = await runOperation(app, 'SendMessage', { input }, { token: carol.token });
+    expect(errorCodes(retried)).toEqual(['NOT_FOUND']);
+    expect(retried.data?.sendMessage ?? null).toBeNull();
   });
 
   it('loads the originals of a history page with one statement, whatever the number of replies', async () => {

@@ -118,6 +118,15 @@ describe('sessions', () => {
     expect((await me(b, staying.token)).data?.me?.handle).toBe(user.handle);
   });
 
+  it('closes a socket whose session was revoked without the announcement reaching its instance, within the recheck', async () => {
+    const { user } = await createUser(a);
+    const grant = await signIn(a, user.handle);
+    const raw = await socketOn(b, grant.token);
+    // Revoked behind the bus's back, as if b's subscriber had been reconnecting when it was announced.
+    await a.services.dataSource.query(`UPDATE sessions SET revoked_at = now(), revoked_reason = 'test' WHERE id = $1`, [decodeJwt(grant.token).sid]);
+    expect(await raw.closed).toEqual({ code: 4403, reason: 'Signed out' });
+  });
+
   it('revokes every session of an account it erases', async () => {
     const { user } = await createUser(a);
     const grants = [await signIn(a, user.handle), await signIn(b, user.handle)];
