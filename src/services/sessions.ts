@@ -35,10 +35,11 @@ type Refreshed = { grant: SessionGrant } | { refused: string };
  * A refusal is UNAUTHENTICATED, after the revocation it causes has committed.
  */
 export async function refreshSession(deps: ChangeDeps, refreshToken: string, ttlMs: number): Promise<SessionGrant> {
+  const presented = hashOf(refreshToken);
   const outcome = await commitChange<Refreshed>(deps, async (change) => {
     // The session, then the token: the order retention's delete takes them in (a session, then its
     // tokens by cascade), so the two never wait for each other in a circle.
-    const [token] = await change.manager.query(`SELECT session_id FROM refresh_tokens WHERE hash = $1`, [hashOf(refreshToken)]);
+    const [token] = await change.manager.query(`SELECT session_id FROM refresh_tokens WHERE hash = $1`, [presented]);
     const [session] = token
       ? await change.manager.query(
           `SELECT s.id AS session_id, s.user_id, s.revoked_at, s.expires_at <= now() AS expired, u.deleted_at
@@ -46,7 +47,7 @@ export async function refreshSession(deps: ChangeDeps, refreshToken: string, ttl
           [token.session_id],
         )
       : [];
-    const [spent] = session ? await change.manager.query(`SELECT replaced_at FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, [hashOf(refreshToken)]) : [];
+    const [spent] = session ? await change.manager.query(`SELECT replaced_at FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, [presented]) : [];
     const found = session && spent ? { ...session, replaced_at: spent.replaced_at } : undefined;
     if (!found || found.deleted_at) return { refused: 'The refresh token is not valid: sign in again.' };
     if (found.revoked_at) return { refused: 'This session was signed out: sign in again.' };
@@ -56,7 +57,7 @@ export async function refreshSession(deps: ChangeDeps, refreshToken: string, ttl
       return { refused: 'This refresh token was already used, so the session is revoked: sign in again.' };
     }
     const next = newRefreshToken();
-    await change.manager.query(`UPDATE refresh_tokens SET replaced_at = now() WHERE hash = $1`, [hashOf(refreshToken)]);
+    await change.manager.query(`UPDATE refresh_tokens SET replaced_at = now() WHERE hash = $1`, [presented]);
     await change.manager.query(`INSERT INTO refresh_tokens (hash, session_id) VALUES ($1, $2)`, [hashOf(next), found.session_id]);
     await change.manager.query(`UPDATE sessions SET expires_at = now() + $2 * interval '1 millisecond' WHERE id = $1`, [found.session_id, ttlMs]);
     return { grant: { userId: found.user_id, sessionId: found.session_id, refreshToken: next } };

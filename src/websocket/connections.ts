@@ -75,46 +75,39 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
     session.ticket = undefined;
   };
 
-  // One sweep a second for every signed-in socket, instead of a timer each: a token's `exp` is in
-  // whole seconds, so none closes more than a second late, and an idle socket holds no timer.
-  const expiries = setInterval(() => {
-    const now = Date.now();
-    for (const sockets of socketsOf.values()) {
-      for (const connection of sockets) {
-        const expiresAt = connection.session?.viewer?.tokenExpiresAt;
-        if (expiresAt !== undefined && expiresAt <= now) close(connection.socket, CloseCode.Forbidden, 'Token expired');
-      }
-    }
-  }, 1000);
-  expiries.unref();
-
-  // Every SESSION_RECHECK_MS, one statement asks which sessions of this instance's sockets were
-  // revoked: an instance that missed a `session-revoked` announcement (its bus subscriber was
-  // reconnecting) closes their sockets then, not only when their tokens expire.
+  // One sweep a second over the signed-in sockets, instead of a timer each: a token's `exp` is in
+  // whole seconds, so none closes more than a second late, and an idle socket holds no timer. Every
+  // SESSION_RECHECK_MS the sweep also asks, in one statement, which of their sessions were revoked:
+  // an instance that missed a `session-revoked` announcement (its bus subscriber was reconnecting)
+  // closes those sockets then, not only when their tokens expire.
+  let sweeps = 0;
   let rechecking = false;
-  const recheckSessions = async () => {
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    const recheck = !rechecking && (sweeps += 1) % (SESSION_RECHECK_MS / 1000) === 0;
     const bySession = new Map<string, Connection<Session>[]>();
     for (const sockets of socketsOf.values()) {
       for (const connection of sockets) {
-        const sessionId = connection.session?.viewer?.sessionId;
-        if (!sessionId) continue;
-        const listed = bySession.get(sessionId);
+        const viewer = connection.session?.viewer;
+        if (viewer?.tokenExpiresAt !== undefined && viewer.tokenExpiresAt <= now) close(connection.socket, CloseCode.Forbidden, 'Token expired');
+        if (!recheck || !viewer?.sessionId) continue;
+        const listed = bySession.get(viewer.sessionId);
         if (listed) listed.push(connection);
-        else bySession.set(sessionId, [connection]);
+        else bySession.set(viewer.sessionId, [connection]);
       }
     }
     if (bySession.size === 0) return;
+    rechecking = true;
+    closeRevoked(bySession)
+      .catch((error: unknown) => log.warn({ err: error }, 'could not recheck the sessions of open sockets'))
+      .finally(() => (rechecking = false));
+  }, 1000);
+  sweep.unref();
+
+  const closeRevoked = async (bySession: Map<string, Connection<Session>[]>) => {
     const revoked: { id: string }[] = await services.dataSource.query(`SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND revoked_at IS NOT NULL`, [[...bySession.keys()]]);
     for (const { id } of revoked) for (const { socket } of bySession.get(id) ?? []) close(socket, CloseCode.Forbidden, 'Signed out');
   };
-  const sessionRecheck = setInterval(() => {
-    if (rechecking) return;
-    rechecking = true;
-    recheckSessions()
-      .catch((error: unknown) => log.warn({ err: error }, 'could not recheck the sessions of open sockets'))
-      .finally(() => (rechecking = false));
-  }, SESSION_RECHECK_MS);
-  sessionRecheck.unref();
 
   /** Presence is best effort: a Redis hiccup must not refuse the connection (the heartbeat re-announces it). */
   const count = (connection: Connection<Session>, session: Session, viewer: Viewer) => {
@@ -206,8 +199,7 @@ export async function createConnectionHooks({ services, connectionLimits, log }:
     async dispose() {
       stopWatchingAccounts();
       stopWatchingSessions();
-      clearInterval(sessionRecheck);
-      clearInterval(expiries);
+      clearInterval(sweep);
       while (closing.size > 0) await Promise.all([...closing]);
     },
   };

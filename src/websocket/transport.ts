@@ -165,8 +165,7 @@ class ProtocolServer<Session> {
     try {
       this.handle(connection, text);
     } catch (error) {
-      this.log.error({ err: error }, 'failed handling a graphql-ws message');
-      close(socket, CloseCode.InternalServerError, 'Internal server error');
+      this.failed(socket, error);
     }
   }
 
@@ -255,7 +254,7 @@ class ProtocolServer<Session> {
         // completed it (or the socket closed) during the set-up, it stops now.
         pushed = true;
         operation.stream = outcome.pushed;
-        if (operation.cancelled) outcome.pushed.stop();
+        if (operation.cancelled) stopStream(operation);
       } else {
         await this.pull(socket, operation, outcome.pulled);
       }
@@ -267,10 +266,7 @@ class ProtocolServer<Session> {
   /** A stream the server pulls: each result as `next`, then `complete`, or `error` if it throws. */
   private async pull(socket: WebSocket, operation: Operation, stream: AsyncIterableIterator<ExecutionResult>): Promise<void> {
     operation.stream = stream;
-    if (operation.cancelled) {
-      await stream.return?.();
-      return;
-    }
+    if (operation.cancelled) return stopStream(operation);
     try {
       for (;;) {
         const { value, done } = await stream.next();
@@ -287,10 +283,7 @@ class ProtocolServer<Session> {
   private cancel(operation: Operation): void {
     if (operation.cancelled) return;
     operation.cancelled = true;
-    // A pull loop ends once return() settles its next(); a pushed stream then ends its operation itself.
-    const { stream } = operation;
-    if (stream && 'stop' in stream) stream.stop();
-    else void stream?.return?.().catch(() => undefined);
+    stopStream(operation);
   }
 
   private finish(connection: Connection<Session>, operation: Operation): void {
@@ -314,12 +307,15 @@ class ProtocolServer<Session> {
     if (socket.readyState === WebSocket.OPEN) socket.send(frame);
   }
 
-  /** A hook that throws is Parley's failure, not the client's: logged, and the socket closed with 4500. */
+  /** Handling a message that fails later (a hook that throws) is `failed` too. */
   private guard(socket: WebSocket, work: Promise<void>): void {
-    work.catch((error: unknown) => {
-      this.log.error({ err: error }, 'failed handling a graphql-ws message');
-      close(socket, CloseCode.InternalServerError, 'Internal server error');
-    });
+    work.catch((error: unknown) => this.failed(socket, error));
+  }
+
+  /** A message Parley failed to handle is its failure, not the client's: logged, and the socket closed with 4500. */
+  private failed(socket: WebSocket, error: unknown): void {
+    this.log.error({ err: error }, 'failed handling a graphql-ws message');
+    close(socket, CloseCode.InternalServerError, 'Internal server error');
   }
 
   /** Short strings of a JSON value, each replaced by its shared copy. */
@@ -343,6 +339,15 @@ export function close(socket: WebSocket, code: number, reason: string): void {
   const characters = [...reason.slice(0, CLOSE_REASON_MAX_BYTES)];
   while (Buffer.byteLength(characters.join('')) > CLOSE_REASON_MAX_BYTES) characters.pop();
   socket.close(code, characters.join(''));
+}
+
+/**
+ * Stops an operation's stream, if it has one yet (else its set-up stops it once it does): a pull
+ * loop ends once return() settles its next(); a pushed stream then ends its operation itself.
+ */
+function stopStream({ stream }: Operation): void {
+  if (stream && 'stop' in stream) stream.stop();
+  else void stream?.return?.().catch(() => undefined);
 }
 
 const completeFrame = (id: string) => JSON.stringify({ id, type: MessageType.Complete });
