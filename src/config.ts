@@ -135,6 +135,22 @@ export interface Config {
   webhooks: {
     /** HMAC-SHA256 key of `POST /webhooks/inbound`; unset: the endpoint is off. Secret. */
     inboundSecret: string | undefined;
+    outbound: {
+      /** Let endpoints target private, loopback and link-local addresses (tests; a closed network). */
+      allowPrivateTargets: boolean;
+      /** An attempt that has not answered within this long failed. */
+      timeoutMs: number;
+      /** Attempts before a delivery is dead (it then waits for `redeliver`). */
+      maxAttempts: number;
+      /** Wait before the first retry; each later one waits twice as long, at most an hour. */
+      retryDelayMs: number;
+      /** Attempts in flight per instance; one endpoint gets at most a quarter of them (at least one). */
+      concurrency: number;
+      /** How often an idle dispatcher looks for due deliveries. */
+      pollIntervalMs: number;
+      /** Delivered and dead deliveries are deleted after this many days. */
+      retentionDays: number;
+    };
   };
   retention: {
     /** Bodies of messages deleted longer ago than this are erased (days). */
@@ -326,6 +342,15 @@ export function loadConfig(env: Env = process.env): Config {
     },
     webhooks: {
       inboundSecret: read('INBOUND_WEBHOOK_SECRET', z.string().min(16, 'must be at least 16 characters'), undefined as string | undefined),
+      outbound: {
+        allowPrivateTargets: read('WEBHOOK_ALLOW_PRIVATE_TARGETS', bool, false),
+        timeoutMs: read('WEBHOOK_TIMEOUT', duration, 10_000),
+        maxAttempts: read('WEBHOOK_MAX_ATTEMPTS', positiveInt, 8),
+        retryDelayMs: read('WEBHOOK_RETRY_DELAY', duration, 5_000),
+        concurrency: read('WEBHOOK_CONCURRENCY', positiveInt, 16),
+        pollIntervalMs: read('WEBHOOK_POLL_INTERVAL', duration, 500),
+        retentionDays: read('WEBHOOK_DELIVERY_RETENTION_DAYS', positiveInt, 7),
+      },
     },
     retention: {
       deletedMessageDays: read('RETENTION_DELETED_DAYS', positiveInt, 30),

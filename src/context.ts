@@ -4,6 +4,7 @@ import type { Sql } from './database/sql';
 import type { Config } from './config';
 import { createLoaders, type Loaders } from './loaders';
 import type { JobQueue } from './jobs/queue';
+import type { WebhookDispatcher } from './webhooks/dispatcher';
 import type { ClusterMetrics } from './subscriptions/metrics-stream';
 import type { Logger } from './observability/logger';
 import type { Metrics } from './observability/metrics';
@@ -27,6 +28,8 @@ export interface Services {
   sql: Sql;
   bus: EventBus;
   jobs: JobQueue;
+  /** Sends outbound webhooks; null on an instance that runs no jobs (JOBS_ENABLED=false). */
+  webhooks: WebhookDispatcher | null;
   metrics: Metrics;
   clusterMetrics: ClusterMetrics;
   tokens: TokenService;

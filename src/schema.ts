@@ -5,6 +5,7 @@ import { conversationEventResolvers } from './resolvers/conversation-event.resol
 import { ConversationResolver } from './resolvers/conversation.resolver';
 import { AccountResolver } from './resolvers/account.resolver';
 import { InboxUpdateResolver } from './resolvers/inbox-update.resolver';
+import { WebhookDeliveryResolver, WebhookEndpointResolver } from './resolvers/webhook.resolver';
 import { MetricsResolver } from './resolvers/metrics.resolver';
 import { PresenceEventResolver } from './resolvers/presence-event.resolver';
 import { MessageResolver } from './resolvers/message.resolver';
@@ -30,7 +31,7 @@ export interface SchemaOptions {
  */
 export async function buildParleySchema({ pubSub }: SchemaOptions): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [UserResolver, ConversationResolver, MessageResolver, NodeResolver, ...conversationEventResolvers, InboxUpdateResolver, PresenceEventResolver, AccountResolver, MetricsResolver],
+    resolvers: [UserResolver, ConversationResolver, MessageResolver, NodeResolver, ...conversationEventResolvers, InboxUpdateResolver, PresenceEventResolver, AccountResolver, MetricsResolver, WebhookEndpointResolver, WebhookDeliveryResolver],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     validate: { forbidUnknownValues: false },
     authChecker,

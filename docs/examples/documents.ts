@@ -39,7 +39,18 @@ export interface Message {
   editedAt: string | null;
   deletedAt: string | null;
   author: Author;
+  /** Members its body names as @handle. */
+  mentions: Author[];
+  /** The message it answers, if any. */
+  replyTo: { id: string; body: string | null; deletedAt: string | null; author: { id: string; handle: string } } | null;
   reactions: Reaction[];
+}
+
+/** What the viewer has not read, over all their conversations: the app's badge. */
+export interface UnreadTotal {
+  conversations: number;
+  messages: number;
+  mentions: number;
 }
 
 export interface PageInfo {
@@ -57,6 +68,8 @@ export interface ConversationSummary {
   lastSeq: number;
   lastMessageAt: string | null;
   unreadCount: number;
+  /** Unread messages in it that mention the viewer. */
+  unreadMentionCount: number;
   viewerRole: 'OWNER' | 'MEMBER' | null;
   lastMessage: { id: string; seq: number; body: string | null; author: { id: string; handle: string } } | null;
 }
@@ -67,7 +80,7 @@ type UserRef = { user: { id: string; handle?: string } };
 /** What `conversationEvents` delivers; stored events have a `seq`, ephemeral ones `seq: null`. */
 export type ConversationEvent =
   | Event<'MessageAdded', { seq: number; message: Omit<Message, 'reactions'> }>
-  | Event<'MessageEdited', { seq: number; message: Pick<Message, 'id' | 'body' | 'editedAt'> }>
+  | Event<'MessageEdited', { seq: number; message: Pick<Message, 'id' | 'body' | 'editedAt' | 'mentions'> }>
   | Event<'MessageDeleted', { seq: number; message: Pick<Message, 'id' | 'body' | 'deletedAt'> }>
   | Event<'ReactionChanged', UserRef & { seq: number; message: { id: string }; emoji: string; added: boolean }>
   | Event<'MemberJoined' | 'MemberLeft', UserRef & { seq: number }>
@@ -83,7 +96,7 @@ export const ConversationMessages = document<
   { conversation: { id: string; lastSeq: number; messages: { edges: { cursor: string; node: Message }[]; pageInfo: PageInfo } } | null },
   { id: string; first?: number; after?: string; last?: number; before?: string }
 >('ConversationMessages');
-export const SendMessage = document<{ sendMessage: Message }, { input: { conversationId: string; body: string; clientMessageId: string } }>('SendMessage');
+export const SendMessage = document<{ sendMessage: Message }, { input: { conversationId: string; body: string; clientMessageId: string; replyToId?: string | null } }>('SendMessage');
 export const EditMessage = document<{ editMessage: Message }, { id: string; body: string }>('EditMessage');
 export const AddReaction = document<{ addReaction: { id: string; reactions: Reaction[] } }, { messageId: string; emoji: string }>('AddReaction');
 export const MarkRead = document<{ markRead: { id: string; unreadCount: number } }, { conversationId: string; seq: number }>('MarkRead');
@@ -91,5 +104,11 @@ export const SetTyping = document<{ setTyping: boolean }, { conversationId: stri
 export const RemoveMember = document<{ removeMember: { id: string; lastSeq: number } }, { conversationId: string; userId: string }>('RemoveMember');
 export const ConversationEvents = document<{ conversationEvents: ConversationEvent }, { conversationId: string; afterSeq?: number | null }>('ConversationEvents');
 export const InboxUpdates = document<{
-  inboxUpdates: { removed: boolean; unreadCount: number; conversation: Pick<ConversationSummary, 'id' | 'title' | 'status' | 'lastSeq' | 'lastMessageAt' | 'lastMessage'> };
+  inboxUpdates: {
+    removed: boolean;
+    unreadCount: number;
+    unreadMentionCount: number;
+    unreadTotal: UnreadTotal;
+    conversation: Pick<ConversationSummary, 'id' | 'title' | 'status' | 'lastSeq' | 'lastMessageAt' | 'lastMessage'>;
+  };
 }>('InboxUpdates');

@@ -1,9 +1,11 @@
 import type { ApolloClient } from '@apollo/client';
-import { Inbox, InboxUpdates, type ConversationSummary } from './documents';
+import { Inbox, InboxUpdates, type ConversationSummary, type UnreadTotal } from './documents';
 
 export interface InboxViewOptions {
   /** The conversations to show, most recent activity first, each time they change. */
   onConversations: (conversations: readonly ConversationSummary[]) => void;
+  /** The app's unread badge, each time an update changes it (read `me { unreadTotal }` for the first). */
+  onUnreadTotal?: (total: UnreadTotal) => void;
   onError?: (error: Error) => void;
   /** Conversations per page. Default 20. */
   pageSize?: number;
@@ -17,7 +19,8 @@ export interface InboxView {
 
 /**
  * The viewer's inbox: pages of conversations from the cache, kept current by `inboxUpdates` (new
- * messages, unread counts, status; a conversation the viewer left or was removed from disappears).
+ * messages, unread counts and mentions, status; a conversation the viewer left or was removed from
+ * disappears), and the unread badge over all of them.
  * What changed while the socket was down is not replayed: the client's `onReconnected` refetches
  * this query (see apollo-client.ts).
  */
@@ -34,14 +37,15 @@ export function openInbox(client: ApolloClient, options: InboxViewOptions): Inbo
     if (error) return options.onError?.(error);
     const update = data?.inboxUpdates;
     if (!update) return;
+    options.onUnreadTotal?.(update.unreadTotal);
     const id = client.cache.identify({ __typename: 'Conversation', id: update.conversation.id });
     if (update.removed) {
       client.cache.evict({ id });
       client.cache.gc();
       return;
     }
-    // The conversation's other fields were merged into the cache by its id; the count is the update's own.
-    const known = client.cache.modify({ id, fields: { unreadCount: () => update.unreadCount } });
+    // The conversation's other fields were merged into the cache by its id; the counts are the update's own.
+    const known = client.cache.modify({ id, fields: { unreadCount: () => update.unreadCount, unreadMentionCount: () => update.unreadMentionCount } });
     // A conversation the inbox has not seen yet (the viewer was just added): read the first page again.
     if (!known) void inbox.refetch();
   });

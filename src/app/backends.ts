@@ -1,3 +1,4 @@
+import { Pool } from 'pg';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
@@ -13,6 +14,8 @@ import { inboundWebhookJob } from '../jobs/inbound-webhook.job';
 import type { JobDefinition } from '../jobs/job';
 import { metricsRollupJob } from '../jobs/metrics-rollup.job';
 import { startJobQueue } from '../jobs/queue';
+import { startWebhookDispatcher, type WebhookDispatcher } from '../webhooks/dispatcher';
+import { webhookBacklog } from '../webhooks/endpoints';
 import { retentionJob } from '../jobs/retention.job';
 import type { ReadinessCheck } from '../observability/health';
 import type { Logger } from '../observability/logger';
@@ -77,6 +80,17 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
   });
   lifecycle.add('jobs', () => jobs.stop());
   metrics.gaugeOnScrape('parley_jobs_dead_letter', 'Jobs in the dead-letter queue of each job, after their retries.', 'job', () => jobs.deadLetters());
+  // Outbound webhooks go out from the instances that run jobs; any instance writes them (in the change's transaction).
+  let webhooks: WebhookDispatcher | null = null;
+  if (config.jobs.enabled) {
+    const pool = new Pool({ connectionString: database.url, max: 2, idleTimeoutMillis: 30_000, application_name: 'parley-webhooks', options: `-c search_path=${config.database.schema}` });
+    pool.on('error', (error) => logger.warn({ err: error, component: 'webhooks' }, 'webhook pool connection failed'));
+    lifecycle.add('webhook pool', () => pool.end());
+    const dispatcher = startWebhookDispatcher({ pool, config: config.webhooks.outbound, logger, metrics });
+    lifecycle.add('webhooks', () => dispatcher.stop());
+    webhooks = dispatcher;
+  }
+  metrics.gaugeOnScrape('parley_webhook_deliveries', 'Outbound webhook deliveries waiting (pending) and given up on (dead), over all endpoints.', 'status', () => webhookBacklog(dataSource));
   const clusterMetrics = await startClusterMetrics({ instanceId, bus, metrics, presence, dataSource, logger });
   lifecycle.add('metrics', () => clusterMetrics.stop());
 
@@ -103,6 +117,7 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
     dataSource,
     bus,
     jobs,
+    webhooks,
     metrics,
     clusterMetrics,
     accounts,

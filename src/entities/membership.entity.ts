@@ -35,6 +35,14 @@ export class Membership {
   @Column({ name: 'last_read_seq', type: 'integer', default: 0 })
   lastReadSeq!: number;
 
+  /** Someone else's messages after `lastReadSeq`, not deleted; kept by PostgreSQL (migration 1732380000000). */
+  @Column({ name: 'unread_messages', type: 'integer', default: 0 })
+  unreadMessages!: number;
+
+  /** Mentions of the member in those. */
+  @Column({ name: 'unread_mentions', type: 'integer', default: 0 })
+  unreadMentions!: number;
+
   @CreateDateColumn({ name: 'joined_at', type: 'timestamptz' })
   joinedAt!: Date;
 }

@@ -52,6 +52,8 @@ export interface MessageRecord {
   replyToId: string | null;
   /** Its author, when the read that found the message selected them too. */
   author?: UserRecord;
+  /** The members it mentions, when the write or event that carries the message had them. */
+  mentions?: UserRecord[];
 }
 
 export interface MembershipRecord {
@@ -59,5 +61,7 @@ export interface MembershipRecord {
   userId: string;
   role: MemberRole;
   lastReadSeq: number;
+  unreadMessages: number;
+  unreadMentions: number;
   joinedAt: Timestamp;
 }

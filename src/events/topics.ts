@@ -3,11 +3,14 @@ import type { MessageRecord, Timestamp, UserRecord } from '../entities/records';
 
 /**
  * A message as its event carries it on the bus, so that delivering the event needs no read per
- * event per instance: the message row and its author's public fields (never the e-mail address).
+ * event per instance: the message row, and its author's and mentioned members' public fields.
  * Timestamps are ISO text. Only on the bus: the log stores the id alone, and
  * a replay reads the message as it is then (edited, deleted or erased since, never resurrected).
  */
-export type MessagePayload = AsText<Omit<MessageRecord, 'author'>> & { author: AsText<Omit<UserRecord, 'email'>> };
+export type MessagePayload = AsText<Omit<MessageRecord, 'author' | 'mentions'>> & { author: PublicUserPayload; mentions: PublicUserPayload[] };
+
+/** A user's public fields, as events carry them: never the e-mail address. */
+export type PublicUserPayload = AsText<Omit<UserRecord, 'email'>>;
 
 /** A record with its points in time as text, as JSON carries them. */
 type AsText<T> = { [K in keyof T]: T[K] extends Timestamp ? string : T[K] extends Timestamp | null ? string | null : T[K] };

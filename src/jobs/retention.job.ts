@@ -22,7 +22,8 @@ async function inBatches(dataSource: DataSource, sql: string, parameters: unknow
  * Daily: erases the bodies of messages deleted more than RETENTION_DELETED_DAYS ago, deletes metric
  * samples older than RETENTION_METRICS_DAYS, instance figures the rollup no longer needs, account
  * exports past their download window, sessions that ended more than a day ago, and refresh tokens
- * spent longer ago than REFRESH_TOKEN_TTL. Idempotent: a second run finds nothing to do.
+ * spent longer ago than REFRESH_TOKEN_TTL, and settled webhook deliveries older than
+ * WEBHOOK_DELIVERY_RETENTION_DAYS. Idempotent: a second run finds nothing to do.
  */
 export const retentionJob: JobDefinition<Record<string, never>> = {
   name: 'retention',
@@ -67,6 +68,13 @@ export const retentionJob: JobDefinition<Record<string, never>> = {
       `DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE replaced_at < $1 LIMIT ${BATCH})`,
       [new Date(at.getTime() - config.auth.refreshTtlMs)],
     );
-    logger.info({ erasedBodies: erased, metricSamples: samples, instanceMinutes: minutes, accountExports: expiredExports, sessions: endedSessions, spentTokens }, 'retention done');
+    // Webhook deliveries that are settled (delivered, or dead and not sent again) carry message
+    // bodies: they go after WEBHOOK_DELIVERY_RETENTION_DAYS.
+    const webhookDeliveries = await inBatches(
+      dataSource,
+      `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE status <> 'PENDING' AND created_at < $1 LIMIT ${BATCH})`,
+      [daysBefore(at, config.webhooks.outbound.retentionDays)],
+    );
+    logger.info({ webhookDeliveries, erasedBodies: erased, metricSamples: samples, instanceMinutes: minutes, accountExports: expiredExports, sessions: endedSessions, spentTokens }, 'retention done');
   },
 };

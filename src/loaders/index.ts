@@ -6,11 +6,12 @@ import { createAcquaintancesLoader } from './acquaintances.loader';
 import { createConversationsByIdLoader } from './conversations-by-id.loader';
 import { createLastMessageLoader } from './last-message.loader';
 import { createMembersPageLoader } from './members-page.loader';
+import { createMentionsByMessageLoader } from './mentions-by-message.loader';
 import { createMessagesByIdLoader } from './messages-by-id.loader';
 import { createMessagesPageLoader } from './messages-page.loader';
 import { createOnlineByUserIdLoader } from './online-by-user-id.loader';
 import { createReactionsByMessageLoader } from './reactions-by-message.loader';
-import { createUnreadCountLoader } from './unread-count.loader';
+import { createUnreadTotalsLoader } from './unread-totals.loader';
 import { createUsersByIdLoader } from './users-by-id.loader';
 import { createViewerMembershipLoader } from './viewer-membership.loader';
 
@@ -37,8 +38,9 @@ export function createLoaders({ sql, presence, cursors }: LoaderSources, viewerI
     messagesById: createMessagesByIdLoader(sql),
     viewerMembership: createViewerMembershipLoader(sql, viewerId),
     lastMessage: createLastMessageLoader(sql, primeUser),
-    unreadCount: createUnreadCountLoader(sql, viewerId),
     reactionsByMessage: createReactionsByMessageLoader(sql, viewerId),
+    mentionsByMessage: createMentionsByMessageLoader(sql, primeUser),
+    unreadTotals: createUnreadTotalsLoader(sql),
     membersPage: createMembersPageLoader(sql, cursors),
     messagesPage: createMessagesPageLoader(sql, cursors, primeUser),
   };

@@ -55,6 +55,12 @@ export function createMetrics() {
   const shed = new Counter({ name: 'parley_http_requests_shed_total', help: 'GraphQL requests refused at once with 503 because HTTP_MAX_IN_FLIGHT were in progress.', registers: [registry] });
   const resyncs = new Counter({ name: 'parley_resyncs_total', help: 'ResyncRequired events sent (more missed than the replay limit).', registers: [registry] });
   const rateLimited = new Counter({ name: 'parley_rate_limited_total', help: 'Calls refused by @rateLimit, by field.', labelNames: ['field'] as const, registers: [registry] });
+  const webhookAttempts = new Counter({
+    name: 'parley_webhook_attempts_total',
+    help: 'Outbound webhook attempts: delivered (2xx), failed (retried later), dead (the last attempt failed).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   const jobRuns = new Counter({ name: 'parley_job_runs_total', help: 'Background job runs by job and outcome.', labelNames: ['job', 'outcome'] as const, registers: [registry] });
   const jobDuration = new Histogram({ name: 'parley_job_duration_seconds', help: 'Background job run time.', labelNames: ['job'] as const, registers: [registry] });
 
@@ -118,6 +124,7 @@ export function createMetrics() {
     eventsReplayed: (count: number) => replayed.inc(count),
     resync: () => resyncs.inc(),
     rateLimited: (field: string) => rateLimited.inc({ field }),
+    webhookAttempt: (outcome: 'delivered' | 'failed' | 'dead') => webhookAttempts.inc({ outcome }),
     jobRun(job: string, outcome: 'completed' | 'failed', seconds: number) {
       jobRuns.inc({ job, outcome });
       jobDuration.observe({ job }, seconds);

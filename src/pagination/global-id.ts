@@ -1,8 +1,8 @@
 import { BadUserInputError } from '../errors';
 
-/** Node types whose ids are handed out as global ids. */
-export type NodeType = 'User' | 'Conversation' | 'Message' | 'AccountExport';
-const NODE_TYPES = new Set<string>(['User', 'Conversation', 'Message', 'AccountExport']);
+/** Types whose ids are handed out as global ids (the webhook ones are not `Node`s: ADMINs see them by their own fields). */
+export type NodeType = 'User' | 'Conversation' | 'Message' | 'AccountExport' | 'WebhookEndpoint' | 'WebhookDelivery';
+const NODE_TYPES = new Set<string>(['User', 'Conversation', 'Message', 'AccountExport', 'WebhookEndpoint', 'WebhookDelivery']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Opaque, globally unique id: base64url of `<Type>:<uuid>`. */

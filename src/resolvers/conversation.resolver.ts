@@ -135,8 +135,14 @@ export class ConversationResolver {
 
   @Extensions(viewerDependent)
   @FieldResolver(() => Int, { description: "Messages after the viewer's read marker, not counting the viewer's own." })
-  unreadCount(@Root() conversation: ConversationRecord, @Ctx() { loaders }: Context): Promise<number> {
-    return loaders.unreadCount.load(conversation.id);
+  async unreadCount(@Root() conversation: ConversationRecord, @Ctx() { loaders }: Context): Promise<number> {
+    return (await loaders.viewerMembership.load(conversation.id))?.unreadMessages ?? 0;
+  }
+
+  @Extensions(viewerDependent)
+  @FieldResolver(() => Int, { description: 'Unread messages that mention the viewer.' })
+  async unreadMentionCount(@Root() conversation: ConversationRecord, @Ctx() { loaders }: Context): Promise<number> {
+    return (await loaders.viewerMembership.load(conversation.id))?.unreadMentions ?? 0;
   }
 
   @Extensions(viewerDependent)

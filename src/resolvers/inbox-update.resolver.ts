@@ -3,6 +3,7 @@ import { viewerDependent, viewerIndependent } from '../subscriptions/shared-exec
 import type { Context } from '../context';
 import type { ConversationRecord } from '../entities/records';
 import { Conversation } from '../entities/conversation.entity';
+import { UnreadTotal } from '../entities/unread-total.entity';
 import { openInboxStream, type InboxItem } from '../subscriptions/inbox-stream';
 
 @ObjectType({ simpleResolvers: true })
@@ -36,7 +37,19 @@ export class InboxUpdateResolver {
 
   @Extensions(viewerDependent)
   @FieldResolver(() => Int, { description: "The viewer's unread count in it now (0 once removed)." })
-  unreadCount(@Root() update: InboxUpdate, @Ctx() { loaders }: Context): Promise<number> | number {
-    return update.removed ? 0 : loaders.unreadCount.load(update.conversationId);
+  async unreadCount(@Root() update: InboxUpdate, @Ctx() { loaders }: Context): Promise<number> {
+    return update.removed ? 0 : ((await loaders.viewerMembership.load(update.conversationId))?.unreadMessages ?? 0);
+  }
+
+  @Extensions(viewerDependent)
+  @FieldResolver(() => Int, { description: 'Unread messages in it that mention the viewer (0 once removed): a badge for "you were mentioned".' })
+  async unreadMentionCount(@Root() update: InboxUpdate, @Ctx() { loaders }: Context): Promise<number> {
+    return update.removed ? 0 : ((await loaders.viewerMembership.load(update.conversationId))?.unreadMentions ?? 0);
+  }
+
+  @Extensions(viewerDependent)
+  @FieldResolver(() => UnreadTotal, { description: "The viewer's unread totals over all their conversations, as of this update." })
+  async unreadTotal(@Ctx() { loaders, viewer }: Context): Promise<UnreadTotal> {
+    return (await loaders.unreadTotals.load(viewer!.id))!;
   }
 }

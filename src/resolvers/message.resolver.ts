@@ -10,7 +10,7 @@ import { loadConnection, nodeEdge, type Connection, type Edge } from '../paginat
 import type { CursorKey } from '../pagination/cursor';
 import { fromGlobalIdOf, toGlobalId } from '../pagination/global-id';
 import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
-import { deleteMessage, editMessage, searchMessages, sendMessage } from '../services/messages';
+import { deleteMessage, editMessage, mentionsOf, searchMessages, sendMessage } from '../services/messages';
 import { addReaction, removeReaction } from '../services/reactions';
 import { listSize } from '../security/query-cost';
 import { SendMessageInput } from './message.inputs';
@@ -42,6 +42,15 @@ export class MessageResolver {
     const list = `search:${viewer!.id}:${conversation ?? '*'}:${text}`;
     const load = (cursorKey: CursorKey | null) => searchMessages(services.sql, viewer!.id, text, conversation, request, cursorKey);
     return loadConnection(services.cursors, list, request, load, nodeEdge);
+  }
+
+  @Authorized()
+  @Query(() => MessageConnection, { name: 'mentions', description: 'Messages that mention the viewer, newest first, in conversations the viewer belongs to.' })
+  async viewerMentions(@Args(() => ForwardPageArgs) args: ForwardPageArgs, @Ctx() { viewer, services, loaders }: Context): Promise<Connection<Edge<MessageRecord>>> {
+    const request = toPageRequest(args);
+    const onAuthor = (author: UserRecord) => void loaders.usersById.prime(author.id, author);
+    const load = (cursorKey: CursorKey | null) => mentionsOf(services.sql, viewer!.id, request, cursorKey, onAuthor);
+    return loadConnection(services.cursors, `mentions:${viewer!.id}`, request, load, nodeEdge);
   }
 
   @Authorized()
@@ -121,6 +130,16 @@ export class MessageResolver {
   replyTo(@Root() message: MessageRecord, @Ctx() { loaders }: Context): Promise<MessageRecord | null> | null {
     // Same conversation (checked when it was written), so visible to whoever sees this message.
     return message.replyToId ? loaders.messagesById.load(message.replyToId) : null;
+  }
+
+  @Extensions(viewerIndependent)
+  @Extensions(listSize(5))
+  @FieldResolver(() => [User], {
+    description: 'Members of the conversation its body names as @handle, resolved when it was written and again at each edit; by handle. None once deleted.',
+  })
+  mentions(@Root() message: MessageRecord, @Ctx() { loaders }: Context): UserRecord[] | Promise<UserRecord[]> {
+    // Writes and live events carry them; pages and replays load them, one statement per page.
+    return message.mentions ?? loaders.mentionsByMessage.load(message.id);
   }
 
   // One summary per distinct emoji; most messages carry a few. The cost model counts five.

@@ -25,6 +25,9 @@ export class NodeResolver {
         return instance(Message, await visibleMessage(context, rawId));
       case 'AccountExport':
         return context.services.dataSource.getRepository(AccountExport).findOneBy({ id: rawId, userId: context.viewer!.id });
+      case 'WebhookEndpoint':
+      case 'WebhookDelivery':
+        return null;
       default:
         return assertNever(type);
     }

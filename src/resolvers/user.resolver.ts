@@ -10,6 +10,7 @@ import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
 import { authenticate, createAccount, findUserByHandle, searchUsers } from '../services/accounts';
 import { refreshSession, revokeSession, startSession, type SessionGrant } from '../services/sessions';
 import { UserConnection } from './connections';
+import { UnreadTotal } from '../entities/unread-total.entity';
 import { BadUserInputError, ForbiddenError } from '../errors';
 import { SignInInput, SignUpInput } from './user.inputs';
 
@@ -115,6 +116,12 @@ export class UserResolver {
   @FieldResolver(() => ID)
   id(@Root() user: UserRecord): string {
     return toGlobalId('User', user.id);
+  }
+
+  @Extensions(viewerDependent)
+  @FieldResolver(() => UnreadTotal, { nullable: true, description: 'What the user has not read, over all their conversations. Only on `me`; null for everyone else.' })
+  unreadTotal(@Root() user: UserRecord, @Ctx() { viewer, loaders }: Context): Promise<UnreadTotal | null> | null {
+    return viewer?.id === user.id ? loaders.unreadTotals.load(user.id) : null;
   }
 
   @Extensions(viewerDependent)

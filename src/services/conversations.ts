@@ -37,21 +37,29 @@ export async function listViewerConversations(
   request: PageRequest,
   cursorKey: CursorKey | null,
 ): Promise<PageRows<InboxRow>> {
-  const page = await loadPage<ConversationRecord & { __role: MemberRole; __lastReadSeq: number; __joinedAt: Timestamp }>(sql, {
+  const page = await loadPage<ConversationRecord & { __role: MemberRole; __lastReadSeq: number; __unreadMessages: number; __unreadMentions: number; __joinedAt: Timestamp }>(sql, {
     request,
     cursorKey,
     order: INBOX_ORDER,
     from: 'memberships vm JOIN conversations c ON c.id = vm.conversation_id',
     where: status ? 'vm.user_id = $1 AND c.status = $2' : 'vm.user_id = $1',
     params: status ? [viewerId, status] : [viewerId],
-    select: `${sql.columns(Conversation, 'c', { omit: ['directKey'] })}, vm.role AS "__role", vm.last_read_seq AS "__lastReadSeq", vm.joined_at AS "__joinedAt"`,
+    select: `${sql.columns(Conversation, 'c', { omit: ['directKey'] })}, vm.role AS "__role", vm.last_read_seq AS "__lastReadSeq", vm.unread_messages AS "__unreadMessages", vm.unread_mentions AS "__unreadMentions", vm.joined_at AS "__joinedAt"`,
   });
   return {
     beyond: page.beyond,
     keys: page.keys,
     rows: page.rows.map((conversation) => ({
       conversation,
-      membership: { conversationId: conversation.id, userId: viewerId, role: conversation.__role, lastReadSeq: conversation.__lastReadSeq, joinedAt: conversation.__joinedAt },
+      membership: {
+        conversationId: conversation.id,
+        userId: viewerId,
+        role: conversation.__role,
+        lastReadSeq: conversation.__lastReadSeq,
+        unreadMessages: conversation.__unreadMessages,
+        unreadMentions: conversation.__unreadMentions,
+        joinedAt: conversation.__joinedAt,
+      },
     })),
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { violatedUniqueIndex } from '../database/postgres-errors';
 import type { Sql } from '../database/sql';
 import { isoOfTimestamp } from '../database/timestamps';
-import type { MessageRecord, Timestamp } from '../entities/records';
+import type { MessageRecord, Timestamp, UserRecord } from '../entities/records';
 import { ConversationKind } from '../entities/conversation.entity';
 import { Message } from '../entities/message.entity';
 import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
@@ -12,7 +12,7 @@ import type { PageRows } from '../pagination/connection';
 import type { KeyOrder } from '../pagination/keyset';
 import type { PageRequest } from '../pagination/page-args';
 import { loadPage } from '../pagination/single-page';
-import { Topic, type MessagePayload, type StoredEvent } from '../events/topics';
+import { Topic, type MessagePayload, type PublicUserPayload, type StoredEvent } from '../events/topics';
 import { messageWithAuthor } from '../loaders/message-with-author';
 import { conversationClosed, conversationNotFound, publishCommitted, type ChangeDeps } from './changes';
 import { checkBody } from './text';
@@ -54,6 +54,35 @@ export async function searchMessages(
   });
 }
 
+/** Newest first, ties by message id: message_mentions_user_newest_idx read backwards. */
+const MENTION_ORDER: KeyOrder = {
+  columns: [
+    { sql: 'mm.created_at', type: 'timestamptz' },
+    { sql: 'mm.message_id', type: 'uuid' },
+  ],
+  descending: true,
+};
+
+/**
+ * The messages that mention the viewer, newest first, in conversations the viewer still belongs to
+ * (a deleted message mentions nobody). Each comes with its author.
+ */
+export async function mentionsOf(sql: Sql, viewerId: string, request: PageRequest, cursorKey: CursorKey | null, onAuthor: (author: UserRecord) => void): Promise<PageRows<MessageRecord>> {
+  const withAuthor = messageWithAuthor(sql, onAuthor);
+  const page = await loadPage<MessageRecord>(sql, {
+    request,
+    cursorKey,
+    order: MENTION_ORDER,
+    from: `message_mentions mm JOIN memberships vm ON vm.conversation_id = mm.conversation_id AND vm.user_id = mm.user_id
+           JOIN messages m ON m.id = mm.message_id JOIN users au ON au.id = m.author_id`,
+    where: 'mm.user_id = $1',
+    params: [viewerId],
+    select: withAuthor.select,
+  });
+  withAuthor.attachAuthors(page.rows);
+  return page;
+}
+
 export interface NewMessage {
   conversationId: string;
   body: string;
@@ -81,16 +110,32 @@ type SendRow = MessageRecord & { outcome: 'sent' | 'earlier' | 'not_found' | 'cl
  * an optional `WITH` clause.
  */
 function returnedMessageSql(sql: Sql, columns: string, from: string, withClause = ''): string {
-  return `${withClause}SELECT ${columns}, ${messageWithAuthor(sql, () => undefined).select}
+  return `${withClause}SELECT ${columns}, ${messageWithAuthor(sql, () => undefined).select}, ${MENTIONED_USERS} AS "mentionedUsers"
     FROM ${from}
     LEFT JOIN LATERAL (SELECT (r.message).*) m ON true
     LEFT JOIN users au ON au.id = m.author_id`;
 }
 
-/** Runs a statement of message rows; each message gets its author attached (a refusal's row has none). */
+/**
+ * The public fields of the users a write function answered as `r.mentioned`, as JSON (never their
+ * e-mail addresses: these travel on the bus), by handle. Timestamps as PostgreSQL's text, as reads give them.
+ */
+const MENTIONED_USERS = `(SELECT coalesce(json_agg(json_build_object('id', u.id, 'handle', u.handle, 'displayName', u.display_name, 'role', u.role,
+    'lastSeenAt', u.last_seen_at::text, 'createdAt', u.created_at::text, 'deletedAt', u.deleted_at::text) ORDER BY lower(u.handle)), '[]')
+  FROM users u WHERE u.id = ANY (r.mentioned))`;
+
+/**
+ * Runs a statement of message rows; each message gets its author, and its mentions when the
+ * statement read them, attached (a refusal's row has neither).
+ */
 async function messageRows<T extends MessageRecord>(sql: Sql, text: string, values: unknown[]): Promise<T[]> {
-  const rows = await sql.alone<T>(text, values);
-  messageWithAuthor(sql, () => undefined).attachAuthors(rows.filter((row) => row.id !== null));
+  const rows = await sql.alone<T & { mentionedUsers?: UserRecord[] }>(text, values);
+  const messages = rows.filter((row) => row.id !== null);
+  messageWithAuthor(sql, () => undefined).attachAuthors(messages);
+  for (const row of rows) {
+    if (row.mentionedUsers !== undefined && row.id !== null) row.mentions = row.mentionedUsers;
+    delete row.mentionedUsers;
+  }
   return rows;
 }
 
@@ -210,9 +255,21 @@ export async function postInbound(deps: SendDeps, event: InboundMessage, maxLeng
 
 const isoOrNull = (value: Timestamp | null): string | null => (value === null ? null : isoOfTimestamp(value));
 
-/** A message and its author's public fields, as events carry them on the bus (never the author's e-mail). */
+/** A user's public fields, as events carry them on the bus (never the e-mail address). */
+function renderedUser(user: UserRecord): PublicUserPayload {
+  return {
+    id: user.id,
+    handle: user.handle,
+    displayName: user.displayName,
+    role: user.role,
+    lastSeenAt: isoOrNull(user.lastSeenAt),
+    createdAt: isoOfTimestamp(user.createdAt),
+    deletedAt: isoOrNull(user.deletedAt),
+  };
+}
+
+/** A message with its author's and its mentioned users' public fields, as events carry them on the bus. */
 function renderedMessage(message: MessageRecord): MessagePayload {
-  const author = message.author!;
   return {
     id: message.id,
     conversationId: message.conversationId,
@@ -224,15 +281,8 @@ function renderedMessage(message: MessageRecord): MessagePayload {
     editedAt: isoOrNull(message.editedAt),
     deletedAt: isoOrNull(message.deletedAt),
     replyToId: message.replyToId,
-    author: {
-      id: author.id,
-      handle: author.handle,
-      displayName: author.displayName,
-      role: author.role,
-      lastSeenAt: isoOrNull(author.lastSeenAt),
-      createdAt: isoOfTimestamp(author.createdAt),
-      deletedAt: isoOrNull(author.deletedAt),
-    },
+    author: renderedUser(message.author!),
+    mentions: (message.mentions ?? []).map(renderedUser),
   };
 }
 

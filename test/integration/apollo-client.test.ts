@@ -6,7 +6,7 @@ import { ParleyWsLink } from '@parley/client/apollo';
 import WebSocket from 'ws';
 import { createParleyApolloClient } from '../../docs/examples/apollo-client';
 import { openConversation, type ConversationView } from '../../docs/examples/conversation-view';
-import { ConversationMessages, CreateConversation, EditMessage, AddReaction, MarkRead, RemoveMember, SendMessage, SetTyping, SignUp, manifest, type ConversationSummary, type Message } from '../../docs/examples/documents';
+import { ConversationMessages, CreateConversation, EditMessage, AddReaction, MarkRead, RemoveMember, SendMessage, SetTyping, SignUp, manifest, type ConversationSummary, type Message, type UnreadTotal } from '../../docs/examples/documents';
 import { openInbox } from '../../docs/examples/inbox-view';
 import { expectEventually } from '../helpers/expect-eventually';
 import { startTestApp, type TestApp } from '../helpers/test-app';
@@ -145,8 +145,9 @@ describe.each([['trusted'], ['apq']])('the documented Apollo Client 4 setup agai
 
   it('drops the conversation from the inbox and ends its subscription with FORBIDDEN when the viewer is removed', async () => {
     let inbox: readonly ConversationSummary[] = [];
+    let badge: UnreadTotal | undefined;
     const errors: Error[] = [];
-    const inboxView = openInbox(bob.client, { onConversations: (conversations) => (inbox = conversations) });
+    const inboxView = openInbox(bob.client, { onConversations: (conversations) => (inbox = conversations), onUnreadTotal: (total) => (badge = total) });
     const view = await openConversation(bob.client, conversationId, { viewerId: bob.id, onMessages: () => undefined, onError: (error) => errors.push(error) });
     closers.push(inboxView.close, view.close);
     await expectEventually(() => expect(inbox.map((c) => c.id)).toContain(conversationId));
@@ -160,6 +161,16 @@ describe.each([['trusted'], ['apq']])('the documented Apollo Client 4 setup agai
       },
       { timeoutMs: 15_000 },
     );
+
+    // A mention of Bob: the conversation is marked, and the badge counts it, as the server keeps it.
+    await send(alice, conversationId, `over to you @${bob.handle}`);
+    await expectEventually(() => expect(inbox.find((c) => c.id === conversationId)).toMatchObject({ lastMessage: { body: `over to you @${bob.handle}` }, unreadMentionCount: 1 }));
+    const [kept] = await app.services.dataSource.query(
+      `SELECT t.conversations, t.messages, t.mentions FROM unread_totals t JOIN users u ON u.id = t.user_id WHERE u.handle = $1`,
+      [bob.handle],
+    );
+    await expectEventually(() => expect(badge).toEqual({ __typename: 'UnreadTotal', ...kept }));
+    expect(kept.mentions).toBe(1);
 
     await alice.client.mutate({ mutation: RemoveMember, variables: { conversationId, userId: bob.id } });
     await expectEventually(() => expect(inbox.map((c) => c.id)).not.toContain(conversationId));
