@@ -85,7 +85,7 @@ describeInBrowser('the chat demo at /demo', () => {
     // A message sent elsewhere (another client of Alice's) shows up too, and in order.
     await sendMessage(app, alice, conversationId, 'Sent from the API');
     await b.locator('[data-testid=message]', { hasText: 'Sent from the API' }).waitFor();
-    expect(await b.locator('[data-testid=message]').allTextContents()).toEqual(['@alice_ui Hi Bob, are you there', '@bob_ui Here! Typing back.', '@alice_ui Sent from the API']);
+    expect(await b.locator('[data-testid=message] .text').allTextContents()).toEqual(['@alice_ui Hi Bob, are you there', '@bob_ui Here! Typing back.', '@alice_ui Sent from the API']);
     await Promise.all([a.context().close(), b.context().close()]);
   }, 60_000);
 
@@ -108,6 +108,46 @@ describeInBrowser('the chat demo at /demo', () => {
   }, 60_000);
 });
 
+describeInBrowser('the chat demo: replies, mentions and the unread badge', () => {
+  it('badges an unread mention, highlights it, and shows a reply with what it answers', async () => {
+    const [carol, dave] = await Promise.all([createUser(app, { handle: 'carol_ui' }), createUser(app, { handle: 'dave_ui' })]);
+    const group = await openConversation(app, [carol, dave]);
+    const [c, d] = await Promise.all([newPage(), newPage()]);
+    await Promise.all([signIn(c, carol.user.handle, 'demo'), signIn(d, dave.user.handle, 'demo')]);
+    await d.locator('[data-testid=unread-total]', { hasText: 'All read' }).waitFor();
+
+    // Carol mentions Dave: his badge counts it, and the conversation is marked.
+    const asked = await sendMessage(app, carol, group, 'Can you check the invoice @dave_ui?');
+    await sendMessage(app, carol, group, 'No rush');
+    await d.locator('[data-testid=unread-total][data-messages="2"][data-mentions="1"]').waitFor();
+    const row = d.locator(`[data-testid=conversation][data-id="${group}"]`);
+    await row.locator('[data-testid=mention]').waitFor();
+    await row.locator('[data-testid=unread]', { hasText: /^2$/ }).waitFor();
+
+    // Opening it reads it: the badge clears, and the message that mentions him stands out.
+    await row.click();
+    await d.locator('[data-testid=unread-total][data-messages="0"]').waitFor();
+    await row.locator('[data-testid=mention]').waitFor({ state: 'detached' });
+    const mentioned = d.locator('[data-testid=message][data-mentions-me=true]');
+    await expect(mentioned.textContent()).resolves.toContain('Can you check the invoice @dave_ui?');
+    expect(await d.locator('[data-testid=message][data-mentions-me]').count()).toBe(1);
+
+    // Dave replies to that message; Carol sees the reply live, quoting it.
+    await c.locator(`[data-testid=conversation][data-id="${group}"]`).click();
+    await mentioned.locator('[data-testid=reply]').click();
+    await d.locator('[data-testid=replying]', { hasText: 'Replying to @carol_ui: Can you check the invoice' }).waitFor();
+    await d.fill('[data-testid=composer] input', 'Done, it is paid');
+    await d.press('[data-testid=composer] input', 'Enter');
+    const reply = c.locator('[data-testid=message]', { hasText: 'Done, it is paid' });
+    await reply.waitFor();
+    await expect(reply.locator('[data-testid=reply-to]').textContent()).resolves.toBe('@carol_ui: Can you check the invoice @dave_ui?');
+    const stored = await app.services.dataSource.query(`SELECT reply_to_id FROM messages WHERE body = 'Done, it is paid'`);
+    expect(stored).toEqual([{ reply_to_id: (await app.services.dataSource.query(`SELECT id FROM messages WHERE seq = $1 AND body LIKE 'Can you check%'`, [asked.seq]))[0].id }]);
+    await d.screenshot({ path: path.join(SCREENSHOTS, 'demo-replies.png') });
+    await Promise.all([c.context().close(), d.context().close()]);
+  }, 60_000);
+});
+
 describeInBrowser('the chat demo after a lost connection', () => {
   it('reconnects on its own and shows what was sent meanwhile, once and in order', async () => {
     // The page reaches Parley through a proxy the test can cut, as a train tunnel would.
@@ -127,7 +167,7 @@ describeInBrowser('the chat demo after a lost connection', () => {
 
       await page.locator('[data-testid=connection][data-state=connected]').waitFor({ timeout: 15_000 });
       await page.locator('[data-testid=message]', { hasText: 'sent in the tunnel 2' }).waitFor();
-      const texts = await page.locator('[data-testid=message]').allTextContents();
+      const texts = await page.locator('[data-testid=message] .text').allTextContents();
       const tail = texts.slice(texts.indexOf('@alice_ui before the tunnel'));
       expect(tail).toEqual(['@alice_ui before the tunnel', '@alice_ui sent in the tunnel 1', '@alice_ui sent in the tunnel 2']);
       await page.context().close();

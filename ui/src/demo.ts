@@ -4,9 +4,11 @@ import { field, h, say } from './dom';
 import './style.css';
 
 /**
- * The chat demo: sign in, the inbox with unread counts (live), one conversation's messages, typing
- * and presence (live), and resume after a reconnect from the last event seen (the client helper does
- * that). Every operation it runs is one of operations/*.graphql, sent by its persisted-query id.
+ * The chat demo: sign in, the inbox with unread counts and mention markers (live), the unread badge
+ * over everything (me.unreadTotal, then each inboxUpdates' own), one conversation's messages with
+ * replies and mentions, typing and presence (live), and resume after a reconnect from the last event
+ * seen (the client helper does that). Every operation it runs is one of operations/*.graphql, sent by
+ * its persisted-query id.
  */
 
 interface Member {
@@ -21,6 +23,7 @@ interface Summary {
   title: string | null;
   lastSeq: number;
   unreadCount: number;
+  unreadMentionCount: number;
   lastMessage: { body: string | null; author: { handle: string } | null } | null;
   members: { edges: { node: Member }[] };
 }
@@ -32,6 +35,13 @@ interface Message {
   createdAt: string;
   deletedAt: string | null;
   author: { id: string; handle: string; displayName: string } | null;
+  mentions?: { id: string; handle: string }[];
+  replyTo?: { id: string; body: string | null; deletedAt: string | null; author: { handle: string } | null } | null;
+}
+interface UnreadTotal {
+  conversations: number;
+  messages: number;
+  mentions: number;
 }
 interface ConversationEvent {
   __typename: string;
@@ -48,6 +58,15 @@ let client: ParleyClient | undefined;
 let conversations: Summary[] = [];
 let open: OpenConversation | undefined;
 let stopInbox: (() => void) | undefined;
+/** The header's badge: unread messages over every conversation, and whether any mentions the viewer. */
+const totalBadge = h('span', { class: 'total', 'data-testid': 'unread-total' });
+
+function showTotal(total: UnreadTotal | null | undefined): void {
+  if (!total) return;
+  totalBadge.textContent = total.messages > 0 ? `${total.messages} unread${total.mentions > 0 ? ` · ${total.mentions} @` : ''}` : 'All read';
+  totalBadge.dataset.messages = String(total.messages);
+  totalBadge.dataset.mentions = String(total.mentions);
+}
 
 const root = document.getElementById('app')!;
 
@@ -133,14 +152,25 @@ async function chatView(): Promise<void> {
     h(
       'div',
       { class: 'chat' },
-      h('header', {}, h('strong', {}, 'Parley'), h('span', { 'data-testid': 'viewer' }, `@${viewer!.handle}`), state, signOutButton),
+      h('header', {}, h('strong', {}, 'Parley'), h('span', { 'data-testid': 'viewer' }, `@${viewer!.handle}`), totalBadge, state, signOutButton),
       h('aside', {}, start, h('ul', { id: 'inbox', 'data-testid': 'inbox' })),
       h('section', { id: 'conversation' }, h('p', { class: 'hint' }, 'Pick a conversation, or start one with a handle.')),
       h('p', { id: 'status', role: 'alert' }),
     ),
   );
+  // The badge as of now; each inbox update then carries it.
+  void request<{ me: { unreadTotal: UnreadTotal | null } | null }>('Me').then((data) => showTotal(data.me?.unreadTotal), () => undefined);
   await refreshInbox();
-  stopInbox = subscribe(client, 'InboxUpdates', {}, () => void refreshInbox(), (error) => say(error.message));
+  stopInbox = subscribe<{ inboxUpdates: { unreadTotal: UnreadTotal } }>(
+    client,
+    'InboxUpdates',
+    {},
+    (data) => {
+      showTotal(data.inboxUpdates.unreadTotal);
+      void refreshInbox();
+    },
+    (error) => say(error.message),
+  );
 }
 
 let inboxTimer: ReturnType<typeof setTimeout> | undefined;
@@ -171,7 +201,12 @@ function renderInbox(): void {
         'li',
         { 'data-testid': 'conversation', 'data-id': c.id, class: c.id === open?.id ? 'active' : '', onclick: () => openConversation(c.id) },
         h('span', { class: 'name' }, nameOf(c)),
-        c.unreadCount > 0 ? h('span', { class: 'badge', 'data-testid': 'unread' }, String(c.unreadCount)) : null,
+        h(
+          'span',
+          { class: 'badges' },
+          c.unreadMentionCount > 0 ? h('span', { class: 'badge mention', 'data-testid': 'mention', title: 'You were mentioned' }, '@') : null,
+          c.unreadCount > 0 ? h('span', { class: 'badge', 'data-testid': 'unread' }, String(c.unreadCount)) : null,
+        ),
         h('small', {}, c.lastMessage?.body ?? ''),
       ),
     ),
@@ -195,6 +230,9 @@ class OpenConversation {
   private readonly list = h('ol', { class: 'messages', 'data-testid': 'messages' });
   private readonly typingLine = h('p', { class: 'typing', 'data-testid': 'typing' });
   private readonly presenceLine = h('p', { class: 'presence', 'data-testid': 'presence' });
+  /** The message the next one answers, if the viewer clicked Reply. */
+  private replyingTo: Message | undefined;
+  private readonly replyLine = h('p', { class: 'replying', 'data-testid': 'replying' });
   private typingSent = false;
   private typingIdle: ReturnType<typeof setTimeout> | undefined;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
@@ -208,7 +246,7 @@ class OpenConversation {
     composer.addEventListener('input', () => this.typed());
     const summary = conversations.find((c) => c.id === id);
     for (const edge of summary?.members.edges ?? []) this.online.set(edge.node.handle, edge.node.online);
-    document.getElementById('conversation')!.replaceChildren(h('h2', {}, summary ? nameOf(summary) : 'Conversation'), this.presenceLine, this.list, this.typingLine, composer);
+    document.getElementById('conversation')!.replaceChildren(h('h2', {}, summary ? nameOf(summary) : 'Conversation'), this.presenceLine, this.list, this.typingLine, this.replyLine, composer);
     this.renderPresence();
     void this.load();
   }
@@ -283,17 +321,32 @@ class OpenConversation {
   private render(): void {
     const sorted = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
     this.list.replaceChildren(
-      ...sorted.map((m) =>
-        h(
+      ...sorted.map((m) => {
+        const mentionsMe = m.mentions?.some((user) => user.id === viewer?.id) ?? false;
+        return h(
           'li',
-          { 'data-testid': 'message', 'data-seq': String(m.seq), class: m.author?.id === viewer?.id ? 'mine' : '' },
-          h('b', {}, m.author ? `@${m.author.handle}` : 'Deleted user'),
-          ' ',
-          m.deletedAt ? h('i', {}, 'deleted') : (m.body ?? ''),
-        ),
-      ),
+          {
+            'data-testid': 'message',
+            'data-seq': String(m.seq),
+            'data-mentions-me': mentionsMe ? 'true' : undefined,
+            class: [m.author?.id === viewer?.id ? 'mine' : '', mentionsMe ? 'mention' : ''].join(' ').trim(),
+          },
+          m.replyTo ? h('blockquote', { 'data-testid': 'reply-to' }, `@${m.replyTo.author?.handle ?? 'deleted'}: `, m.replyTo.deletedAt ? h('i', {}, 'deleted') : (m.replyTo.body ?? '')) : null,
+          h('span', { class: 'text' }, h('b', {}, m.author ? `@${m.author.handle}` : 'Deleted user'), ' ', m.deletedAt ? h('i', {}, 'deleted') : (m.body ?? '')),
+          m.deletedAt ? null : h('button', { type: 'button', class: 'link reply', 'data-testid': 'reply', onclick: () => this.replyTo(m) }, 'Reply'),
+        );
+      }),
     );
     this.list.lastElementChild?.scrollIntoView({ block: 'end' });
+  }
+
+  private replyTo(message: Message | undefined): void {
+    this.replyingTo = message;
+    this.replyLine.replaceChildren(
+      ...(message
+        ? [`Replying to @${message.author?.handle ?? 'deleted'}: ${message.body ?? ''} `, h('button', { type: 'button', class: 'link', onclick: () => this.replyTo(undefined) }, 'Cancel')]
+        : []),
+    );
   }
 
   private typed(): void {
@@ -317,11 +370,13 @@ class OpenConversation {
     if (!body) return;
     // The same clientMessageId on a retry: the server stores the message once.
     const clientMessageId = crypto.randomUUID();
+    const replyToId = this.replyingTo?.id ?? null;
     form.reset();
+    this.replyTo(undefined);
     this.stopTyping();
     for (let attempt = 0; ; attempt++) {
       try {
-        const { sendMessage } = await request<{ sendMessage: Message }>('SendMessage', { input: { conversationId: this.id, body, clientMessageId } });
+        const { sendMessage } = await request<{ sendMessage: Message }>('SendMessage', { input: { conversationId: this.id, body, clientMessageId, replyToId } });
         if (!this.messages.has(sendMessage.id)) this.messages.set(sendMessage.id, sendMessage);
         return this.render();
       } catch (error) {
