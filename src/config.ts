@@ -148,6 +148,8 @@ export interface Config {
       concurrency: number;
       /** How often an idle dispatcher looks for due deliveries. */
       pollIntervalMs: number;
+      /** An endpoint whose every attempt failed for this long is disabled when its next delivery dies. */
+      disableAfterMs: number;
       /** Delivered and dead deliveries are deleted after this many days. */
       retentionDays: number;
     };
@@ -349,6 +351,7 @@ export function loadConfig(env: Env = process.env): Config {
         retryDelayMs: read('WEBHOOK_RETRY_DELAY', duration, 5_000),
         concurrency: read('WEBHOOK_CONCURRENCY', positiveInt, 16),
         pollIntervalMs: read('WEBHOOK_POLL_INTERVAL', duration, 500),
+        disableAfterMs: read('WEBHOOK_DISABLE_AFTER', duration, 24 * 60 * 60_000),
         retentionDays: read('WEBHOOK_DELIVERY_RETENTION_DAYS', positiveInt, 7),
       },
     },

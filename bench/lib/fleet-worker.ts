@@ -23,6 +23,8 @@ const histogram = build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_
 let received = 0;
 let failed = 0;
 const STAMP = /t:(\d{13})/;
+/** The seq of a stored event a frame carries (the first `"seq":N`: the event's own). */
+const SEQ = /"seq":(\d+)/;
 let resubscribes = 0;
 
 function open(command: Connect, index: number): Promise<void> {
@@ -33,6 +35,7 @@ function open(command: Connect, index: number): Promise<void> {
       perMessageDeflate: false,
     });
     let settled = false;
+    let lastSeq: number | null = null;
     const settle = (ok: boolean) => {
       if (settled) return;
       settled = true;
@@ -63,12 +66,16 @@ function open(command: Connect, index: number): Promise<void> {
       if (!stamp && text.includes('SERVICE_UNAVAILABLE')) {
         // A new operation id, as graphql-ws clients use: the refused one may still be winding down.
         // retryAfterSeconds (1) with the client helper's jitter, so that refused set-ups do not all come back at once.
+        // From the last seq received, as the client helper resumes: not the whole history again.
+        const variables = lastSeq !== null && command.variables && 'after' in command.variables ? { ...command.variables, after: lastSeq } : command.variables;
         setTimeout(
-          () => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ id: `r${++resubscribes}`, type: 'subscribe', payload: { query: command.query, variables: command.variables } })),
+          () => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ id: `r${++resubscribes}`, type: 'subscribe', payload: { query: command.query, variables } })),
           1_000 * (1 + Math.random() / 2),
         );
         return;
       }
+      const seq = SEQ.exec(text);
+      if (seq) lastSeq = Math.max(lastSeq ?? 0, Number(seq[1]));
       if (!stamp) return;
       received += 1;
       histogram.recordValue(Math.max(1, Date.now() - Number(stamp[1])));

@@ -88,12 +88,15 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
     }
     const send = async (index: number) => {
       const conversation = conversations[index % conversations.length];
-      const response = await fetch(server.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${conversation.publisher}` },
-        body: JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `t:${Date.now()}`, clientMessageId: randomUUID() } } }),
-      });
-      if ((await response.text()).includes('"errors"')) throw new Error('sendMessage failed');
+      const body = JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `t:${Date.now()}`, clientMessageId: randomUUID() } } });
+      // A refusal under load (SERVICE_UNAVAILABLE) is sent again with the same clientMessageId, as clients do.
+      for (let attempt = 0; ; attempt++) {
+        const response = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${conversation.publisher}` }, body });
+        const text = await response.text();
+        if (!text.includes('"errors"')) return;
+        if (!text.includes('SERVICE_UNAVAILABLE') || attempt >= 5) throw new Error(`sendMessage failed: ${text.slice(0, 500)}`);
+        await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
+      }
     };
     // Warm up: one message per conversation reaches all 1,000 subscribers.
     await Promise.all(conversations.map((_, i) => send(i)));

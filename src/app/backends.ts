@@ -89,8 +89,8 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
     const dispatcher = startWebhookDispatcher({ pool, config: config.webhooks.outbound, logger, metrics });
     lifecycle.add('webhooks', () => dispatcher.stop());
     webhooks = dispatcher;
+    metrics.gaugeOnScrape('parley_webhook_deliveries', 'Outbound webhook deliveries waiting (pending) and given up on (dead), over all endpoints.', 'status', () => webhookBacklog(dataSource));
   }
-  metrics.gaugeOnScrape('parley_webhook_deliveries', 'Outbound webhook deliveries waiting (pending) and given up on (dead), over all endpoints.', 'status', () => webhookBacklog(dataSource));
   const clusterMetrics = await startClusterMetrics({ instanceId, bus, metrics, presence, dataSource, logger });
   lifecycle.add('metrics', () => clusterMetrics.stop());
 

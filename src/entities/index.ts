@@ -8,10 +8,9 @@ import { MessageMention } from './message-mention.entity';
 import { MetricInstanceMinute } from './metric-instance-minute.entity';
 import { MetricSample } from './metric-sample.entity';
 import { Reaction } from './reaction.entity';
-import { UnreadTotal } from './unread-total.entity';
 import { User } from './user.entity';
 import { UserPresence } from './user-presence.entity';
 import { WebhookDelivery } from './webhook-delivery.entity';
 import { WebhookEndpoint } from './webhook-endpoint.entity';
 
-export const entities = [User, Conversation, Membership, Message, Reaction, ConversationEventRecord, MetricSample, MetricInstanceMinute, AccountExport, InboundEvent, MessageMention, UnreadTotal, UserPresence, WebhookEndpoint, WebhookDelivery];
+export const entities = [User, Conversation, Membership, Message, Reaction, ConversationEventRecord, MetricSample, MetricInstanceMinute, AccountExport, InboundEvent, MessageMention, UserPresence, WebhookEndpoint, WebhookDelivery];

@@ -2,6 +2,9 @@ import { Check, Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, 
 import { WebhookEndpoint } from './webhook-endpoint.entity';
 
 export enum WebhookDeliveryStatus {
+  /** Behind an earlier delivery of its conversation to the same endpoint. */
+  QUEUED = 'QUEUED',
+  /** The next of its conversation to go out: due at `nextAttemptAt`. */
   PENDING = 'PENDING',
   DELIVERED = 'DELIVERED',
   /** Every attempt failed: it waits for `redeliver`. */
@@ -14,9 +17,12 @@ export enum WebhookDeliveryStatus {
  */
 @Entity({ name: 'webhook_deliveries' })
 @Unique('webhook_deliveries_lane_seq_key', ['endpointId', 'conversationId', 'seq'])
-@Check('webhook_deliveries_status_check', `status IN ('PENDING', 'DELIVERED', 'DEAD')`)
+@Check('webhook_deliveries_status_check', `status IN ('QUEUED', 'PENDING', 'DELIVERED', 'DEAD')`)
+// Partial indexes, created by the migration; TypeORM cannot describe them.
 @Index('webhook_deliveries_due_idx', { synchronize: false })
-@Index('webhook_deliveries_pending_lane_idx', { synchronize: false })
+@Index('webhook_deliveries_waiting_lane_idx', { synchronize: false })
+@Index('webhook_deliveries_waiting_message_idx', { synchronize: false })
+@Index('webhook_deliveries_dead_idx', { synchronize: false })
 @Index('webhook_deliveries_settled_idx', { synchronize: false })
 @Index('webhook_deliveries_endpoint_newest_idx', ['endpointId', 'createdAt', 'id'])
 export class WebhookDelivery {
@@ -40,6 +46,10 @@ export class WebhookDelivery {
   @Column({ type: 'integer' })
   seq!: number;
 
+  /** The message of a message event. */
+  @Column({ name: 'message_id', type: 'uuid', nullable: true })
+  messageId!: string | null;
+
   /** The body, exactly as sent. */
   @Column({ type: 'json' })
   payload!: unknown;
@@ -56,6 +66,10 @@ export class WebhookDelivery {
   /** A dispatcher is sending it until then; past it, another may. */
   @Column({ name: 'leased_until', type: 'timestamptz', nullable: true })
   leasedUntil!: Date | null;
+
+  /** The claim that holds the lease; only it settles the attempt. */
+  @Column({ name: 'lease_token', type: 'uuid', nullable: true })
+  leaseToken!: string | null;
 
   @Column({ name: 'last_status_code', type: 'integer', nullable: true })
   lastStatusCode!: number | null;

@@ -32,6 +32,14 @@ export class WebhookEndpoint {
   @Column({ type: 'boolean', default: true })
   enabled!: boolean;
 
+  /** Since when every attempt failed (null after a success); failing for WEBHOOK_DISABLE_AFTER disables it. */
+  @Column({ name: 'failing_since', type: 'timestamptz', nullable: true })
+  failingSince!: Date | null;
+
+  /** Why Parley disabled it, if it did. */
+  @Column({ name: 'disabled_reason', type: 'text', nullable: true })
+  disabledReason!: string | null;
+
   @Column({ name: 'created_by_id', type: 'uuid', nullable: true })
   createdById!: string | null;
 

@@ -5,33 +5,36 @@ import { ChangeMessageFunction1732340000000 } from './1732340000000-change-messa
 /** `@handle` at a word start; a handle is 3..32 of A-Z, a-z, 0-9 and `_`, so `bob@example.com` mentions nobody. */
 const MENTION_PATTERN = `(?<![A-Za-z0-9_@])@([A-Za-z0-9_]{3,32})(?![A-Za-z0-9_])`;
 
+/** Most members one message mentions (the first by handle): what a page of mentions may cost is bounded. */
+export const MAX_MENTIONS = 20;
+
 /**
  * Mentions and unread counters, both kept by PostgreSQL in the transaction of the change that
  * moves them, whichever code path makes it.
  *
  * Mentions. `parley_mentioned` reads the `@handle`s of a body and answers the members of the
- * conversation they name (the author aside; an erased account is nobody). `parley_send_message`
+ * conversation they name (the author aside; an erased account is nobody; at most MAX_MENTIONS). `parley_send_message`
  * stores them with the message; `parley_change_message` re-resolves them on an edit, against the
  * members at that time. Both now also answer `mentioned`, the ids, so that the caller renders the
  * message with its mentions from the same statement. A deleted message mentions nobody.
  *
  * Unread counters. Each membership counts what its member has not read: `unread_messages`
  * (someone else's messages after `last_read_seq`, not deleted) and `unread_mentions` (mentions of
- * the member in those). `unread_totals` sums them per user, with `conversations`, the number of
- * memberships with unread messages. Every change moves them by a delta:
+ * the member in those). Every change moves them by a delta, in its own transaction:
  * - a message stored: +1 for every other member who has not read that far;
  * - a message deleted: -1 for the same members, and its mentions go;
  * - a mention stored or removed: ±1 for its member, if unread;
  * - a membership inserted, or its `last_read_seq` moved: its counters are those of the unread
  *   tail, counted once over `messages (conversation_id, seq)` from the read position on (a read to
- *   the end counts nothing); a membership deleted takes its counters out of the totals.
- * A membership row passes its own delta on to `unread_totals`. The totals are never recounted.
+ *   the end counts nothing).
+ * A user's totals are the sum of their memberships' counters (memberships_user_id_idx), read
+ * when asked for: no message is counted then. They are deliberately not a row of their own: every
+ * message to any conversation of a user would lock it until commit, so a support agent's row would
+ * make the conversations they belong to send one at a time.
  *
- * Locks. A message or its mentions change the counters of every member of a conversation at once,
- * while a read moves one member's. Writers of many take the memberships of the conversation, then
- * the totals of their users, each in user order (`parley_lock_unread`); a read takes its membership,
- * then its totals row. So nobody holds a totals row while waiting for a membership, and the totals
- * are always taken in one order: no deadlock between sends to conversations sharing members.
+ * Locks. A message's writer holds its conversation's lock, so changes to one conversation's
+ * counters run one at a time; a read moves one membership row. No statement here waits for a
+ * second row lock while holding one another writer wants: no new deadlock.
  */
 export class MentionsUnread1732380000000 implements MigrationInterface {
   name = 'MentionsUnread1732380000000';
@@ -51,39 +54,19 @@ export class MentionsUnread1732380000000 implements MigrationInterface {
     await q.query(`CREATE INDEX message_mentions_member_seq_idx ON message_mentions (conversation_id, user_id, seq)`);
 
     await q.query(`ALTER TABLE memberships ADD COLUMN unread_messages integer NOT NULL DEFAULT 0, ADD COLUMN unread_mentions integer NOT NULL DEFAULT 0`);
-    await q.query(`
-      CREATE TABLE unread_totals (
-        user_id uuid PRIMARY KEY CONSTRAINT unread_totals_user_id_fkey REFERENCES users (id) ON DELETE CASCADE,
-        conversations integer NOT NULL DEFAULT 0,
-        messages integer NOT NULL DEFAULT 0,
-        mentions integer NOT NULL DEFAULT 0
-      )`);
+    // Every message updates its members' counters: room on each page lets those be HOT updates (no
+    // new index entries; no index holds the counters), for rows written from now on.
+    await q.query(`ALTER TABLE memberships SET (fillfactor = 80)`);
 
     await q.query(`
       CREATE FUNCTION parley_mentioned(p_conversation_id uuid, p_author_id uuid, p_body text) RETURNS uuid[]
       LANGUAGE sql STABLE AS $$
-        SELECT coalesce(array_agg(u.id ORDER BY u.id), '{}')
-        FROM users u JOIN memberships ms ON ms.user_id = u.id AND ms.conversation_id = p_conversation_id
-        WHERE u.deleted_at IS NULL AND u.id <> p_author_id
-          AND lower(u.handle) IN (SELECT lower(h[1]) FROM regexp_matches(coalesce(p_body, ''), '${MENTION_PATTERN}', 'g') AS h)
+        SELECT coalesce(array_agg(m.id ORDER BY m.id), '{}') FROM (
+          SELECT u.id FROM users u JOIN memberships ms ON ms.user_id = u.id AND ms.conversation_id = p_conversation_id
+          WHERE u.deleted_at IS NULL AND u.id <> p_author_id
+            AND lower(u.handle) IN (SELECT lower(h[1]) FROM regexp_matches(coalesce(p_body, ''), '${MENTION_PATTERN}', 'g') AS h)
+          ORDER BY lower(u.handle) LIMIT ${MAX_MENTIONS}) m
       $$`);
-
-    // Every totals row exists from its user's start, so writers can lock it.
-    await q.query(`
-      CREATE FUNCTION parley_unread_totals_row() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        INSERT INTO unread_totals (user_id) VALUES (NEW.id) ON CONFLICT DO NOTHING;
-        RETURN NULL;
-      END $$`);
-    await q.query(`CREATE TRIGGER users_unread_totals AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION parley_unread_totals_row()`);
-
-    await q.query(`
-      CREATE FUNCTION parley_lock_unread(p_conversation_id uuid) RETURNS void LANGUAGE plpgsql AS $$
-      BEGIN
-        PERFORM 1 FROM memberships ms WHERE ms.conversation_id = p_conversation_id ORDER BY ms.user_id FOR UPDATE;
-        PERFORM 1 FROM unread_totals t WHERE t.user_id IN (SELECT ms.user_id FROM memberships ms WHERE ms.conversation_id = p_conversation_id)
-          ORDER BY t.user_id FOR UPDATE;
-      END $$`);
 
     // A membership's counters: those of its unread tail, counted when it starts or its read position moves.
     await q.query(`
@@ -100,42 +83,12 @@ export class MentionsUnread1732380000000 implements MigrationInterface {
       CREATE TRIGGER memberships_unread_read BEFORE UPDATE OF last_read_seq ON memberships FOR EACH ROW
       WHEN (NEW.last_read_seq IS DISTINCT FROM OLD.last_read_seq) EXECUTE FUNCTION parley_unread_recount()`);
 
-    // A membership passes its delta on to its user's totals. \`last_read_seq\` is listed too: a read
-    // sets only that column, and a column trigger does not see what a BEFORE trigger changed.
-    await q.query(`
-      CREATE FUNCTION parley_unread_totals_delta() RETURNS trigger LANGUAGE plpgsql AS $$
-      DECLARE
-        v_conversations integer := 0;
-        v_messages integer := 0;
-        v_mentions integer := 0;
-      BEGIN
-        IF TG_OP <> 'INSERT' THEN
-          v_conversations := -(OLD.unread_messages > 0)::integer;
-          v_messages := -OLD.unread_messages;
-          v_mentions := -OLD.unread_mentions;
-        END IF;
-        IF TG_OP <> 'DELETE' THEN
-          v_conversations := v_conversations + (NEW.unread_messages > 0)::integer;
-          v_messages := v_messages + NEW.unread_messages;
-          v_mentions := v_mentions + NEW.unread_mentions;
-        END IF;
-        IF v_conversations <> 0 OR v_messages <> 0 OR v_mentions <> 0 THEN
-          UPDATE unread_totals t SET conversations = t.conversations + v_conversations, messages = t.messages + v_messages, mentions = t.mentions + v_mentions
-            WHERE t.user_id = CASE TG_OP WHEN 'DELETE' THEN OLD.user_id ELSE NEW.user_id END;
-        END IF;
-        RETURN NULL;
-      END $$`);
-    await q.query(`
-      CREATE TRIGGER memberships_unread_totals AFTER INSERT OR DELETE OR UPDATE OF unread_messages, unread_mentions, last_read_seq ON memberships
-      FOR EACH ROW EXECUTE FUNCTION parley_unread_totals_delta()`);
-
     // A message stored or deleted: every other member who has not read that far.
     await q.query(`
       CREATE FUNCTION parley_unread_on_message() RETURNS trigger LANGUAGE plpgsql AS $$
       DECLARE
         v_delta integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
       BEGIN
-        PERFORM parley_lock_unread(NEW.conversation_id);
         UPDATE memberships ms SET unread_messages = ms.unread_messages + v_delta
           WHERE ms.conversation_id = NEW.conversation_id AND ms.user_id <> NEW.author_id AND ms.last_read_seq < NEW.seq;
         IF TG_OP = 'UPDATE' THEN
@@ -154,7 +107,6 @@ export class MentionsUnread1732380000000 implements MigrationInterface {
       DECLARE
         v_delta integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
       BEGIN
-        PERFORM parley_lock_unread(c.conversation_id) FROM (SELECT DISTINCT conversation_id FROM changed ORDER BY 1) c;
         UPDATE memberships ms SET unread_mentions = ms.unread_mentions + v_delta * x.n
           FROM (SELECT ch.conversation_id, ch.user_id, count(*)::integer AS n FROM changed ch
                 JOIN memberships m2 ON m2.conversation_id = ch.conversation_id AND m2.user_id = ch.user_id AND ch.seq > m2.last_read_seq
@@ -165,14 +117,10 @@ export class MentionsUnread1732380000000 implements MigrationInterface {
     await q.query(`CREATE TRIGGER message_mentions_unread_added AFTER INSERT ON message_mentions REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION parley_unread_on_mentions()`);
     await q.query(`CREATE TRIGGER message_mentions_unread_removed AFTER DELETE ON message_mentions REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION parley_unread_on_mentions()`);
 
-    // The counters of what is there already (no mentions yet), then the totals.
+    // The counters of what is there already (no mentions yet).
     await q.query(`
       UPDATE memberships ms SET unread_messages = (SELECT count(*) FROM messages m WHERE m.conversation_id = ms.conversation_id
         AND m.seq > ms.last_read_seq AND m.author_id <> ms.user_id AND m.deleted_at IS NULL)`);
-    await q.query(`
-      INSERT INTO unread_totals (user_id, conversations, messages, mentions)
-      SELECT u.id, count(ms.user_id) FILTER (WHERE ms.unread_messages > 0), coalesce(sum(ms.unread_messages), 0), coalesce(sum(ms.unread_mentions), 0)
-      FROM users u LEFT JOIN memberships ms ON ms.user_id = u.id GROUP BY u.id`);
 
     await this.sendAndChange(q);
   }
@@ -226,7 +174,8 @@ export class MentionsUnread1732380000000 implements MigrationInterface {
         INSERT INTO messages (id, conversation_id, author_id, seq, body, client_message_id, created_at, reply_to_id)
           VALUES (p_id, p_conversation_id, p_author_id, v_seq, p_body, p_client_message_id, v_at, p_reply_to_id)
           RETURNING * INTO message;
-        mentioned := parley_mentioned(p_conversation_id, p_author_id, p_body);
+        -- Most messages name nobody: no look-up for a body without an @.
+        mentioned := CASE WHEN strpos(p_body, '@') > 0 THEN parley_mentioned(p_conversation_id, p_author_id, p_body) ELSE '{}' END;
         IF cardinality(mentioned) > 0 THEN
           INSERT INTO message_mentions (message_id, user_id, conversation_id, seq, created_at)
             SELECT p_id, u, p_conversation_id, v_seq, v_at FROM unnest(mentioned) AS u;
@@ -324,12 +273,10 @@ export class MentionsUnread1732380000000 implements MigrationInterface {
     await q.query(`DROP TRIGGER message_mentions_unread_added ON message_mentions`);
     await q.query(`DROP TRIGGER messages_unread_deleted ON messages`);
     await q.query(`DROP TRIGGER messages_unread_added ON messages`);
-    await q.query(`DROP TRIGGER memberships_unread_totals ON memberships`);
     await q.query(`DROP TRIGGER memberships_unread_read ON memberships`);
     await q.query(`DROP TRIGGER memberships_unread_start ON memberships`);
-    await q.query(`DROP TRIGGER users_unread_totals ON users`);
-    await q.query(`DROP FUNCTION parley_unread_on_mentions(), parley_unread_on_message(), parley_unread_totals_delta(), parley_unread_recount(), parley_lock_unread(uuid), parley_unread_totals_row(), parley_mentioned(uuid, uuid, text)`);
-    await q.query(`DROP TABLE unread_totals`);
+    await q.query(`DROP FUNCTION parley_unread_on_mentions(), parley_unread_on_message(), parley_unread_recount(), parley_mentioned(uuid, uuid, text)`);
+    await q.query(`ALTER TABLE memberships RESET (fillfactor)`);
     await q.query(`ALTER TABLE memberships DROP COLUMN unread_messages, DROP COLUMN unread_mentions`);
     await q.query(`DROP TABLE message_mentions`);
     // The functions as they were, from their own migrations.

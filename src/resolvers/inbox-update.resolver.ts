@@ -3,7 +3,8 @@ import { viewerDependent, viewerIndependent } from '../subscriptions/shared-exec
 import type { Context } from '../context';
 import type { ConversationRecord } from '../entities/records';
 import { Conversation } from '../entities/conversation.entity';
-import { UnreadTotal } from '../entities/unread-total.entity';
+import { UnreadTotal } from './unread-total.type';
+import type { UnreadTotalRow } from '../loaders/unread-totals.loader';
 import { openInboxStream, type InboxItem } from '../subscriptions/inbox-stream';
 
 @ObjectType({ simpleResolvers: true })
@@ -49,7 +50,7 @@ export class InboxUpdateResolver {
 
   @Extensions(viewerDependent)
   @FieldResolver(() => UnreadTotal, { description: "The viewer's unread totals over all their conversations, as of this update." })
-  async unreadTotal(@Ctx() { loaders, viewer }: Context): Promise<UnreadTotal> {
-    return (await loaders.unreadTotals.load(viewer!.id))!;
+  unreadTotal(@Ctx() { loaders, viewer }: Context): Promise<UnreadTotalRow> {
+    return loaders.unreadTotals.load(viewer!.id);
   }
 }

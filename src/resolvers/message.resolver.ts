@@ -14,6 +14,7 @@ import { deleteMessage, editMessage, mentionsOf, searchMessages, sendMessage } f
 import { addReaction, removeReaction } from '../services/reactions';
 import { listSize } from '../security/query-cost';
 import { SendMessageInput } from './message.inputs';
+import { MAX_MENTIONS } from '../migrations/1732380000000-mentions-unread';
 import { MessageConnection } from './connections';
 import { ReactionSummary } from './reaction-summary.type';
 import { visibleConversation } from './visibility';
@@ -133,9 +134,9 @@ export class MessageResolver {
   }
 
   @Extensions(viewerIndependent)
-  @Extensions(listSize(5))
+  @Extensions(listSize(MAX_MENTIONS))
   @FieldResolver(() => [User], {
-    description: 'Members of the conversation its body names as @handle, resolved when it was written and again at each edit; by handle. None once deleted.',
+    description: `Members of the conversation its body names as @handle (at most ${MAX_MENTIONS}), resolved when it was written and again at each edit; by handle. None once deleted.`,
   })
   mentions(@Root() message: MessageRecord, @Ctx() { loaders }: Context): UserRecord[] | Promise<UserRecord[]> {
     // Writes and live events carry them; pages and replays load them, one statement per page.

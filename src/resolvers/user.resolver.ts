@@ -10,7 +10,8 @@ import { ForwardPageArgs, toPageRequest } from '../pagination/page-args';
 import { authenticate, createAccount, findUserByHandle, searchUsers } from '../services/accounts';
 import { refreshSession, revokeSession, startSession, type SessionGrant } from '../services/sessions';
 import { UserConnection } from './connections';
-import { UnreadTotal } from '../entities/unread-total.entity';
+import { UnreadTotal } from './unread-total.type';
+import type { UnreadTotalRow } from '../loaders/unread-totals.loader';
 import { BadUserInputError, ForbiddenError } from '../errors';
 import { SignInInput, SignUpInput } from './user.inputs';
 
@@ -120,7 +121,7 @@ export class UserResolver {
 
   @Extensions(viewerDependent)
   @FieldResolver(() => UnreadTotal, { nullable: true, description: 'What the user has not read, over all their conversations. Only on `me`; null for everyone else.' })
-  unreadTotal(@Root() user: UserRecord, @Ctx() { viewer, loaders }: Context): Promise<UnreadTotal | null> | null {
+  unreadTotal(@Root() user: UserRecord, @Ctx() { viewer, loaders }: Context): Promise<UnreadTotalRow> | null {
     return viewer?.id === user.id ? loaders.unreadTotals.load(user.id) : null;
   }
 

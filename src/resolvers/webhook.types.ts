@@ -34,6 +34,12 @@ export class WebhookEndpointType {
   @Field(() => Boolean, { description: 'Off: no delivery is written for it, and pending ones wait.' })
   enabled!: boolean;
 
+  @Field(() => Date, { nullable: true, description: 'Since when every attempt failed; null after a success.' })
+  failingSince!: Date | null;
+
+  @Field(() => String, { nullable: true, description: 'Why Parley disabled it (every attempt failed for WEBHOOK_DISABLE_AFTER); enabling it clears this.' })
+  disabledReason!: string | null;
+
   @Field(() => Date, { nullable: true, description: 'Until then, deliveries also carry a signature under the secret before the last rotation.' })
   previousSecretUntil!: Date | null;
 

@@ -30,14 +30,20 @@ export async function deleteAccount(deps: ChangeDeps, viewer: Viewer, password: 
   } else if (!(await verifyPassword(password, user.passwordHash))) throw new UnauthenticatedError('Wrong password.');
   await commitChange(deps, async (change) => {
     // The user first: joins share-lock the user before their conversation (requireUsers), so none
-    // can add this user back between the memberships read below and the commit.
-    const [locked] = await change.manager.query(`SELECT deleted_at FROM users WHERE id = $1 FOR UPDATE`, [userId]);
+    // can add this user back between the memberships read below and the commit. NO KEY UPDATE: a
+    // message that mentions the user (its foreign key key-share-locks the user row) does not wait
+    // for the erasure while holding its conversation, which the erasure waits for.
+    const [locked] = await change.manager.query(`SELECT deleted_at FROM users WHERE id = $1 FOR NO KEY UPDATE`, [userId]);
     if (!locked || locked.deleted_at) throw new UnauthenticatedError('Wrong password.');
     const memberships: { id: string }[] = await change.manager.query(
       // Locked in id order: two erasures sharing conversations cannot deadlock.
       `SELECT c.id FROM conversations c JOIN memberships m ON m.conversation_id = c.id AND m.user_id = $1 ORDER BY c.id FOR UPDATE OF c`,
       [userId],
     );
+    // Then every membership of the user, before the first leave moves the user's unread totals: a
+    // read (markRead) takes its membership, then the totals, so it cannot be left holding one while
+    // this waits for it holding the other.
+    await change.manager.query(`SELECT 1 FROM memberships WHERE user_id = $1 ORDER BY conversation_id FOR UPDATE`, [userId]);
     for (const { id } of memberships) await departFrom(change, id, userId);
     const anonymous = userId.replace(/-/g, '').slice(0, 24);
     await change.manager.query(

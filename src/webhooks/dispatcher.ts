@@ -6,7 +6,7 @@ import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { webhookHeaders } from './signing';
-import { hostOf, RefusedTarget, resolveTarget } from './targets';
+import { DNS_TIMEOUT_MS, hostOf, RefusedTarget, resolveTarget } from './targets';
 
 /** The `webhook-id` of a delivery: stable across its attempts, so receivers can drop repeats. */
 export const webhookIdOf = (deliveryId: string) => `msg_${deliveryId.replace(/-/g, '')}`;
@@ -18,6 +18,7 @@ const MAX_ERROR_LENGTH = 500;
 
 interface Claimed {
   id: string;
+  leaseToken: string;
   endpointId: string;
   url: string;
   body: string;
@@ -71,59 +72,98 @@ export interface DispatcherOptions {
 export function startWebhookDispatcher({ pool, config, logger, metrics }: DispatcherOptions): WebhookDispatcher {
   const log = logger.child({ component: 'webhooks' });
   const perEndpoint = Math.max(1, Math.floor(config.concurrency / 4));
-  const leaseSeconds = Math.ceil(config.timeoutMs / 1000) + 30;
+  // An attempt is bounded by its DNS timeout and its request timeout; the lease outlasts both.
+  const leaseSeconds = Math.ceil((config.timeoutMs + DNS_TIMEOUT_MS) / 1000) + 30;
   const inFlight = new Map<string, number>();
   const running = new Set<Promise<void>>();
   let total = 0;
   let stopped = false;
-  let claiming = false;
+  let claiming: Promise<void> | null = null;
   let again = false;
 
   const query = async <T>(text: string, values: unknown[]): Promise<T[]> => (await pool.query(text, values)).rows as T[];
 
   const claim = (limit: number, saturated: string[]): Promise<Claimed[]> =>
     query<Claimed>(
-      `UPDATE webhook_deliveries d SET leased_until = now() + make_interval(secs => $3)
+      `UPDATE webhook_deliveries d SET leased_until = now() + make_interval(secs => $3), lease_token = gen_random_uuid()
        FROM webhook_endpoints e
        WHERE e.id = d.endpoint_id AND d.id IN (
          SELECT c.id FROM webhook_deliveries c
          WHERE c.status = 'PENDING' AND c.next_attempt_at <= now() AND (c.leased_until IS NULL OR c.leased_until < now())
            AND c.endpoint_id <> ALL ($2::uuid[])
            AND EXISTS (SELECT 1 FROM webhook_endpoints ce WHERE ce.id = c.endpoint_id AND ce.enabled)
+           -- The first of its lane, and none of its lane in flight (a redelivered one may be PENDING beside the head).
            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = 'PENDING' AND p.endpoint_id = c.endpoint_id
-                             AND p.conversation_id = c.conversation_id AND p.seq < c.seq)
+                             AND p.conversation_id = c.conversation_id AND p.id <> c.id AND (p.seq < c.seq OR p.leased_until > now()))
          ORDER BY c.next_attempt_at
          LIMIT $1
          FOR UPDATE OF c SKIP LOCKED)
-       RETURNING d.id, d.endpoint_id AS "endpointId", e.url, d.payload::text AS body, d.attempts,
+       RETURNING d.id, d.lease_token AS "leaseToken", d.endpoint_id AS "endpointId", e.url, d.payload::text AS body, d.attempts,
          CASE WHEN e.previous_secret_until > now() THEN ARRAY[e.secret, e.previous_secret] ELSE ARRAY[e.secret] END AS secrets`,
       [limit, saturated, leaseSeconds],
     );
 
-  const release = (ids: string[]) => query(`UPDATE webhook_deliveries SET leased_until = NULL WHERE id = ANY ($1::uuid[])`, [ids]);
+  const release = (claimed: Claimed[]) =>
+    query(`UPDATE webhook_deliveries SET leased_until = NULL, lease_token = NULL WHERE id = ANY ($1::uuid[]) AND lease_token = ANY ($2::uuid[])`, [
+      claimed.map((delivery) => delivery.id),
+      claimed.map((delivery) => delivery.leaseToken),
+    ]);
 
+  /**
+   * Records an attempt, if this claim still holds the lease (a lease that lapsed was taken over, and
+   * the attempt of the claim that holds it now is the one that counts), in one transaction: the
+   * delivery; when it leaves its lane (delivered or dead), the promotion of the next one; and the
+   * endpoint's run of failures, which disables it once it has lasted WEBHOOK_DISABLE_AFTER.
+   */
   const settle = async (delivery: Claimed, attempt: Attempt): Promise<void> => {
     const attempts = delivery.attempts + 1;
-    if ('status' in attempt && attempt.status >= 200 && attempt.status < 300) {
-      await query(
-        `UPDATE webhook_deliveries SET status = 'DELIVERED', attempts = $2, delivered_at = now(), leased_until = NULL, last_status_code = $3, last_error = NULL
-         WHERE id = $1`,
-        [delivery.id, attempts, attempt.status],
-      );
-      metrics?.webhookAttempt('delivered');
-      return;
-    }
-    const dead = attempts >= config.maxAttempts;
+    const delivered = 'status' in attempt && attempt.status >= 200 && attempt.status < 300;
+    const dead = !delivered && attempts >= config.maxAttempts;
     const delayMs = Math.min(MAX_RETRY_DELAY_MS, config.retryDelayMs * 2 ** (attempts - 1));
-    const error = 'error' in attempt ? attempt.error.slice(0, MAX_ERROR_LENGTH) : `answered ${attempt.status}`;
-    await query(
-      `UPDATE webhook_deliveries SET attempts = $2, leased_until = NULL, last_status_code = $3, last_error = $4,
-         status = CASE WHEN $5 THEN 'DEAD' ELSE 'PENDING' END, next_attempt_at = now() + make_interval(secs => $6)
-       WHERE id = $1`,
-      [delivery.id, attempts, 'status' in attempt ? attempt.status : null, error, dead, delayMs / 1000],
-    );
-    metrics?.webhookAttempt(dead ? 'dead' : 'failed');
-    log.warn({ deliveryId: delivery.id, endpointId: delivery.endpointId, attempts, error, dead }, dead ? 'webhook delivery is dead' : 'webhook attempt failed; it will be retried');
+    const error = delivered ? null : 'error' in attempt ? attempt.error.slice(0, MAX_ERROR_LENGTH) : `answered ${attempt.status}`;
+    const status = delivered ? 'DELIVERED' : dead ? 'DEAD' : 'PENDING';
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ conversationId: string }>(
+        `UPDATE webhook_deliveries SET status = $3, attempts = $4, leased_until = NULL, lease_token = NULL, last_status_code = $5, last_error = $6,
+           delivered_at = CASE WHEN $3 = 'DELIVERED' THEN now() END, next_attempt_at = now() + make_interval(secs => $7)
+         WHERE id = $1 AND lease_token = $2 RETURNING conversation_id AS "conversationId"`,
+        [delivery.id, delivery.leaseToken, status, attempts, 'status' in attempt ? attempt.status : null, error, delayMs / 1000],
+      );
+      if (rows.length === 0) {
+        await client.query('ROLLBACK');
+        log.warn({ deliveryId: delivery.id }, 'a webhook attempt outlived its lease; the attempt that took it over counts');
+        return;
+      }
+      if (status !== 'PENDING') {
+        // A statement of its own: it sees a delivery queued by a change that committed while the one above waited.
+        await client.query(
+          `UPDATE webhook_deliveries SET status = 'PENDING', next_attempt_at = now() WHERE id = (
+             SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND conversation_id = $2 AND status = 'QUEUED' ORDER BY seq LIMIT 1)`,
+          [delivery.endpointId, rows[0].conversationId],
+        );
+      }
+      if (delivered) await client.query(`UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, [delivery.endpointId]);
+      else {
+        await client.query(
+          `UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()),
+             enabled = enabled AND NOT coalesce($2 AND failing_since < now() - make_interval(secs => $3), false),
+             disabled_reason = CASE WHEN enabled AND $2 AND failing_since < now() - make_interval(secs => $3)
+               THEN 'Every attempt failed since ' || parley_iso(failing_since) || '; the last: ' || $4 ELSE disabled_reason END
+           WHERE id = $1`,
+          [delivery.endpointId, dead, config.disableAfterMs / 1000, error],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (failure) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw failure;
+    } finally {
+      client.release();
+    }
+    metrics?.webhookAttempt(delivered ? 'delivered' : dead ? 'dead' : 'failed');
+    if (!delivered) log.warn({ deliveryId: delivery.id, endpointId: delivery.endpointId, attempts, error, dead }, dead ? 'webhook delivery is dead' : 'webhook attempt failed; it will be retried');
   };
 
   const send = async (delivery: Claimed): Promise<void> => {
@@ -161,9 +201,9 @@ export function startWebhookDispatcher({ pool, config, logger, metrics }: Dispat
     if (free <= 0) return;
     const saturated = [...inFlight].filter(([, count]) => count >= perEndpoint).map(([id]) => id);
     const claimed = await claim(free, saturated);
-    const extra: string[] = [];
+    const extra: Claimed[] = [];
     for (const delivery of claimed) {
-      if (stopped || (inFlight.get(delivery.endpointId) ?? 0) >= perEndpoint) extra.push(delivery.id);
+      if (stopped || (inFlight.get(delivery.endpointId) ?? 0) >= perEndpoint) extra.push(delivery);
       else start(delivery);
     }
     if (extra.length > 0) await release(extra);
@@ -178,8 +218,7 @@ export function startWebhookDispatcher({ pool, config, logger, metrics }: Dispat
       again = true;
       return;
     }
-    claiming = true;
-    void (async () => {
+    claiming = (async () => {
       do {
         again = false;
         try {
@@ -189,7 +228,7 @@ export function startWebhookDispatcher({ pool, config, logger, metrics }: Dispat
           again = false;
         }
       } while (again && !stopped);
-      claiming = false;
+      claiming = null;
     })();
   };
 
@@ -202,6 +241,8 @@ export function startWebhookDispatcher({ pool, config, logger, metrics }: Dispat
     async stop() {
       stopped = true;
       clearInterval(timer);
+      // A claim under way finishes (and hands back what it took) before the pool closes.
+      await claiming;
       await Promise.allSettled([...running]);
     },
   };

@@ -34,8 +34,8 @@ export interface EndpointWithSecret {
   secret: string;
 }
 
-const PUBLIC_COLUMNS = `id, url, events, description, enabled, previous_secret_until AS "previousSecretUntil", created_by_id AS "createdById",
-  created_at AS "createdAt", updated_at AS "updatedAt"`;
+const PUBLIC_COLUMNS = `id, url, events, description, enabled, failing_since AS "failingSince", disabled_reason AS "disabledReason",
+  previous_secret_until AS "previousSecretUntil", created_by_id AS "createdById", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 function checkEvents(events: string[]): string[] {
   const unique = [...new Set(events)];
@@ -81,7 +81,8 @@ export async function createWebhookEndpoint(dataSource: DataSource, creatorId: s
 
 /**
  * A new secret; the old one keeps signing beside it (a second signature in `webhook-signature`)
- * for a day, so receivers can switch over without losing a delivery.
+ * for a day, so receivers can switch over without losing a delivery. Rotating again within that
+ * day ends the overlap of the one before: only the last two secrets sign.
  */
 export async function rotateWebhookSecret(dataSource: DataSource, endpointId: string): Promise<EndpointWithSecret> {
   const secret = newSigningSecret();
@@ -95,19 +96,39 @@ export async function rotateWebhookSecret(dataSource: DataSource, endpointId: st
 }
 
 /**
- * Turns an endpoint off or on. Off, no delivery is written for it and those pending wait; on again,
- * they go out, and changes from then on are delivered (those in between are not).
+ * Turns an endpoint off or on. Off, no delivery is written for it and those waiting wait; on again,
+ * they go out, and changes from then on are delivered (those in between are not). Enabling one that
+ * Parley disabled (its attempts failed for WEBHOOK_DISABLE_AFTER) starts its run of failures afresh.
  */
 export async function setWebhookEndpointEnabled(dataSource: DataSource, endpointId: string, enabled: boolean): Promise<WebhookEndpointRecord> {
-  const [[endpoint]] = await dataSource.query(`UPDATE webhook_endpoints SET enabled = $2, updated_at = now() WHERE id = $1 RETURNING ${PUBLIC_COLUMNS}`, [endpointId, enabled]);
+  const [[endpoint]] = await dataSource.query(
+    `UPDATE webhook_endpoints SET enabled = $2, updated_at = now(),
+       disabled_reason = CASE WHEN $2 THEN NULL ELSE disabled_reason END, failing_since = CASE WHEN $2 THEN NULL ELSE failing_since END
+     WHERE id = $1 RETURNING ${PUBLIC_COLUMNS}`,
+    [endpointId, enabled],
+  );
   if (!endpoint) throw endpointNotFound();
   return endpoint;
 }
 
-/** Deletes an endpoint and its deliveries. */
+/** Deliveries deleted per statement when an endpoint goes. */
+const DELETE_BATCH = 1_000;
+
+/**
+ * Deletes an endpoint and its deliveries: disabled first (committed, so changes stop writing
+ * deliveries for it and none waits for the deletion), its deliveries in batches, each its own short
+ * transaction, then the endpoint itself.
+ */
 export async function deleteWebhookEndpoint(dataSource: DataSource, endpointId: string): Promise<boolean> {
-  const [, deleted] = await dataSource.query(`DELETE FROM webhook_endpoints WHERE id = $1`, [endpointId]);
-  if (deleted === 0) throw endpointNotFound();
+  await setWebhookEndpointEnabled(dataSource, endpointId, false);
+  for (;;) {
+    const [, deleted] = await dataSource.query(
+      `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 LIMIT ${DELETE_BATCH})`,
+      [endpointId],
+    );
+    if (deleted < DELETE_BATCH) break;
+  }
+  await dataSource.query(`DELETE FROM webhook_endpoints WHERE id = $1`, [endpointId]);
   return true;
 }
 
@@ -168,12 +189,13 @@ export async function listWebhookDeliveries(
 
 /**
  * Sends a delivery again, with the same `webhook-id` and body, after a full set of attempts: a DEAD
- * one after the receiver is mended, or a DELIVERED one a receiver lost. A PENDING one is on its way.
- * It goes out before later deliveries of its conversation still pending for the endpoint.
+ * one after the receiver is mended, or a DELIVERED one a receiver lost. A waiting one is on its way.
+ * It goes out once no other delivery of its lane is in flight, before the lane's later ones.
  */
 export async function redeliverWebhook(dataSource: DataSource, deliveryId: string): Promise<WebhookDelivery> {
   await dataSource.query(
-    `UPDATE webhook_deliveries SET status = 'PENDING', attempts = 0, next_attempt_at = now(), leased_until = NULL WHERE id = $1 AND status <> 'PENDING'`,
+    `UPDATE webhook_deliveries SET status = 'PENDING', attempts = 0, next_attempt_at = now(), leased_until = NULL, lease_token = NULL
+     WHERE id = $1 AND status IN ('DELIVERED', 'DEAD')`,
     [deliveryId],
   );
   const delivery = await dataSource.getRepository(WebhookDelivery).findOneBy({ id: deliveryId });
@@ -181,10 +203,10 @@ export async function redeliverWebhook(dataSource: DataSource, deliveryId: strin
   return delivery;
 }
 
-/** Deliveries pending and dead, over all endpoints (the metrics gauge); two index scans. */
+/** Deliveries waiting (queued or pending) and dead, over all endpoints (the metrics gauge): two partial-index scans. */
 export async function webhookBacklog(dataSource: DataSource): Promise<Record<string, number>> {
   const [row] = await dataSource.query(
-    `SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING')::int AS pending,
+    `SELECT (SELECT count(*) FROM webhook_deliveries WHERE status IN ('QUEUED', 'PENDING'))::int AS pending,
             (SELECT count(*) FROM webhook_deliveries WHERE status = 'DEAD')::int AS dead`,
   );
   return row;

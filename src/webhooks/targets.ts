@@ -1,4 +1,4 @@
-import { lookup } from 'node:dns/promises';
+import { Resolver } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 
@@ -29,8 +29,11 @@ for (const [network, prefix] of [
   ['::', 128],
   ['::1', 128],
   ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['2002::', 16],
   ['fc00::', 7],
   ['fe80::', 10],
+  ['fec0::', 10],
   ['ff00::', 8],
 ] as const) {
   PRIVATE.addSubnet(network, prefix, 'ipv6');
@@ -65,7 +68,35 @@ export function parseTargetUrl(text: string): URL {
   return url;
 }
 
-/** The host of a URL as `lookup` and `isIP` take it: no brackets around an IPv6 literal. */
+/** Longest a host's resolution may take, at save or at an attempt. */
+export const DNS_TIMEOUT_MS = 5_000;
+
+/**
+ * Names are resolved by DNS (c-ares), not getaddrinfo: that would queue on libuv's four threads,
+ * which scrypt (passwords) needs too, and a receiver's slow name server would stall sign-ins. The
+ * hosts file is not read: a webhook goes to a name the world can resolve.
+ */
+const resolver = new Resolver({ timeout: 2_000, tries: 2 });
+
+async function resolveName(host: string): Promise<LookupAddress[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'ETIMEOUT' })), DNS_TIMEOUT_MS);
+  });
+  try {
+    const [v4, v6] = await Promise.race([Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]), timeout]);
+    const addresses = [
+      ...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 })) : []),
+      ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 })) : []),
+    ];
+    if (addresses.length === 0) throw v4.status === 'rejected' ? v4.reason : new Error('no address');
+    return addresses;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The host of a URL as resolvers and `isIP` take it: no brackets around an IPv6 literal. */
 export const hostOf = (url: URL): string => url.hostname.replace(/^\[(.*)\]$/, '$1');
 
 /**
@@ -77,7 +108,7 @@ export async function resolveTarget(host: string, allowPrivate: boolean): Promis
   if (isIP(host)) addresses = [{ address: host, family: isIP(host) }];
   else {
     try {
-      addresses = await lookup(host, { all: true, verbatim: true });
+      addresses = await resolveName(host);
     } catch (error) {
       throw new RefusedTarget(`host ${host} does not resolve (${(error as NodeJS.ErrnoException).code ?? 'lookup failed'}).`);
     }

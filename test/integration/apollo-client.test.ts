@@ -162,11 +162,12 @@ describe.each([['trusted'], ['apq']])('the documented Apollo Client 4 setup agai
       { timeoutMs: 15_000 },
     );
 
-    // A mention of Bob: the conversation is marked, and the badge counts it, as the server keeps it.
+    // A mention of Bob: the conversation is marked, and the badge counts it, as the counters on Bob's memberships say.
     await send(alice, conversationId, `over to you @${bob.handle}`);
     await expectEventually(() => expect(inbox.find((c) => c.id === conversationId)).toMatchObject({ lastMessage: { body: `over to you @${bob.handle}` }, unreadMentionCount: 1 }));
     const [kept] = await app.services.dataSource.query(
-      `SELECT t.conversations, t.messages, t.mentions FROM unread_totals t JOIN users u ON u.id = t.user_id WHERE u.handle = $1`,
+      `SELECT count(*) FILTER (WHERE ms.unread_messages > 0)::int AS conversations, sum(ms.unread_messages)::int AS messages,
+         sum(ms.unread_mentions)::int AS mentions FROM memberships ms JOIN users u ON u.id = ms.user_id WHERE u.handle = $1`,
       [bob.handle],
     );
     await expectEventually(() => expect(badge).toEqual({ __typename: 'UnreadTotal', ...kept }));

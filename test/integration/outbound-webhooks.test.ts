@@ -8,6 +8,7 @@ import { createUser } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';
 import { errorCodes, runOperation } from '../helpers/gql';
 import { startTestApp, type TestApp } from '../helpers/test-app';
+import { fromGlobalIdOf } from '../../src/pagination/global-id';
 import { connectWs } from '../helpers/ws-client';
 import { operation } from '../helpers/operations';
 
@@ -56,6 +57,11 @@ class Receiver {
 
   hangingCount(): number {
     return this.hanging.length;
+  }
+
+  /** Answers 200 to every request held so far. */
+  releaseHanging(): void {
+    for (const response of this.hanging.splice(0)) response.writeHead(200).end();
   }
 
   async stop(): Promise<void> {
@@ -231,11 +237,33 @@ describe('outbound webhooks', () => {
     const healthy = await register('/healthy', ['message.created']);
     const ids = await Promise.all([1, 2, 3].map(() => openConversation(app, [ada, bob])));
     // Twenty sends all answer while the hanging endpoint holds every attempt it was given.
-    for (let i = 0; i < 20; i++) await sendMessage(app, ada, ids[i % 3], `message ${i}`);
+    const sent = [];
+    for (let i = 0; i < 20; i++) sent.push(await sendMessage(app, ada, ids[i % 3], `message ${i}`));
     await expectEventually(() => expect(receiver.at('/healthy')).toHaveLength(20), { timeoutMs: 20_000 });
     await expectEventually(() => expect(receiver.hangingCount()).toBeGreaterThan(0));
     // Its share of the dispatcher (a quarter of WEBHOOK_CONCURRENCY) and no more.
     expect(receiver.hangingCount()).toBeLessThanOrEqual(2);
+
+    // Behind each lane's head, the rest wait QUEUED; a message deleted meanwhile leaves with no body.
+    const hangingId = fromGlobalIdOf('WebhookEndpoint', hanging.id);
+    const statuses = await app.services.dataSource.query(`SELECT status, count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 GROUP BY 1 ORDER BY 1`, [hangingId]);
+    expect(statuses).toEqual([{ status: 'PENDING', n: 3 }, { status: 'QUEUED', n: 17 }]);
+    await runOperation(app, 'DeleteMessage', { id: sent[19].id }, { token: ada.token });
+    const [scrubbed] = await app.services.dataSource.query(
+      `SELECT status, payload->'data'->'message'->'body' AS body FROM webhook_deliveries WHERE endpoint_id = $1 AND message_id = $2`,
+      [hangingId, fromGlobalIdOf('Message', sent[19].id)],
+    );
+    expect(scrubbed).toEqual({ status: 'QUEUED', body: null });
+
+    // An attempt whose lease another claim took over does not get to record itself.
+    await app.services.dataSource.query(`UPDATE webhook_deliveries SET lease_token = gen_random_uuid() WHERE endpoint_id = $1 AND leased_until > now()`, [hangingId]);
+    receiver.releaseHanging();
+    await expectEventually(async () => {
+      const rows = await app.services.dataSource.query(`SELECT status, attempts FROM webhook_deliveries WHERE endpoint_id = $1 AND leased_until > now()`, [hangingId]);
+      expect(receiver.hangingCount()).toBe(0);
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((row: { status: string; attempts: number }) => row.status === 'PENDING' && row.attempts === 0)).toBe(true);
+    });
     await runOperation(app, 'DisableWebhookEndpoint', { id: hanging.id }, { token: admin.token });
     await runOperation(app, 'DisableWebhookEndpoint', { id: healthy.id }, { token: admin.token });
   });
@@ -316,7 +344,7 @@ describe('outbound webhooks to private addresses', () => {
   let strict: TestApp;
   let strictAdmin: Member;
   beforeAll(async () => {
-    strict = await startTestApp({ WEBHOOK_POLL_INTERVAL: '50ms', WEBHOOK_RETRY_DELAY: '50ms', WEBHOOK_MAX_ATTEMPTS: '2' });
+    strict = await startTestApp({ WEBHOOK_POLL_INTERVAL: '50ms', WEBHOOK_RETRY_DELAY: '50ms', WEBHOOK_MAX_ATTEMPTS: '2', WEBHOOK_DISABLE_AFTER: '1ms' });
     strictAdmin = await createUser(strict);
     await strict.services.dataSource.query(`UPDATE users SET role = 'ADMIN' WHERE id = $1`, [strictAdmin.user.id]);
   });
@@ -343,5 +371,8 @@ describe('outbound webhooks to private addresses', () => {
     }, { timeoutMs: 20_000 });
     expect(dead).toMatchObject({ attempts: 2, last_error: expect.stringMatching(/^refused: host 127\.0\.0\.1 resolves to 127\.0\.0\.1/) });
     expect(receiver.at('/private')).toEqual([]);
+    // Failing for longer than WEBHOOK_DISABLE_AFTER when a delivery died: disabled, saying why.
+    const [endpoint] = await strict.services.dataSource.query(`SELECT enabled, disabled_reason FROM webhook_endpoints WHERE id = $1`, [endpointId]);
+    expect(endpoint).toEqual({ enabled: false, disabled_reason: expect.stringMatching(/^Every attempt failed since .*; the last: refused: host 127\.0\.0\.1/) });
   });
 });
