@@ -110,6 +110,10 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
       let refused = 0;
       let stored = 0;
       let firstBad = '';
+      // autocannon's own duration runs to the rate tick after the last answer, a second past the
+      // load; the rate is counted from the first send to the last answer instead.
+      let firstSentAt = 0;
+      let lastAnsweredAt = 0;
       const result = await autocannon({
         url: server.url,
         ...options,
@@ -117,6 +121,7 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
           {
             method: 'POST',
             setupRequest: (request) => {
+              firstSentAt ||= performance.now();
               const conversation = conversations[next++ % conversations.length];
               return {
                 ...request,
@@ -125,6 +130,7 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
               };
             },
             onResponse: (status, body) => {
+              lastAnsweredAt = performance.now();
               // A refusal comes as 200 (the mutation failed) or 503 (the request's context could not be made).
               if (body.includes('"SERVICE_UNAVAILABLE"')) refused += 1;
               else if (status === 200 && !body.includes('"errors"')) stored += 1;
@@ -137,7 +143,7 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
         ],
       });
       if (bad > 0 || result.errors > 0) throw new Error(`${bad} failed sends and ${result.errors} errors; first: ${firstBad}`);
-      return { result, refused, stored };
+      return { result, refused, stored, seconds: (lastAnsweredAt - firstSentAt) / 1000 };
     };
 
     const steps: ChatStep[] = [];
@@ -145,11 +151,11 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
       env.progress.step(`S6: ${rate} messages/s`);
       await fleet.reset();
       // A fixed amount, not a duration: every issued send is answered, so the counts are exact.
-      const { result, refused, stored } = await load({ connections: 32, overallRate: rate, amount: rate * env.seconds });
+      const { result, refused, stored, seconds } = await load({ connections: 32, overallRate: rate, amount: rate * env.seconds });
       const delivery = await settle(fleet, stored * perConversation, 30_000);
       steps.push({
         rate,
-        achievedRate: Math.round(stored / result.duration),
+        achievedRate: Math.round(stored / seconds),
         sent: stored,
         mutationP50: result.latency.p50,
         mutationP99: result.latency.p99,
