@@ -17,7 +17,7 @@ import { startJobQueue } from '../jobs/queue';
 import { startWebhookDispatcher, type WebhookDispatcher } from '../webhooks/dispatcher';
 import { webhookBacklog } from '../webhooks/endpoints';
 import { retentionJob } from '../jobs/retention.job';
-import type { ReadinessCheck } from '../observability/health';
+import { probeDependencies, type ReadinessCheck } from '../observability/health';
 import type { Logger } from '../observability/logger';
 import { createMetrics } from '../observability/metrics';
 import { createCursorCodec } from '../pagination/cursor';
@@ -129,7 +129,11 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
     strings,
     logger,
   };
-  const readiness = [{ name: 'database', check: () => dataSource.query('SELECT 1') }, ...stores.readiness];
+  const readiness: ReadinessCheck[] = [{ name: 'database', check: () => dataSource.query('SELECT 1'), required: true }, ...stores.readiness];
+  metrics.gaugeOnScrape('parley_dependency_up', 'Whether each dependency answered at this scrape: 1 up, 0 down.', 'dependency', async () => {
+    const states = await probeDependencies(readiness);
+    return Object.fromEntries(Object.entries(states).map(([name, state]) => [name, state === 'up' ? 1 : 0]));
+  });
   return { services, readiness, rateLimiter: stores.rateLimiter, connectionLimits, apqCache: stores.apqCache, embedded: database.embedded };
 }
 
@@ -169,7 +173,8 @@ async function connectRedis(
       onError: warn('connection counts unavailable; counting this instance’s own'),
     }),
     apqCache: createRedisApqCache(publisher, `${keyPrefix}apq:`, warn('APQ cache unavailable; treated as a miss')),
-    readiness: [{ name: 'redis', check: () => publisher.ping() }],
+    // Not required: without Redis an instance still serves and commits, and repairs delivery later.
+    readiness: [{ name: 'redis', check: () => publisher.ping(), required: false }],
   };
 }
 

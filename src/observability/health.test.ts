@@ -26,18 +26,18 @@ describe('health routes', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 
-  it('counts a check that does not answer in time as down', async () => {
-    const { base, server } = await serve({
-      checks: [
-        { name: 'slow', check: () => new Promise((resolve) => setTimeout(resolve, 1_000)) },
-        { name: 'fast', check: async () => 'ok' },
-      ],
-      isShuttingDown: () => false,
-      timeoutMs: 50,
-    });
-    servers.push(server);
-    const response = await fetch(`${base}/readyz`);
-    expect(response.status).toBe(503);
-    expect(await response.json()).toEqual({ status: 'degraded', checks: { slow: 'down', fast: 'up' } });
+  it('counts a check that does not answer in time as down, and leaves the balancer only for a required one', async () => {
+    const slow = () => new Promise((resolve) => setTimeout(resolve, 1_000));
+    const fast = async () => 'ok';
+    const required = await serve({ checks: [{ name: 'slow', check: slow, required: true }, { name: 'fast', check: fast, required: true }], isShuttingDown: () => false, timeoutMs: 50 });
+    const optional = await serve({ checks: [{ name: 'slow', check: slow, required: false }, { name: 'fast', check: fast, required: true }], isShuttingDown: () => false, timeoutMs: 50 });
+    servers.push(required.server, optional.server);
+
+    const unavailable = await fetch(`${required.base}/readyz`);
+    expect(unavailable.status).toBe(503);
+    expect(await unavailable.json()).toEqual({ status: 'unavailable', checks: { slow: 'down', fast: 'up' } });
+    const degraded = await fetch(`${optional.base}/readyz`);
+    expect(degraded.status).toBe(200);
+    expect(await degraded.json()).toEqual({ status: 'degraded', checks: { slow: 'down', fast: 'up' } });
   });
 });

@@ -15,8 +15,9 @@ import { TEST_DATABASE_URL, startTestApp, type TestApp } from '../helpers/test-a
 /**
  * Redis stopped for 10 s under two instances while messages keep being sent — a redis-server of
  * this test's own, really stopped and started. PostgreSQL is the source of truth: every send is
- * still acknowledged, /readyz says degraded, both instances reconnect on their own, and every
- * subscriber on either instance ends with every message exactly once, in seq order.
+ * still acknowledged, both instances stay ready (/readyz says degraded, and so does a metric), they
+ * reconnect on their own, and every subscriber on either instance ends with every message exactly
+ * once, in seq order.
  */
 let redis: ChildProcess | undefined;
 let redisPort: number;
@@ -43,7 +44,13 @@ async function stopRedis(): Promise<void> {
   });
 }
 
-const readyz = (app: TestApp) => fetch(app.url.replace(/\/graphql$/, '/readyz')).then((r) => r.status);
+const readyz = (app: TestApp) => fetch(app.url.replace(/\/graphql$/, '/readyz')).then(async (r) => ({ status: r.status, body: await r.json() }));
+const redisUp = (app: TestApp) =>
+  fetch(app.url.replace(/\/graphql$/, '/metrics'))
+    .then((r) => r.text())
+    .then((text) => Number(/^parley_dependency_up\{dependency="redis"\} (\S+)$/m.exec(text)?.[1]));
+const ready = { status: 200, body: { status: 'ready', checks: { database: 'up', redis: 'up' } } };
+const degraded = { status: 200, body: { status: 'degraded', checks: { database: 'up', redis: 'down' } } };
 
 beforeAll(async () => {
   redisPort = await freePort();
@@ -84,11 +91,14 @@ it('acknowledges every send through a 10 s Redis outage and delivers each to eve
 
   await new Promise((resolve) => setTimeout(resolve, 3_000));
   await stopRedis();
-  await expectEventually(async () => expect(await Promise.all(apps.map(readyz))).toEqual([503, 503]), { timeoutMs: 5_000 });
+  // Still ready: the balancer keeps sending traffic, which the sender shows is served.
+  await expectEventually(async () => expect(await Promise.all(apps.map(readyz))).toEqual([degraded, degraded]), { timeoutMs: 5_000 });
+  expect(await Promise.all(apps.map(redisUp))).toEqual([0, 0]);
   await new Promise((resolve) => setTimeout(resolve, 10_000));
   await startRedis();
   await sender;
-  await expectEventually(async () => expect(await Promise.all(apps.map(readyz))).toEqual([200, 200]), { timeoutMs: 20_000 });
+  await expectEventually(async () => expect(await Promise.all(apps.map(readyz))).toEqual([ready, ready]), { timeoutMs: 20_000 });
+  expect(await Promise.all(apps.map(redisUp))).toEqual([1, 1]);
 
   expect(sent.length).toBeGreaterThan(100);
   for (const subscriber of subscribers) {

@@ -36,7 +36,7 @@ describe('health', () => {
       expect((await readyz(app)).status).toBe(200);
       await proxy.block();
       const down = await readyz(app);
-      expect(down).toEqual({ status: 503, body: { status: 'degraded', checks: { database: 'down', redis: 'up' } } });
+      expect(down).toEqual({ status: 503, body: { status: 'unavailable', checks: { database: 'down', redis: 'up' } } });
       await proxy.unblock();
       await expectEventually(async () => expect((await readyz(app)).status).toBe(200), { timeoutMs: 10_000 });
     } finally {
