@@ -19,7 +19,7 @@ import { webhookBacklog } from '../webhooks/endpoints';
 import { retentionJob } from '../jobs/retention.job';
 import { probeDependencies, type ReadinessCheck } from '../observability/health';
 import type { Logger } from '../observability/logger';
-import { createMetrics } from '../observability/metrics';
+import { createMetrics, seriesBy } from '../observability/metrics';
 import { createCursorCodec } from '../pagination/cursor';
 import { createActiveAccounts } from '../security/active-accounts';
 import { createLiveSessions } from '../security/live-sessions';
@@ -79,17 +79,31 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
     onRun: metrics.jobRun,
   });
   lifecycle.add('jobs', () => jobs.stop());
-  metrics.gaugeOnScrape('parley_jobs_dead_letter', 'Jobs in the dead-letter queue of each job, after their retries.', 'job', () => jobs.deadLetters());
+  metrics.gaugeOnScrape('parley_jobs_dead_letter', 'Runs of each job (queue) in its dead-letter queue, after their retries.', ['queue'], async () => seriesBy('queue', await jobs.deadLetters()));
+  const pools = [...database.pools];
+  metrics.gaugeOnScrape(
+    'parley_db_pool_connections',
+    'Connections of each PostgreSQL pool of this instance: its max, those open, those idle, and callers waiting for one.',
+    ['pool', 'state'],
+    async () =>
+      pools.flatMap(({ name, pool }): [Record<'pool' | 'state', string>, number][] => [
+        [{ pool: name, state: 'max' }, pool.options.max],
+        [{ pool: name, state: 'open' }, pool.totalCount],
+        [{ pool: name, state: 'idle' }, pool.idleCount],
+        [{ pool: name, state: 'waiting' }, pool.waitingCount],
+      ]),
+  );
   // Outbound webhooks go out from the instances that run jobs; any instance writes them (in the change's transaction).
   let webhooks: WebhookDispatcher | null = null;
   if (config.jobs.enabled) {
     const pool = new Pool({ connectionString: database.url, max: 2, idleTimeoutMillis: 30_000, application_name: 'parley-webhooks', options: `-c search_path=${config.database.schema}` });
     pool.on('error', (error) => logger.warn({ err: error, component: 'webhooks' }, 'webhook pool connection failed'));
     lifecycle.add('webhook pool', () => pool.end());
+    pools.push({ name: 'webhooks', pool });
     const dispatcher = startWebhookDispatcher({ pool, config: config.webhooks.outbound, logger, metrics });
     lifecycle.add('webhooks', () => dispatcher.stop());
     webhooks = dispatcher;
-    metrics.gaugeOnScrape('parley_webhook_deliveries', 'Outbound webhook deliveries waiting (pending) and given up on (dead), over all endpoints.', 'status', () => webhookBacklog(dataSource));
+    metrics.gaugeOnScrape('parley_webhook_deliveries', 'Outbound webhook deliveries waiting (pending) and given up on (dead), over all endpoints.', ['status'], async () => seriesBy('status', await webhookBacklog(dataSource)));
   }
   const clusterMetrics = await startClusterMetrics({ instanceId, bus, metrics, presence, dataSource, logger });
   lifecycle.add('metrics', () => clusterMetrics.stop());
@@ -130,9 +144,9 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
     logger,
   };
   const readiness: ReadinessCheck[] = [{ name: 'database', check: () => dataSource.query('SELECT 1'), required: true }, ...stores.readiness];
-  metrics.gaugeOnScrape('parley_dependency_up', 'Whether each dependency answered at this scrape: 1 up, 0 down.', 'dependency', async () => {
+  metrics.gaugeOnScrape('parley_dependency_up', 'Whether each dependency answered at this scrape: 1 up, 0 down.', ['dependency'], async () => {
     const states = await probeDependencies(readiness);
-    return Object.fromEntries(Object.entries(states).map(([name, state]) => [name, state === 'up' ? 1 : 0]));
+    return seriesBy('dependency', Object.fromEntries(Object.entries(states).map(([name, state]) => [name, state === 'up' ? 1 : 0])));
   });
   return { services, readiness, rateLimiter: stores.rateLimiter, connectionLimits, apqCache: stores.apqCache, embedded: database.embedded };
 }

@@ -37,7 +37,13 @@ export async function prepareGraphql(config: Config, { services, rateLimiter }: 
   const queryCost = createQueryCost(schema, config.limits.query.cost);
   const trustedDocuments = config.persistedQueries.mode === 'trusted' ? loadManifest(config.persistedQueries.manifestPath) : undefined;
   if (trustedDocuments) checkTrustedDocuments(trustedDocuments, { schema, validationRules, parseOptions, queryCost });
-  const formatError = createFormatError({ production: config.env === 'production', unavailable: databaseUnavailable });
+  const format = createFormatError({ production: config.env === 'production', unavailable: databaseUnavailable });
+  // Every error a client receives passes here, on both transports, refusals before any operation included.
+  const formatError: GraphqlRules['formatError'] = (formatted, error) => {
+    const sent = format(formatted, error);
+    services.metrics.errorSent(sent.extensions?.code);
+    return sent;
+  };
   const executor = createExecutor(schema, config.execution);
   return { schema, formatError, validationRules, parseOptions, queryCost, executor, trustedDocuments };
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -11,6 +12,7 @@ import type { Config } from '../config';
 import { createContext, type Context } from '../context';
 import { ServiceUnavailableError, UnauthenticatedError } from '../errors';
 import { createHealthRouter } from '../observability/health';
+import { routeOf } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
 import { apqDocumentSizeLimit, apqRegistrationPlugin } from '../security/apq-registration';
 import { authenticate } from '../security/auth';
@@ -44,14 +46,9 @@ export interface HttpOptions {
  * shares), with the health, metrics, demo and webhook routes beside `/graphql`.
  */
 export async function createHttpApp(options: HttpOptions, lifecycle: Lifecycle): Promise<Server> {
-  const { instanceId } = options;
   const app = express();
   app.disable('x-powered-by');
-  // Which instance answered, behind a load balancer (HTTP responses and WebSocket upgrades).
-  app.use((_req, res, next) => {
-    res.setHeader('x-parley-instance', instanceId);
-    next();
-  });
+  app.use(requestRecord(options));
   const server = createServer(app);
   const apollo = await startApollo(options, server);
   lifecycle.add('http', () => apollo.stop());
@@ -116,8 +113,7 @@ function mountRoutes(app: Express, { config, logger, backends, graphql, clientAd
     ...(config.persistedQueries.mode === 'apq' ? [apqDocumentSizeLimit(config.persistedQueries.maxBytes)] : []),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
-        const requestId = requestIdFrom(req.headers['x-request-id']);
-        res.setHeader('x-request-id', requestId);
+        const requestId = res.locals.requestId as string;
         try {
           return createContext(services, { viewer: await authenticate(services, req.headers.authorization), requestId, clientIp: clientAddress(req) });
         } catch (error) {
@@ -129,6 +125,40 @@ function mountRoutes(app: Express, { config, logger, backends, graphql, clientAd
     }),
   );
   app.use(bodyErrorHandler, createLastErrorHandler(logger));
+}
+
+/**
+ * Every request: which instance answered (behind a load balancer) and its request id as headers,
+ * then, once it is over, its latency in `parley_http_request_duration_seconds` and one log line
+ * (`debug` for probes and scrapes, `info` for the rest). A request the client gave up on counts as
+ * status 499, as nginx logs it.
+ */
+function requestRecord({ instanceId, logger, backends }: HttpOptions): express.RequestHandler {
+  const { metrics } = backends.services;
+  const log = logger.child({ component: 'http' });
+  return (req, res, next) => {
+    const startedAt = performance.now();
+    // Read now: a router mounted at /graphql rewrites req.url while it runs.
+    const path = req.path;
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    res.locals.requestId = requestId;
+    res.setHeader('x-parley-instance', instanceId);
+    res.setHeader('x-request-id', requestId);
+    res.once('close', () => {
+      const ms = performance.now() - startedAt;
+      const status = res.writableFinished ? res.statusCode : 499;
+      const route = routeOf(path);
+      metrics.httpRequest(req.method, route, status, ms / 1000);
+      const level = route === '/graphql' || route === '/webhooks/inbound' || route === 'other' ? 'info' : 'debug';
+      if (!log.isLevelEnabled(level)) return;
+      const named = (req.body as { operationName?: unknown } | undefined)?.operationName ?? req.query.operationName;
+      log[level](
+        { requestId, method: req.method, path: path.slice(0, 200), status, ms: Math.round(ms * 10) / 10, operation: typeof named === 'string' ? named.slice(0, 100) : undefined },
+        'request',
+      );
+    });
+    next();
+  };
 }
 
 /** Keeps a caller's request id when it looks like one (for tracing across services), else makes one. */

@@ -13,8 +13,15 @@ export interface OpenDatabase {
   url: string;
   /** Whether this process started the embedded PostgreSQL (no DATABASE_URL). */
   embedded: boolean;
+  /** The node-postgres pools, named for metrics: `primary`, then `replica-1`, `replica-2`, … */
+  pools: NamedPool[];
   /** Closes the pools, then stops the embedded server if one was started. */
   close(): Promise<void>;
+}
+
+export interface NamedPool {
+  name: string;
+  pool: Pool;
 }
 
 /** node-postgres pools of TypeORM's driver: the primary's (`master`), and each replica's with replication. */
@@ -52,6 +59,7 @@ export async function openDatabase(config: Config, logger: Logger, onQuery?: (sq
       dataSource,
       url,
       embedded: embedded !== undefined,
+      pools: poolsOf(dataSource).map((pool, i) => ({ name: i === 0 ? 'primary' : `replica-${i}`, pool })),
       close: async () => {
         await dataSource.destroy();
         await embedded?.stop();

@@ -6,6 +6,20 @@ import { createLiveFigures } from './live-figures';
 const MAX_OPERATION_NAMES = 200;
 
 export type Outcome = 'ok' | 'error';
+/** Distinct error codes kept as label values (Parley's are a short fixed list; this bounds a surprise). */
+const MAX_ERROR_CODES = 50;
+
+/** The routes HTTP metrics and request logs name; anything else is "other" (a path is the client's to pick). */
+const ROUTES = new Set(['/graphql', '/healthz', '/readyz', '/metrics', '/webhooks/inbound', '/demo', '/dashboard']);
+export function routeOf(path: string): string {
+  const route = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  return ROUTES.has(route) ? route : route.startsWith('/assets/') ? '/assets' : 'other';
+}
+
+/** One gauge series per key of `values`, labelled `label`. */
+export function seriesBy<L extends string>(label: L, values: Record<string, number>): [Record<L, string>, number][] {
+  return Object.entries(values).map(([key, value]) => [{ [label]: key } as Record<L, string>, value]);
+}
 
 /**
  * Parley's Prometheus metrics (one registry per app, served on GET /metrics) and the live figures
@@ -18,6 +32,7 @@ export function createMetrics() {
   const names = new Set<string>();
   /** What the gauges hold, readable synchronously for the cluster report. */
   const counts = { connections: 0, subscriptions: 0 };
+  const codes = new Set<string>();
 
   const operations = new Counter({
     name: 'parley_graphql_operations_total',
@@ -27,8 +42,21 @@ export function createMetrics() {
   });
   const duration = new Histogram({
     name: 'parley_graphql_operation_duration_seconds',
-    help: 'Time to answer a query or mutation.',
-    labelNames: ['transport', 'type'] as const,
+    help: 'Time to answer a query or mutation, by transport, type and operation name.',
+    labelNames: ['transport', 'type', 'operation'] as const,
+    buckets: LATENCY_BOUNDS_MS.map((ms) => ms / 1000),
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: 'parley_graphql_errors_total',
+    help: 'GraphQL errors sent to clients, by extensions.code (one answer may carry several).',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'parley_http_request_duration_seconds',
+    help: 'HTTP requests by method, route and status: from the first byte read to the last written.',
+    labelNames: ['method', 'route', 'status'] as const,
     buckets: LATENCY_BOUNDS_MS.map((ms) => ms / 1000),
     registers: [registry],
   });
@@ -61,8 +89,16 @@ export function createMetrics() {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
-  const jobRuns = new Counter({ name: 'parley_job_runs_total', help: 'Background job runs by job and outcome.', labelNames: ['job', 'outcome'] as const, registers: [registry] });
-  const jobDuration = new Histogram({ name: 'parley_job_duration_seconds', help: 'Background job run time.', labelNames: ['job'] as const, registers: [registry] });
+  const jobRuns = new Counter({ name: 'parley_job_runs_total', help: 'Background job runs by queue (the job\'s name) and outcome.', labelNames: ['queue', 'outcome'] as const, registers: [registry] });
+  const jobDuration = new Histogram({ name: 'parley_job_duration_seconds', help: 'Background job run time, by queue.', labelNames: ['queue'] as const, registers: [registry] });
+
+  const countError = (code: string) => {
+    if (!codes.has(code)) {
+      if (codes.size < MAX_ERROR_CODES) codes.add(code);
+      else code = 'OTHER';
+    }
+    errors.inc({ code });
+  };
 
   return {
     registry,
@@ -75,14 +111,22 @@ export function createMetrics() {
         else operation = 'other';
       }
       operations.inc({ transport, type, operation, outcome });
-      duration.observe({ transport, type }, seconds);
+      duration.observe({ transport, type, operation }, seconds);
       live.operation(seconds * 1000, outcome === 'error');
+    },
+    /** A GraphQL error as a client receives it (formatted), on either transport: counted by its code. */
+    errorSent(code: unknown) {
+      countError(typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR');
+    },
+    httpRequest(method: string, route: string, status: number, seconds: number) {
+      httpDuration.observe({ method, route, status }, seconds);
     },
     slowConsumerDropped() {
       slowConsumers.inc();
     },
     requestShed() {
       shed.inc();
+      countError('SERVICE_UNAVAILABLE');
     },
     connectionRefused(cap: 'user' | 'address') {
       refusedConnections.labels(cap).inc();
@@ -126,26 +170,29 @@ export function createMetrics() {
     rateLimited: (field: string) => rateLimited.inc({ field }),
     webhookAttempt: (outcome: 'delivered' | 'failed' | 'dead') => webhookAttempts.inc({ outcome }),
     jobRun(job: string, outcome: 'completed' | 'failed', seconds: number) {
-      jobRuns.inc({ job, outcome });
-      jobDuration.observe({ job }, seconds);
+      jobRuns.inc({ queue: job, outcome });
+      jobDuration.observe({ queue: job }, seconds);
     },
-    /** A gauge read at each scrape (e.g. dead-letter queue sizes); if reading fails, the scrape still succeeds with the last values. */
-    gaugeOnScrape(name: string, help: string, labelName: string, read: () => Promise<Record<string, number>>) {
+    /**
+     * A gauge read at each scrape (queue sizes, dependency and pool state): `read` answers each
+     * series' labels and value. If reading fails, the scrape still succeeds with the last values.
+     */
+    gaugeOnScrape<L extends string>(name: string, help: string, labelNames: readonly L[], read: () => Promise<[Record<L, string>, number][]>) {
       new Gauge({
         name,
         help,
-        labelNames: [labelName],
+        labelNames,
         registers: [registry],
         async collect() {
-          let values: Record<string, number>;
+          let series: [Record<L, string>, number][];
           try {
-            values = await read();
+            series = await read();
           } catch {
             // PostgreSQL is away: keep the last values rather than fail the whole scrape.
             return;
           }
           this.reset();
-          for (const [label, value] of Object.entries(values)) this.set({ [labelName]: label }, value);
+          for (const [labels, value] of series) this.set(labels, value);
         },
       });
     },

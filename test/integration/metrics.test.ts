@@ -116,13 +116,58 @@ describe('Prometheus', () => {
   });
 });
 
-describe('the Grafana dashboard', () => {
-  it('only charts metrics Parley exports', async () => {
-    const dashboard = JSON.parse(readFileSync(path.resolve(__dirname, '../../deploy/grafana/parley-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
-    const names = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\b(parley|process|nodejs)_\w+/g) ?? [])));
+describe('metrics that the dashboard, the alert rules and the operations guide name', () => {
+  const read = (file: string) => readFileSync(path.resolve(__dirname, '../..', file), 'utf8');
+  /** Parley's and Node's metric names in a text (Prometheus's own `up` aside), histograms by their base name. */
+  const namesIn = (text: string) => new Set([...text.matchAll(/\b(?:parley|process|nodejs)_\w+/g)].map(([name]) => name.replace(/_(bucket|sum|count)$/, '')));
+
+  it('all exist, and the new ones have series after traffic: HTTP and operation latency by name, errors by code, dependencies, pools', async () => {
+    const dashboard = JSON.parse(read('deploy/grafana/parley-dashboard.json')) as { panels: { targets: { expr: string }[] }[] };
+    const named = new Set([
+      ...namesIn(dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n')),
+      ...namesIn(read('deploy/prometheus/alerts.yml')),
+      ...namesIn(read('docs/operations.md')),
+    ]);
+    expect(named.size).toBeGreaterThan(20);
+
+    // Traffic: a named query, a refused one, a request that is not GraphQL.
+    await runOperation(a, 'Me', {}, { token: someone.token });
+    expect(errorCodes(await gql(a, '{ me { id } }', {}, { token: 'not-a-token' }))).toEqual(['UNAUTHENTICATED']);
+    expect(errorCodes(await gql(a, 'query Broken { me { nope } }', {}, { token: someone.token }))).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    await fetch(a.url.replace(/\/graphql$/, '/readyz'));
     const text = await (await fetch(metricsUrl(a))).text();
-    const missing = [...names].filter((name) => !text.includes(`# TYPE ${name.replace(/_bucket$/, '')} `));
+
+    const missing = [...named].filter((name) => !text.includes(`# TYPE ${name} `));
     expect(missing).toEqual([]);
+    const sample = (pattern: RegExp) => expect(text).toMatch(pattern);
+    sample(/^parley_http_request_duration_seconds_count\{method="POST",route="\/graphql",status="200"\} [1-9]/m);
+    sample(/^parley_http_request_duration_seconds_count\{method="GET",route="\/readyz",status="200"\} [1-9]/m);
+    sample(/^parley_graphql_operation_duration_seconds_count\{transport="http",type="query",operation="Me"\} [1-9]/m);
+    sample(/^parley_graphql_errors_total\{code="UNAUTHENTICATED"\} [1-9]/m);
+    sample(/^parley_graphql_errors_total\{code="GRAPHQL_VALIDATION_FAILED"\} [1-9]/m);
+    sample(/^parley_dependency_up\{dependency="database"\} 1$/m);
+    sample(/^parley_dependency_up\{dependency="redis"\} 1$/m);
+    sample(/^parley_db_pool_connections\{pool="primary",state="max"\} 4$/m);
+    sample(/^parley_db_pool_connections\{pool="primary",state="open"\} [1-9]/m);
+    sample(/^parley_db_pool_connections\{pool="primary",state="waiting"\} 0$/m);
+    sample(/^parley_db_pool_connections\{pool="webhooks",state="max"\} 2$/m);
+  });
+
+  it('log each request once it is over, with its request id, status and operation name', async () => {
+    const logged = a.logs.length;
+    const response = await fetch(a.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${someone.token}`, 'x-request-id': 'req-log-line-1' },
+      body: JSON.stringify({ query: 'query WhoAmI { me { id } }', operationName: 'WhoAmI' }),
+    });
+    expect(response.headers.get('x-request-id')).toBe('req-log-line-1');
+    await expectEventually(() =>
+      expect(a.logs.slice(logged)).toContainEqual(
+        expect.objectContaining({ msg: 'request', component: 'http', requestId: 'req-log-line-1', method: 'POST', path: '/graphql', status: 200, operation: 'WhoAmI', ms: expect.any(Number) }),
+      ),
+    );
+    // Every response carries an id, GraphQL or not.
+    expect((await fetch(a.url.replace(/\/graphql$/, '/healthz'))).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
 

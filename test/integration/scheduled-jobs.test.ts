@@ -14,7 +14,7 @@ afterAll(async () => {
 /** Runs of the every-minute rollup job, whatever their outcome, counted by one instance. */
 async function rollupRuns(app: TestApp): Promise<number> {
   const text = await (await fetch(app.url.replace(/\/graphql$/, '/metrics'))).text();
-  return [...text.matchAll(/^parley_job_runs_total\{job="metrics-rollup",outcome="\w+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  return [...text.matchAll(/^parley_job_runs_total\{queue="metrics-rollup",outcome="\w+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 describe('scheduled jobs', () => {

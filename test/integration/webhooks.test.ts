@@ -146,9 +146,9 @@ describe('POST /webhooks/inbound', () => {
     await expectEventually(
       async () => {
         const text = await (await fetch(app.url.replace(/\/graphql$/, '/metrics'))).text();
-        expect(text).toMatch(/^parley_jobs_dead_letter\{job="inbound-webhook"\} 1$/m);
+        expect(text).toMatch(/^parley_jobs_dead_letter\{queue="inbound-webhook"\} 1$/m);
         // The first attempt and JOB_RETRY_LIMIT retries.
-        expect(text).toMatch(/^parley_job_runs_total\{job="inbound-webhook",outcome="failed"\} 3$/m);
+        expect(text).toMatch(/^parley_job_runs_total\{queue="inbound-webhook",outcome="failed"\} 3$/m);
       },
       { timeoutMs: 20_000, intervalMs: 250 },
     );
