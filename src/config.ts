@@ -29,6 +29,12 @@ export interface Config {
     poolQueueTimeoutMs: number;
     /** Hot reads as named prepared statements (off behind a pooler that cannot keep them, e.g. PgBouncer < 1.21 in transaction mode). */
     preparedStatements: boolean;
+    /**
+     * Connections go through PgBouncer in transaction mode: no session state. No `options` startup
+     * parameter (PgBouncer refuses it), so the search_path comes from PgBouncer's database entry or
+     * the role; and named prepared statements default to off.
+     */
+    pgbouncer: boolean;
     /** PostgreSQL schema holding Parley's tables (tests give each file its own). */
     schema: string;
     /** Apply pending migrations at start-up. */
@@ -234,6 +240,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const nodeEnv = read('NODE_ENV', z.enum(['development', 'production', 'test'], 'must be development, production or test'), 'development' as NodeEnv);
   const production = nodeEnv === 'production';
+  const pgbouncer = read('DATABASE_PGBOUNCER', z.enum(['on', 'off'], 'must be on or off'), 'off') === 'on';
 
   let jwtSecret = read('JWT_SECRET', z.string().min(32, 'must be at least 32 characters'), '');
   const jwtSecretGenerated = jwtSecret === '';
@@ -277,7 +284,8 @@ export function loadConfig(env: Env = process.env): Config {
       ),
       poolMax: read('DATABASE_POOL_MAX', positiveInt, 10),
       poolQueueTimeoutMs: read('DATABASE_POOL_QUEUE_TIMEOUT', duration, 500),
-      preparedStatements: read('DATABASE_PREPARED_STATEMENTS', z.enum(['on', 'off'], 'must be on or off'), 'on') === 'on',
+      preparedStatements: read('DATABASE_PREPARED_STATEMENTS', z.enum(['on', 'off'], 'must be on or off'), pgbouncer ? 'off' : 'on') === 'on',
+      pgbouncer,
       schema: read('DATABASE_SCHEMA', identifier, 'public'),
       migrationsRun: read('MIGRATIONS_RUN', bool, true),
       embedded: {

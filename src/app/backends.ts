@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import type { Services } from '../context';
 import { openDatabase } from '../database/open-database';
+import { searchPathOption } from '../database/data-source';
 import { createSql } from '../database/sql';
 import { createInProcessBus, createRedisBus, type EventBus } from '../events/bus';
 import { createStringTable, type StringTable } from '../events/strings';
@@ -96,7 +97,7 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
   // Outbound webhooks go out from the instances that run jobs; any instance writes them (in the change's transaction).
   let webhooks: WebhookDispatcher | null = null;
   if (config.jobs.enabled) {
-    const pool = new Pool({ connectionString: database.url, max: 2, idleTimeoutMillis: 30_000, application_name: 'parley-webhooks', options: `-c search_path=${config.database.schema}` });
+    const pool = new Pool({ connectionString: database.url, max: 2, idleTimeoutMillis: 30_000, application_name: 'parley-webhooks', ...searchPathOption(config) });
     pool.on('error', (error) => logger.warn({ err: error, component: 'webhooks' }, 'webhook pool connection failed'));
     lifecycle.add('webhook pool', () => pool.end());
     pools.push({ name: 'webhooks', pool });

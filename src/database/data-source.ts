@@ -16,11 +16,19 @@ export interface DataSourceOptions {
  * its search_path, so unqualified SQL in migrations and services lands there. With read replicas,
  * TypeORM sends SELECTs outside transactions to them and everything else to the primary.
  */
+/**
+ * The startup parameter that puts Parley's schema first on every connection's search_path; none
+ * behind PgBouncer, which refuses it (its database entry sets the search_path: `connect_query`).
+ */
+export function searchPathOption(config: Config): { options?: string } {
+  return config.database.pgbouncer ? {} : { options: `-c search_path=${config.database.schema}` };
+}
+
 export function createDataSource(config: Config, { url, onQuery }: DataSourceOptions): DataSource {
   const schema = config.database.schema;
   const extra = {
     max: config.database.poolMax,
-    options: `-c search_path=${schema}`,
+    ...searchPathOption(config),
     // Opening a connection; the wait for a busy pool's is bounded apart (pool-wait.ts).
     connectionTimeoutMillis: 5_000,
     application_name: 'parley',

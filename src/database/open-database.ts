@@ -31,6 +31,22 @@ function poolsOf(dataSource: DataSource): Pool[] {
 }
 
 /**
+ * Unqualified SQL must land in DATABASE_SCHEMA: the schema must come first on the search_path.
+ * Without PgBouncer a startup parameter sees to that; behind it, PgBouncer's database entry or the
+ * role must, and a mistake there would otherwise create tables in another schema, or show up as
+ * "relation does not exist" at the first request.
+ */
+async function checkSearchPath(dataSource: DataSource, config: Config): Promise<void> {
+  const [{ path }] = (await dataSource.query(`SELECT current_setting('search_path') AS path`)) as { path: string }[];
+  const first = path.split(',')[0].trim().replace(/^"(.*)"$/, '$1');
+  if (first === config.database.schema) return;
+  const how = config.database.pgbouncer
+    ? `Behind PgBouncer (DATABASE_PGBOUNCER=on) its database entry must set it: connect_query='SET search_path TO ${config.database.schema}' (or ALTER ROLE … SET search_path).`
+    : 'Something (the role, the database, a pooler) overrides the startup parameter that sets it.';
+  throw new Error(`Connections have search_path ${JSON.stringify(path)}, not DATABASE_SCHEMA "${config.database.schema}" first: unqualified SQL would land elsewhere. ${how}`);
+}
+
+/**
  * The database as config describes it: DATABASE_URL, else an embedded PostgreSQL; connected, and
  * migrated when MIGRATIONS_RUN is on. Used by the server and by the command-line tools alike.
  */
@@ -42,6 +58,8 @@ export async function openDatabase(config: Config, logger: Logger, onQuery?: (sq
     await dataSource.initialize();
     for (const pool of poolsOf(dataSource)) boundPoolWait(pool, config.database.poolQueueTimeoutMs);
     try {
+      // Before anything is written: a wrong search_path would put tables and rows in another schema.
+      await checkSearchPath(dataSource, config);
       if (config.database.migrationsRun) {
         // Under the lock too: two CREATE SCHEMA IF NOT EXISTS at once can both miss it and one then
         // fails on the catalogue's unique index (instances starting together on an empty database).
