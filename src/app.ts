@@ -71,9 +71,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         const { port } = server.address() as AddressInfo;
         const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
         url = `http://${host}:${port}/graphql`;
-        const mode = config.redis.url ? 'cluster mode: PostgreSQL + Redis' : 'single-instance mode: in-process pub/sub';
+        const redis = config.redis.cluster ? 'redis-cluster' : config.redis.url ? 'redis' : null;
+        const mode = redis ? `cluster mode: PostgreSQL + ${redis === 'redis' ? 'Redis' : 'Redis Cluster'}` : 'single-instance mode: in-process pub/sub';
         logger.info(
-          { url, instanceId, database: backends.embedded ? 'embedded' : 'external', bus: config.redis.url ? 'redis' : 'in-process', mode: config.redis.url ? 'cluster' : 'single-instance' },
+          { url, instanceId, database: backends.embedded ? 'embedded' : 'external', bus: redis ?? 'in-process', mode: redis ? 'cluster' : 'single-instance' },
           `Parley listening on ${url} (${mode})`,
         );
       },

@@ -8,6 +8,16 @@ export const postgresUrl = z
   .string()
   .refine((v) => /^postgres(ql)?:\/\/\S+$/.test(v), 'must be a postgres:// or postgresql:// URL');
 export const redisUrl = z.string().refine((v) => /^rediss?:\/\/\S+$/.test(v), 'must be a redis:// or rediss:// URL');
+/** `host:port,host:port,…`: some nodes of a Redis Cluster (the client learns the rest from them). */
+export const redisClusterNodes = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  .pipe(
+    z
+      .array(z.string().regex(/^[\w.-]+:\d{1,5}$/, 'must be host:port entries separated by commas'))
+      .min(1, 'must name at least one host:port')
+      .transform((nodes) => nodes.map((node) => ({ host: node.slice(0, node.lastIndexOf(':')), port: Number(node.slice(node.lastIndexOf(':') + 1)) }))),
+  );
 const digits = (message: string) => z.string().regex(/^\d{1,15}$/, message).transform(Number);
 export const wholeNumber = digits('must be a whole number');
 export const port = digits('must be 0..65535').refine((p) => p <= 65535, 'must be 0..65535');

@@ -23,6 +23,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_URL: 'localhost:6379' })).toThrow('REDIS_URL must be a redis://');
   });
 
+  it('reads a Redis Cluster, exclusive with REDIS_URL, and hides its password', () => {
+    const { redis } = loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b.internal:7001', REDIS_CLUSTER_PASSWORD: 'hunter2-cluster' });
+    expect(redis).toMatchObject({ url: undefined, cluster: { nodes: [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b.internal', port: 7001 }], password: 'hunter2-cluster' } });
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000', REDIS_URL: 'redis://10.0.0.1:6379' })).toThrow('REDIS_URL and REDIS_CLUSTER_NODES are exclusive');
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1' })).toThrow('REDIS_CLUSTER_NODES must be host:port entries');
+    expect(() => loadConfig({ REDIS_CLUSTER_PASSWORD: 'alone' })).toThrow('REDIS_CLUSTER_PASSWORD needs REDIS_CLUSTER_NODES');
+  });
+
   it('reports every problem at once', () => {
     try {
       loadConfig({ PORT: 'x', LOG_LEVEL: 'loud', MIGRATIONS_RUN: 'maybe' });

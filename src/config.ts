@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { bool, corsOrigins, duration, identifier, port, positiveInt, postgresUrl, rate, rateLimitOverrides, redisUrl, trustProxy, wholeNumber } from './config-values';
+import { bool, corsOrigins, duration, identifier, port, positiveInt, postgresUrl, rate, rateLimitOverrides, redisClusterNodes, redisUrl, trustProxy, wholeNumber } from './config-values';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type PersistedQueryMode = 'off' | 'apq' | 'trusted';
@@ -42,8 +42,13 @@ export interface Config {
     embedded: { dataDir: string; port: number };
   };
   redis: {
-    /** Absent → single-instance mode: in-process pub/sub, counters and caches. */
+    /** One Redis node. With neither this nor `cluster`: single-instance mode (in-process pub/sub, counters and caches). */
     url: string | undefined;
+    /**
+     * A Redis Cluster (≥ 7): events over sharded pub/sub, one channel per conversation, and every
+     * multi-key operation on hash-tagged keys. Exclusive with `url`.
+     */
+    cluster: { nodes: { host: string; port: number }[]; password: string | undefined } | undefined;
     /** Prefix of every Redis key and channel, so several deployments can share one Redis. */
     keyPrefix: string;
     /**
@@ -240,6 +245,9 @@ export function loadConfig(env: Env = process.env): Config {
 
   const nodeEnv = read('NODE_ENV', z.enum(['development', 'production', 'test'], 'must be development, production or test'), 'development' as NodeEnv);
   const production = nodeEnv === 'production';
+  const redisClusterNodesSet = Boolean(env.REDIS_CLUSTER_NODES);
+  if (redisClusterNodesSet && env.REDIS_URL) problems.push('REDIS_URL and REDIS_CLUSTER_NODES are exclusive: set one');
+  if (!redisClusterNodesSet && env.REDIS_CLUSTER_PASSWORD) problems.push('REDIS_CLUSTER_PASSWORD needs REDIS_CLUSTER_NODES');
   const pgbouncer = read('DATABASE_PGBOUNCER', z.enum(['on', 'off'], 'must be on or off'), 'off') === 'on';
 
   let jwtSecret = read('JWT_SECRET', z.string().min(32, 'must be at least 32 characters'), '');
@@ -295,6 +303,9 @@ export function loadConfig(env: Env = process.env): Config {
     },
     redis: {
       url: read('REDIS_URL', redisUrl, undefined as string | undefined),
+      cluster: redisClusterNodesSet
+        ? { nodes: read('REDIS_CLUSTER_NODES', redisClusterNodes, []), password: read('REDIS_CLUSTER_PASSWORD', z.string().min(1), undefined as string | undefined) }
+        : undefined,
       commandTimeoutMs: read('REDIS_COMMAND_TIMEOUT', duration, 1_000),
       keyPrefix: read('REDIS_KEY_PREFIX', z.string().regex(/^[\w:.-]*$/, 'must use only letters, digits, _ : . -'), 'parley:'),
     },

@@ -1,13 +1,13 @@
 import { Pool } from 'pg';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import type { Services } from '../context';
 import { openDatabase } from '../database/open-database';
 import { searchPathOption } from '../database/data-source';
 import { createSql } from '../database/sql';
-import { createInProcessBus, createRedisBus, type EventBus } from '../events/bus';
+import { createInProcessBus, createRedisBus, createShardedRedisBus, type EventBus } from '../events/bus';
 import { createStringTable, type StringTable } from '../events/strings';
 import { Topic } from '../events/topics';
 import { accountExportJob } from '../jobs/account-export.job';
@@ -65,7 +65,7 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
   lifecycle.add('database', database.close);
   const { dataSource } = database;
   const strings = createStringTable();
-  const stores = config.redis.url ? await connectRedis(config.redis.url, { config, logger, instanceId, dataSource, strings }, lifecycle) : inProcessStores(config, strings);
+  const stores = config.redis.url || config.redis.cluster ? await connectRedis({ config, logger, instanceId, dataSource, strings }, lifecycle) : inProcessStores(config, strings);
   const { bus, presence, connectionLimits } = stores;
   lifecycle.add('connection limits', () => connectionLimits.dispose());
   lifecycle.add('bus', () => bus.close());
@@ -152,19 +152,42 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
   return { services, readiness, rateLimiter: stores.rateLimiter, connectionLimits, apqCache: stores.apqCache, embedded: database.embedded };
 }
 
-/** Cluster mode: two connections (commands time out on the request path; the subscriber only (re)subscribes). */
+/**
+ * Cluster mode (several instances). On one Redis node: two connections (commands time out on the
+ * request path; the subscriber only (re)subscribes). On a Redis Cluster: one cluster client, whose
+ * sharded subscribers ioredis keeps apart, one per master.
+ */
 async function connectRedis(
-  url: string,
   { config, logger, instanceId, dataSource, strings }: Pick<BackendOptions, 'config' | 'logger' | 'instanceId'> & { dataSource: DataSource; strings: StringTable },
   lifecycle: Lifecycle,
 ): Promise<Stores> {
   const { keyPrefix } = config.redis;
   const options = { lazyConnect: true, connectionName: `parley:${instanceId}` };
-  const publisher = new Redis(url, { ...options, commandTimeout: config.redis.commandTimeoutMs });
-  const subscriber = new Redis(url, options);
-  lifecycle.add('redis', () => Promise.all([publisher.quit(), subscriber.quit()]));
-  await Promise.all([publisher.connect(), subscriber.connect()]);
-  const bus = createRedisBus(publisher, subscriber, keyPrefix, strings);
+  let publisher: Redis | Cluster;
+  let bus: EventBus;
+  if (config.redis.cluster) {
+    const cluster = new Cluster(config.redis.cluster.nodes, {
+      lazyConnect: true,
+      shardedSubscribers: true,
+      redisOptions: { connectionName: options.connectionName, commandTimeout: config.redis.commandTimeoutMs, password: config.redis.cluster.password },
+      // A failed master's slots are served again once its replica is promoted (a few seconds); until then, commands wait and retry.
+      retryDelayOnFailover: 200,
+      retryDelayOnClusterDown: 200,
+    });
+    cluster.on('error', (error) => logger.warn({ err: error }, 'Redis Cluster error'));
+    lifecycle.add('redis', () => cluster.quit());
+    await cluster.connect();
+    publisher = cluster;
+    bus = createShardedRedisBus(cluster, keyPrefix, strings);
+  } else {
+    const url = config.redis.url!;
+    const single = new Redis(url, { ...options, commandTimeout: config.redis.commandTimeoutMs });
+    const subscriber = new Redis(url, options);
+    lifecycle.add('redis', () => Promise.all([single.quit(), subscriber.quit()]));
+    await Promise.all([single.connect(), subscriber.connect()]);
+    publisher = single;
+    bus = createRedisBus(single, subscriber, keyPrefix, strings);
+  }
   const announcing = { dataSource, bus, logger };
   const warn = (what: string) => (error: unknown) => logger.warn({ err: error }, what);
   return {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { addressKey } from './client-address';
 
 /** Open WebSockets one user, and one client address, may hold across the cluster. */
@@ -99,7 +99,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
 
 export interface RedisConnectionLimitsOptions {
-  redis: Redis;
+  /** One node, or a Redis Cluster. */
+  redis: Redis | Cluster;
   keyPrefix: string;
   instanceId: string;
   caps: ConnectionCaps;
@@ -141,9 +142,8 @@ export function createRedisConnectionLimits(options: RedisConnectionLimitsOption
     const entries = local.entries();
     if (entries.length === 0 || redis.status !== 'ready') return;
     const expiry = now() + ttlMs;
-    const pipeline = redis.pipeline();
-    for (const [key, count] of entries) pipeline.hset(hashOf(key), instanceId, count, `${instanceId}@`, expiry).pexpire(hashOf(key), ttlMs);
-    await pipeline.exec();
+    // One pipeline per key: the keys hash to different slots, and a Redis Cluster runs a pipeline on one slot only.
+    await Promise.all(entries.map(([key, count]) => redis.pipeline().hset(hashOf(key), instanceId, count, `${instanceId}@`, expiry).pexpire(hashOf(key), ttlMs).exec()));
   };
   const timer = setInterval(() => void heartbeat().catch(options.onError), Math.floor(ttlMs / 3));
   timer.unref();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
 import type { Request, RequestHandler, Response } from 'express';
 import { Kind, parse, specifiedRules, validate, type GraphQLSchema, type OperationDefinitionNode, type ParseOptions, type ValidationRule } from 'graphql';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { AppError, ErrorCode } from '../errors';
 import { sendGraphQLErrors } from './http-errors';
 import type { QueryCost } from './query-cost';
@@ -130,7 +130,7 @@ export function trustedDocumentsMiddleware(documents: TrustedDocuments): Request
  * Redis is down, slow or failing it behaves as an empty cache instead of failing or waiting
  * (commands time out, see REDIS_COMMAND_TIMEOUT): clients then simply send the full document again.
  */
-export function createRedisApqCache(redis: Redis, keyPrefix: string, onError: (error: unknown) => void): KeyValueCache<string> {
+export function createRedisApqCache(redis: Redis | Cluster, keyPrefix: string, onError: (error: unknown) => void): KeyValueCache<string> {
   const ready = () => redis.status === 'ready';
   const orElse = async <T>(fallback: T, command: () => Promise<T>): Promise<T> => {
     if (!ready()) return fallback;

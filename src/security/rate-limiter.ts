@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export interface RateVerdict {
@@ -44,7 +44,7 @@ export function createMemoryRateLimiter(): RateLimiter {
  * Redis is unreachable each instance falls back to counting in memory rather than refusing or
  * waiting: limits then hold per instance until Redis is back.
  */
-export function createRedisRateLimiter(redis: Redis, keyPrefix: string): RateLimiter {
+export function createRedisRateLimiter(redis: Redis | Cluster, keyPrefix: string): RateLimiter {
   return adapt(
     (points, duration) =>
       new RateLimiterRedis({

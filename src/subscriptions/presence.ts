@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * Who is online: a user with at least one open, authenticated WebSocket on any instance. Counts
@@ -100,7 +100,8 @@ return dropped`;
 const ALIVE = '.';
 
 export interface RedisPresenceOptions {
-  redis: Redis;
+  /** One node, or a Redis Cluster. */
+  redis: Redis | Cluster;
   keyPrefix: string;
   instanceId: string;
   /** How long an instance's entries outlive its last heartbeat, in ms. Heartbeats run every ttlMs / 3. */
@@ -118,19 +119,23 @@ export interface RedisPresenceOptions {
 }
 
 /**
- * Keys: `presence:user:<id>` hash, field = instance id, value = expiry (ms since epoch);
- * `presence:instance:<id>` set of the users an instance holds; `presence:instances` sorted set of
- * instance ids by expiry. Every heartbeat also reaps instances whose expiry has passed: one
+ * Keys (all under the hash tag `{presence}`): `{presence}:user:<id>` hash, field = instance id,
+ * value = expiry (ms since epoch); `{presence}:instance:<id>` set of the users an instance holds;
+ * `{presence}:instances` sorted set of instance ids by expiry. Every heartbeat also reaps instances whose expiry has passed: one
  * instance (a short lock decides which) removes a dead instance's entries and reports the users
  * left with no live instance as expired.
  */
 export function createRedisPresence(options: RedisPresenceOptions): PresenceStore {
   const { redis, keyPrefix, instanceId, ttlMs, now = Date.now } = options;
   const local = new LocalCounts();
-  const userKey = (userId: string) => `${keyPrefix}presence:user:${userId}`;
-  const instanceKey = (id: string) => `${keyPrefix}presence:instance:${id}`;
-  const instancesKey = `${keyPrefix}presence:instances`;
-  const onlineKey = `${keyPrefix}presence:online`;
+  // One hash tag for every presence key: its scripts and pipelines touch several at once, which a
+  // Redis Cluster allows only within one slot. Presence is per-user heartbeats, not per-message
+  // traffic, so one shard carries it.
+  const base = `${keyPrefix}{presence}`;
+  const userKey = (userId: string) => `${base}:user:${userId}`;
+  const instanceKey = (id: string) => `${base}:instance:${id}`;
+  const instancesKey = `${base}:instances`;
+  const onlineKey = `${base}:online`;
   /** A dead instance's user set outlives it long enough to be reaped, and no longer. */
   const instanceSetTtlMs = ttlMs * 10;
 
@@ -164,7 +169,7 @@ export function createRedisPresence(options: RedisPresenceOptions): PresenceStor
   const reap = async () => {
     const dead = (await redis.zrangebyscore(instancesKey, '-inf', now())).filter((id) => id !== instanceId);
     for (const deadId of dead) {
-      const claimed = await redis.set(`${keyPrefix}presence:reaping:${deadId}`, instanceId, 'PX', ttlMs, 'NX');
+      const claimed = await redis.set(`${base}:reaping:${deadId}`, instanceId, 'PX', ttlMs, 'NX');
       if (!claimed) continue;
       const expired: string[] = [];
       const members = await redis.smembers(instanceKey(deadId));
