@@ -9,10 +9,11 @@ module.exports = {
   // Integration files each own a PostgreSQL schema and a Redis key prefix, so two workers can share the services.
   maxWorkers: 2,
   // Each test file loads the whole app (schema, entities, Apollo) in a fresh module registry, and a
-  // worker's heap grew past 1 GB over twenty such files; a worker that large took longer than Jest's
-  // half-second grace to exit after the run and was force-exited. --detectOpenHandles found no
-  // handle left open, in band or per file. A worker over this much memory after a file is replaced
-  // (700 MB still let a worker be force-exited now and then at fifty files, 500 MB once in two runs at fifty-one).
+  // worker's heap grew past 1 GB over twenty such files: a worker over this much memory after a file
+  // is replaced. (A worker force-exited at the end of a run was once blamed on heap size; the cause
+  // was ref'd timers a test abandoned, alive past Jest's half-second grace when their file finished
+  // last: test/helpers/async-queue.ts and health.test.ts now unref theirs. pg-boss's stop() can still
+  // leave a one-second timer behind.)
   workerIdleMemoryLimit: '400MB',
   testTimeout: 30000,
   setupFiles: ['reflect-metadata'],

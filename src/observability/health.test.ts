@@ -27,7 +27,7 @@ describe('health routes', () => {
   });
 
   it('counts a check that does not answer in time as down, and leaves the balancer only for a required one', async () => {
-    const slow = () => new Promise((resolve) => setTimeout(resolve, 1_000));
+    const slow = () => new Promise((resolve) => setTimeout(resolve, 1_000).unref()); // unref'd: nothing waits for it after the test
     const fast = async () => 'ok';
     const required = await serve({ checks: [{ name: 'slow', check: slow, required: true }, { name: 'fast', check: fast, required: true }], isShuttingDown: () => false, timeoutMs: 50 });
     const optional = await serve({ checks: [{ name: 'slow', check: slow, required: false }, { name: 'fast', check: fast, required: true }], isShuttingDown: () => false, timeoutMs: 50 });

@@ -15,10 +15,12 @@ export class AsyncQueue<T> {
   next(timeoutMs = 5_000, what = 'a message'): Promise<T> {
     if (this.items.length > 0) return Promise.resolve(this.items.shift() as T);
     return new Promise((resolve, reject) => {
+      // Unref'd, as ws-client's finished(): a wait the test gave up on (it lost a Promise.race to a
+      // close or an error) must not keep the Jest process, or worker, alive for up to timeoutMs.
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
+      }, timeoutMs).unref();
       const waiter = (item: T) => {
         clearTimeout(timer);
         resolve(item);
