@@ -192,8 +192,25 @@ export interface Config {
     cacheSize: number;
   };
   log: { level: string; pretty: boolean };
+  /**
+   * OpenTelemetry traces, opt-in through the standard OTEL_* variables: off (undefined) unless an
+   * OTLP endpoint is set. Exported over OTLP/HTTP, as JSON or protobuf.
+   */
+  tracing: TracingConfig | undefined;
   /** How long `stop()` waits for in-flight HTTP requests before closing them, in ms. */
   shutdownTimeoutMs: number;
+}
+
+export interface TracingConfig {
+  /** Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  url: string;
+  protocol: 'http/json' | 'http/protobuf';
+  /** OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`): for a collector's API key. Secret. */
+  headers: Record<string, string>;
+  /** OTEL_SERVICE_NAME, default `parley`. */
+  serviceName: string;
+  /** OTEL_RESOURCE_ATTRIBUTES (`key=value,…`, values percent-encoded). */
+  resourceAttributes: Record<string, string>;
 }
 
 /** The `iss` of the tokens Parley issues itself (security/jwt.ts); an external issuer must differ. */
@@ -395,6 +412,7 @@ export function loadConfig(env: Env = process.env): Config {
       pretty: read('LOG_PRETTY', bool, nodeEnv === 'development'),
     },
     shutdownTimeoutMs: read('SHUTDOWN_TIMEOUT', duration, 10_000),
+    tracing: readTracing(env, problems),
   };
   if (config.database.readUrls.length > 0 && !config.database.url) {
     problems.push('DATABASE_READ_URLS needs DATABASE_URL: replicas of the embedded database are not supported');
@@ -417,4 +435,42 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.auth.refreshTtlMs < config.auth.jwtTtlSeconds * 1000) problems.push(`REFRESH_TOKEN_TTL must be at least JWT_TTL, got ${JSON.stringify(env.REFRESH_TOKEN_TTL)}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** `key=value,key=value` (W3C baggage-like, as OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS take it), values percent-decoded. */
+function keyValues(raw: string | undefined): Record<string, string> | null {
+  const pairs: Record<string, string> = {};
+  for (const item of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const at = item.indexOf('=');
+    if (at <= 0) return null;
+    try {
+      pairs[item.slice(0, at).trim()] = decodeURIComponent(item.slice(at + 1).trim());
+    } catch {
+      return null;
+    }
+  }
+  return pairs;
+}
+
+/** The OTEL_* variables Parley honours; tracing stays off unless an endpoint is set and the SDK is not disabled. */
+function readTracing(env: Env, problems: string[]): TracingConfig | undefined {
+  const tracesEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (!tracesEndpoint && !endpoint) return undefined;
+  if (env.OTEL_SDK_DISABLED === 'true' || env.OTEL_TRACES_EXPORTER === 'none') return undefined;
+  const url = tracesEndpoint || `${endpoint!.replace(/\/+$/, '')}/v1/traces`;
+  if (!/^https?:\/\/\S+$/.test(url)) problems.push(`OTEL_EXPORTER_OTLP${tracesEndpoint ? '_TRACES' : ''}_ENDPOINT must be an http(s) URL, got ${JSON.stringify(tracesEndpoint || endpoint)}`);
+  const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf';
+  if (protocol !== 'http/json' && protocol !== 'http/protobuf') problems.push(`OTEL_EXPORTER_OTLP_PROTOCOL must be http/json or http/protobuf (grpc is not supported), got ${JSON.stringify(protocol)}`);
+  const headers = keyValues(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS || env.OTEL_EXPORTER_OTLP_HEADERS);
+  if (!headers) problems.push('OTEL_EXPORTER_OTLP_HEADERS must be key=value pairs separated by commas, got (hidden)');
+  const resourceAttributes = keyValues(env.OTEL_RESOURCE_ATTRIBUTES);
+  if (!resourceAttributes) problems.push(`OTEL_RESOURCE_ATTRIBUTES must be key=value pairs separated by commas, got ${JSON.stringify(env.OTEL_RESOURCE_ATTRIBUTES)}`);
+  return {
+    url,
+    protocol: protocol === 'http/json' ? 'http/json' : 'http/protobuf',
+    headers: headers ?? {},
+    serviceName: env.OTEL_SERVICE_NAME || resourceAttributes?.['service.name'] || 'parley',
+    resourceAttributes: resourceAttributes ?? {},
+  };
 }

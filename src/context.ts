@@ -1,3 +1,4 @@
+import type { Tracing } from './observability/tracing';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Sql } from './database/sql';
@@ -43,6 +44,8 @@ export interface Services {
   /** Shares one copy of strings that many subscriptions hold. */
   strings: StringTable;
   logger: Logger;
+  /** OpenTelemetry spans; off (a no-op) unless OTEL_* asks for them. */
+  tracing: Tracing;
 }
 
 export interface Context {

@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import { Client, Pool } from 'pg';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { Cluster, Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
@@ -21,6 +21,7 @@ import { retentionJob } from '../jobs/retention.job';
 import { probeDependencies, type ReadinessCheck } from '../observability/health';
 import type { Logger } from '../observability/logger';
 import { createMetrics, seriesBy } from '../observability/metrics';
+import { createTracing, traceStatements, type Tracing } from '../observability/tracing';
 import { createCursorCodec } from '../pagination/cursor';
 import { createActiveAccounts } from '../security/active-accounts';
 import { createLiveSessions } from '../security/live-sessions';
@@ -61,11 +62,15 @@ type Stores = Pick<Backends, 'rateLimiter' | 'connectionLimits' | 'apqCache'> & 
 
 /** Opens each backend and registers how to close it, in the order `stop()` must undo. */
 export async function openBackends({ config, logger, instanceId, onQuery, onRoundTrip }: BackendOptions, lifecycle: Lifecycle): Promise<Backends> {
+  // Registered first, so closed last: spans of the shutdown itself are still sent.
+  const tracing = createTracing(config.tracing, instanceId);
+  lifecycle.add('tracing', () => tracing.shutdown());
+  if (tracing.enabled) traceStatements({ Client });
   const database = await openDatabase(config, logger, onQuery);
   lifecycle.add('database', database.close);
   const { dataSource } = database;
   const strings = createStringTable();
-  const stores = config.redis.url || config.redis.cluster ? await connectRedis({ config, logger, instanceId, dataSource, strings }, lifecycle) : inProcessStores(config, strings);
+  const stores = config.redis.url || config.redis.cluster ? await connectRedis({ config, logger, instanceId, dataSource, strings, tracing }, lifecycle) : inProcessStores(config, strings);
   const { bus, presence, connectionLimits } = stores;
   lifecycle.add('connection limits', () => connectionLimits.dispose());
   lifecycle.add('bus', () => bus.close());
@@ -78,6 +83,7 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
     deps: { dataSource, sql, bus, logger, config, metrics },
     jobs: [inboundWebhookJob, retentionJob, accountExportJob, metricsRollupJob] as JobDefinition<object>[],
     onRun: metrics.jobRun,
+    tracing,
   });
   lifecycle.add('jobs', () => jobs.stop());
   metrics.gaugeOnScrape('parley_jobs_dead_letter', 'Runs of each job (queue) in its dead-letter queue, after their retries.', ['queue'], async () => seriesBy('queue', await jobs.deadLetters()));
@@ -143,6 +149,7 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
     cursors: createCursorCodec(config.auth.jwtSecret),
     strings,
     logger,
+    tracing,
   };
   const readiness: ReadinessCheck[] = [{ name: 'database', check: () => dataSource.query('SELECT 1'), required: true }, ...stores.readiness];
   metrics.gaugeOnScrape('parley_dependency_up', 'Whether each dependency answered at this scrape: 1 up, 0 down.', ['dependency'], async () => {
@@ -158,7 +165,7 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
  * sharded subscribers ioredis keeps apart, one per master.
  */
 async function connectRedis(
-  { config, logger, instanceId, dataSource, strings }: Pick<BackendOptions, 'config' | 'logger' | 'instanceId'> & { dataSource: DataSource; strings: StringTable },
+  { config, logger, instanceId, dataSource, strings, tracing }: Pick<BackendOptions, 'config' | 'logger' | 'instanceId'> & { dataSource: DataSource; strings: StringTable; tracing: Tracing },
   lifecycle: Lifecycle,
 ): Promise<Stores> {
   const { keyPrefix } = config.redis;
@@ -178,7 +185,7 @@ async function connectRedis(
     lifecycle.add('redis', () => cluster.quit());
     await cluster.connect();
     publisher = cluster;
-    bus = createShardedRedisBus(cluster, keyPrefix, strings);
+    bus = createShardedRedisBus(cluster, keyPrefix, strings, tracing);
   } else {
     const url = config.redis.url!;
     const single = new Redis(url, { ...options, commandTimeout: config.redis.commandTimeoutMs });
@@ -186,7 +193,7 @@ async function connectRedis(
     lifecycle.add('redis', () => Promise.all([single.quit(), subscriber.quit()]));
     await Promise.all([single.connect(), subscriber.connect()]);
     publisher = single;
-    bus = createRedisBus(single, subscriber, keyPrefix, strings);
+    bus = createRedisBus(single, subscriber, keyPrefix, strings, tracing);
   }
   const announcing = { dataSource, bus, logger };
   const warn = (what: string) => (error: unknown) => logger.warn({ err: error }, what);

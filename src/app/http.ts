@@ -11,6 +11,7 @@ import express, { type Express } from 'express';
 import type { Config } from '../config';
 import { createContext, type Context } from '../context';
 import { ServiceUnavailableError, UnauthenticatedError } from '../errors';
+import { SpanKind } from '@opentelemetry/api';
 import { createHealthRouter } from '../observability/health';
 import { routeOf } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
@@ -31,6 +32,7 @@ import { createErrorLoggingPlugin } from './error-logging.plugin';
 import { executionGateway, type GraphqlRules } from './graphql';
 import type { Lifecycle } from './lifecycle';
 import { createMetricsPlugin } from './metrics.plugin';
+import { createTracingPlugin } from './tracing.plugin';
 
 export interface HttpOptions {
   config: Config;
@@ -79,6 +81,7 @@ async function startApollo({ config, backends, graphql }: HttpOptions, server: S
       queryCostPlugin(graphql.queryCost),
       ...(apq ? [apqRegistrationPlugin({ register: config.persistedQueries.register, rate: config.persistedQueries.registerRate, limiter: backends.rateLimiter })] : []),
       createMetricsPlugin(backends.services.metrics),
+      ...(backends.services.tracing.enabled ? [createTracingPlugin(backends.services.tracing)] : []),
       // Parley sets no cache hints (every answer is private); Apollo's default cache-control plugin
       // would still wrap every field resolver of every request to look for them.
       ApolloServerPluginCacheControlDisabled(),
@@ -134,7 +137,7 @@ function mountRoutes(app: Express, { config, logger, backends, graphql, clientAd
  * status 499, as nginx logs it.
  */
 function requestRecord({ instanceId, logger, backends }: HttpOptions): express.RequestHandler {
-  const { metrics } = backends.services;
+  const { metrics, tracing } = backends.services;
   const log = logger.child({ component: 'http' });
   return (req, res, next) => {
     const startedAt = performance.now();
@@ -144,11 +147,19 @@ function requestRecord({ instanceId, logger, backends }: HttpOptions): express.R
     res.locals.requestId = requestId;
     res.setHeader('x-parley-instance', instanceId);
     res.setHeader('x-request-id', requestId);
+    const route = routeOf(path);
+    // The request's span, joining the caller's trace when it sent a traceparent; everything the
+    // request does runs inside it.
+    const traceparent = req.headers.traceparent;
+    const span = tracing.start(`${req.method} ${route}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': route, 'parley.request_id': requestId } }, typeof traceparent === 'string' ? traceparent : undefined);
     res.once('close', () => {
       const ms = performance.now() - startedAt;
       const status = res.writableFinished ? res.statusCode : 499;
-      const route = routeOf(path);
       metrics.httpRequest(req.method, route, status, ms / 1000);
+      if (span) {
+        span.span.setAttribute('http.response.status_code', status);
+        span.end(status >= 500 ? new Error(`HTTP ${status}`) : undefined);
+      }
       const level = route === '/graphql' || route === '/webhooks/inbound' || route === 'other' ? 'info' : 'debug';
       if (!log.isLevelEnabled(level)) return;
       const named = (req.body as { operationName?: unknown } | undefined)?.operationName ?? req.query.operationName;
@@ -157,7 +168,8 @@ function requestRecord({ instanceId, logger, backends }: HttpOptions): express.R
         'request',
       );
     });
-    next();
+    if (span) span.run(next);
+    else next();
   };
 }
 

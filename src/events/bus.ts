@@ -2,6 +2,8 @@ import { PubSub as InProcessPubSub, PubSubEngine } from 'graphql-subscriptions';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Cluster, Redis } from 'ioredis';
 import type { PubSub } from 'type-graphql';
+import { SpanKind } from '@opentelemetry/api';
+import { noTracing, type Tracing } from '../observability/tracing';
 import type { StringTable } from './strings';
 import type { Topic } from './topics';
 
@@ -31,13 +33,28 @@ export interface EventBus extends PubSub {
   close(): Promise<void>;
 }
 
-function adapt(engine: PubSubEngine, prefix: string, strings: StringTable, onReconnect: EventBus['onReconnect']): EventBus {
+function adapt(engine: PubSubEngine, prefix: string, strings: StringTable, onReconnect: EventBus['onReconnect'], tracing: Tracing = noTracing): EventBus {
+  const publishTo: EventBus['publishTo'] = tracing.enabled
+    ? // The publish is a span, and the payload carries it: the delivery on another instance joins this trace.
+      (topic, payload) =>
+        tracing.inSpan(`publish ${topic.split(':')[0]}`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'redis', 'messaging.destination.name': prefix + topic } }, () =>
+          engine.publish(prefix + topic, { ...payload, traceparent: tracing.traceparent() }),
+        )
+    : (topic, payload) => engine.publish(prefix + topic, payload);
+  const delivered = <P>(topic: string, handler: (payload: P) => void) =>
+    tracing.enabled
+      ? (payload: P) => {
+          const traceparent = (payload as { traceparent?: unknown }).traceparent;
+          if (typeof traceparent !== 'string') return handler(payload);
+          tracing.inSpan(`deliver ${topic.split(':')[0]}`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'redis', 'messaging.destination.name': prefix + topic } }, () => handler(payload), traceparent);
+        }
+      : handler;
   return {
     onReconnect,
-    publishTo: (topic, payload) => engine.publish(prefix + topic, payload),
+    publishTo,
     async listen(topic, handler) {
       // Every listener of one channel holds its name: one copy for all of them.
-      const id = await engine.subscribe(strings.intern(prefix + topic), handler, {});
+      const id = await engine.subscribe(strings.intern(prefix + topic), delivered(topic, handler), {});
       return () => engine.unsubscribe(id);
     },
     publish: (topic, payload) => engine.publish(prefix + topic, payload),
@@ -55,7 +72,7 @@ export function createInProcessBus(strings: StringTable): EventBus {
  * Cluster mode: events cross instances through Redis channels named `<keyPrefix><topic>`.
  * The two connections belong to the caller, who closes them after `close()`.
  */
-export function createRedisBus(publisher: Redis, subscriber: Redis, keyPrefix: string, strings: StringTable): EventBus {
+export function createRedisBus(publisher: Redis, subscriber: Redis, keyPrefix: string, strings: StringTable, tracing?: Tracing): EventBus {
   // The subscriber connection is already up: every later 'ready' is a reconnect. ioredis then
   // re-subscribes every channel by itself; the PING answers after those SUBSCRIBEs did, so by the
   // time listeners read the log, anything published later reaches them live.
@@ -68,7 +85,7 @@ export function createRedisBus(publisher: Redis, subscriber: Redis, keyPrefix: s
     listeners.add(listener);
     return () => void listeners.delete(listener);
   };
-  return adapt(new RedisPubSub({ publisher, subscriber }), keyPrefix, strings, onReconnect);
+  return adapt(new RedisPubSub({ publisher, subscriber }), keyPrefix, strings, onReconnect, tracing);
 }
 
 /**
@@ -137,7 +154,7 @@ class ShardedPubSub extends PubSubEngine {
  * listeners catch up from the event log, once each new subscriber has answered a PING (it answers
  * after the SSUBSCRIBEs sent before it, so anything published later reaches them live).
  */
-export function createShardedRedisBus(cluster: Cluster, keyPrefix: string, strings: StringTable): EventBus {
+export function createShardedRedisBus(cluster: Cluster, keyPrefix: string, strings: StringTable, tracing?: Tracing): EventBus {
   const listeners = new Set<() => void>();
   // Also said once at start-up, and after a resharding: a catch-up then finds nothing, which is harmless.
   cluster.on('subscribersReady', () => {
@@ -148,7 +165,7 @@ export function createShardedRedisBus(cluster: Cluster, keyPrefix: string, strin
     listeners.add(listener);
     return () => void listeners.delete(listener);
   };
-  return adapt(new ShardedPubSub(cluster), keyPrefix, strings, onReconnect);
+  return adapt(new ShardedPubSub(cluster), keyPrefix, strings, onReconnect, tracing);
 }
 
 /** The connections ioredis keeps for sharded subscriptions, one per master (its internals, read defensively). */

@@ -1,6 +1,8 @@
 import PgBoss from 'pg-boss';
 import type { EntityManager } from 'typeorm';
+import { SpanKind } from '@opentelemetry/api';
 import { withAdvisoryLock } from '../database/advisory-lock';
+import { noTracing, type Tracing } from '../observability/tracing';
 import { deadLetterQueue, type JobDefinition, type JobDeps } from './job';
 
 export interface JobQueueOptions {
@@ -11,7 +13,12 @@ export interface JobQueueOptions {
   jobs: JobDefinition<object>[];
   /** Observes each run: metrics count them. */
   onRun?: (job: string, outcome: 'completed' | 'failed', seconds: number) => void;
+  /** A job carries the trace of the request that queued it, and runs in a span of that trace. */
+  tracing?: Tracing;
 }
+
+/** Where a queued job keeps its trace (taken off before the job sees its payload). */
+const TRACEPARENT = '_traceparent';
 
 export interface SendOptions {
   /** Enqueue inside this transaction: the job exists if, and only if, the change commits. */
@@ -41,7 +48,7 @@ function transactional(manager: EntityManager): PgBoss.Db {
  * by another instance; jobs are idempotent, so a slow job retried early does no harm. `stop()` lets
  * running jobs finish (or fails them for a retry elsewhere) before closing the pool.
  */
-export async function startJobQueue({ url, deps, jobs, onRun }: JobQueueOptions): Promise<JobQueue> {
+export async function startJobQueue({ url, deps, jobs, onRun, tracing = noTracing }: JobQueueOptions): Promise<JobQueue> {
   const { config, logger } = deps;
   const log = logger.child({ component: 'jobs' });
   const boss = new PgBoss({
@@ -75,10 +82,16 @@ export async function startJobQueue({ url, deps, jobs, onRun }: JobQueueOptions)
     });
     if (config.jobs.enabled) {
       for (const job of jobs) {
-        const runOne = async ({ id, data, retryCount, retryLimit }: PgBoss.JobWithMetadata<object>) => {
+        const runOne = async ({ id, data: queued, retryCount, retryLimit }: PgBoss.JobWithMetadata<object>) => {
           const startedAt = process.hrtime.bigint();
+          const { [TRACEPARENT]: traceparent, ...data } = queued as Record<string, unknown>;
           try {
-            await job.run(deps, data, { now: () => new Date(), lastAttempt: retryCount >= retryLimit });
+            await tracing.inSpan(
+              `job ${job.name}`,
+              { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'pg-boss', 'messaging.destination.name': job.name, 'parley.job.id': id } },
+              () => job.run(deps, data, { now: () => new Date(), lastAttempt: retryCount >= retryLimit }),
+              typeof traceparent === 'string' ? traceparent : undefined,
+            );
             onRun?.(job.name, 'completed', Number(process.hrtime.bigint() - startedAt) / 1e9);
           } catch (error) {
             onRun?.(job.name, 'failed', Number(process.hrtime.bigint() - startedAt) / 1e9);
@@ -107,7 +120,11 @@ export async function startJobQueue({ url, deps, jobs, onRun }: JobQueueOptions)
   }
 
   return {
-    send: (job, payload, { manager, id } = {}) => boss.send(job.name, payload, { ...(id ? { id } : {}), ...(manager ? { db: transactional(manager) } : {}) }),
+    send(job, payload, { manager, id } = {}) {
+      const traceparent = tracing.traceparent();
+      const data = traceparent ? { ...payload, [TRACEPARENT]: traceparent } : payload;
+      return boss.send(job.name, data, { ...(id ? { id } : {}), ...(manager ? { db: transactional(manager) } : {}) });
+    },
     async deadLetters() {
       const sizes = await Promise.all(jobs.map(async (job) => [job.name, await boss.getQueueSize(deadLetterQueue(job))] as const));
       return Object.fromEntries(sizes);

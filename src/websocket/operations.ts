@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { getOperationAST, type ExecutionArgs, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
+import { SpanKind } from '@opentelemetry/api';
 import { WebSocket } from 'ws';
 import { createContext, eventContext, type Context, type Services } from '../context';
 import type { Executor } from '../execution/executor';
@@ -102,7 +103,8 @@ export function createOperationHooks(options: OperationOptions): OperationHooks 
       const answered = (errors: readonly unknown[] | undefined) =>
         metrics.operation('ws', operation.type, operation.name, errors?.length ? 'error' : 'ok', (performance.now() - operation.startedAt) / 1000);
       if (ast.operation !== 'subscription') {
-        const result = await execute(args);
+        // Over WebSocket, an operation is the root of its trace (a socket carries no traceparent per message).
+        const result = await services.tracing.inSpan(`${ast.operation} ${operation.name ?? 'anonymous'}`, { kind: SpanKind.SERVER, attributes: { 'graphql.operation.type': ast.operation, 'parley.transport': 'ws' } }, () => execute(args));
         answered(result.errors);
         return { result };
       }
