@@ -33,5 +33,13 @@ describe('seed', () => {
     expect(Number(busiest)).toBeGreaterThan(3 * Number(quietest));
     // members: every conversation has an OWNER and 2+ members; last_message_at is set
     expect(await query(`SELECT id FROM conversations WHERE last_message_at IS NULL OR (SELECT count(*) FROM memberships WHERE conversation_id = id) < 2`)).toEqual([]);
+    // Unread counters, counted once after the load (its trigger is off during the COPY), as a full recount says.
+    expect(
+      await query(
+        `SELECT ms.user_id FROM memberships ms WHERE ms.unread_messages <> (SELECT count(*) FROM messages m WHERE m.conversation_id = ms.conversation_id
+           AND m.seq > ms.last_read_seq AND m.author_id <> ms.user_id AND m.deleted_at IS NULL)`,
+      ),
+    ).toEqual([]);
+    expect(await query(`SELECT count(*)::int AS n FROM memberships WHERE unread_messages > 0`)).not.toEqual([{ n: 0 }]);
   });
 });
