@@ -172,9 +172,12 @@ export async function seed(dataSource: DataSource, options: SeedOptions, bar?: S
 
     const reactions: (string | number | null)[][] = [];
     // The unread counters' trigger would update every other member's row for each message, a
-    // million times over; the counters are counted once after the load instead.
-    await client.query('ALTER TABLE messages DISABLE TRIGGER messages_unread_added');
+    // million times over; the counters are counted once after the load instead. All in one
+    // transaction: the trigger is off for this load only (an interrupted seed rolls the switch back
+    // with the rows), and a server writing meanwhile waits for the table instead of going uncounted.
+    await client.query('BEGIN');
     try {
+      await client.query('ALTER TABLE messages DISABLE TRIGGER messages_unread_added');
       await copyRows(
         client,
         'messages',
@@ -198,15 +201,18 @@ export async function seed(dataSource: DataSource, options: SeedOptions, bar?: S
         })(),
         tick,
       );
-    } finally {
       await client.query('ALTER TABLE messages ENABLE TRIGGER messages_unread_added');
+      await client.query(
+        `UPDATE memberships ms SET unread_messages = (SELECT count(*) FROM messages m WHERE m.conversation_id = ms.conversation_id
+           AND m.seq > ms.last_read_seq AND m.author_id <> ms.user_id AND m.deleted_at IS NULL)
+         WHERE ms.conversation_id = ANY ($1::uuid[])`,
+        [conversations.map((c) => c.id)],
+      );
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
     }
-    await client.query(
-      `UPDATE memberships ms SET unread_messages = (SELECT count(*) FROM messages m WHERE m.conversation_id = ms.conversation_id
-         AND m.seq > ms.last_read_seq AND m.author_id <> ms.user_id AND m.deleted_at IS NULL)
-       WHERE ms.conversation_id = ANY ($1::uuid[])`,
-      [conversations.map((c) => c.id)],
-    );
     if (ftsIndex) {
       await client.query(`SET maintenance_work_mem = '512MB'`);
       await client.query(ftsIndex.definition);

@@ -211,6 +211,12 @@ export interface TracingConfig {
   serviceName: string;
   /** OTEL_RESOURCE_ATTRIBUTES (`key=value,…`, values percent-encoded). */
   resourceAttributes: Record<string, string>;
+  /**
+   * TRACING_TRUST_TRACEPARENT: whether a request's `traceparent` header makes its span a child of
+   * the caller's (on by default outside production). Off, anyone on the internet could pick the
+   * trace id and force sampling; the span then starts a trace of its own, linked to the caller's.
+   */
+  trustTraceparent: boolean;
 }
 
 /** The `iss` of the tokens Parley issues itself (security/jwt.ts); an external issuer must differ. */
@@ -412,7 +418,7 @@ export function loadConfig(env: Env = process.env): Config {
       pretty: read('LOG_PRETTY', bool, nodeEnv === 'development'),
     },
     shutdownTimeoutMs: read('SHUTDOWN_TIMEOUT', duration, 10_000),
-    tracing: readTracing(env, problems),
+    tracing: readTracing(env, problems, read('TRACING_TRUST_TRACEPARENT', bool, nodeEnv !== 'production')),
   };
   if (config.database.readUrls.length > 0 && !config.database.url) {
     problems.push('DATABASE_READ_URLS needs DATABASE_URL: replicas of the embedded database are not supported');
@@ -433,6 +439,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (!config.auth.passwords && !config.auth.external) problems.push('AUTH_PASSWORDS=off needs AUTH_JWKS_URL: no one could sign in');
   if (config.auth.jwtTtlSeconds < 1) problems.push(`JWT_TTL must be at least 1s, got ${JSON.stringify(env.JWT_TTL)}`);
   if (config.auth.refreshTtlMs < config.auth.jwtTtlSeconds * 1000) problems.push(`REFRESH_TOKEN_TTL must be at least JWT_TTL, got ${JSON.stringify(env.REFRESH_TOKEN_TTL)}`);
+  // Migrations hold one connection for their lock while they run on another.
+  if (config.database.migrationsRun && config.database.poolMax < 2) problems.push('DATABASE_POOL_MAX must be at least 2 when MIGRATIONS_RUN is on (the migration lock holds one connection while migrations use another)');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -453,7 +461,7 @@ function keyValues(raw: string | undefined): Record<string, string> | null {
 }
 
 /** The OTEL_* variables Parley honours; tracing stays off unless an endpoint is set and the SDK is not disabled. */
-function readTracing(env: Env, problems: string[]): TracingConfig | undefined {
+function readTracing(env: Env, problems: string[], trustTraceparent: boolean): TracingConfig | undefined {
   const tracesEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
   const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (!tracesEndpoint && !endpoint) return undefined;
@@ -472,5 +480,6 @@ function readTracing(env: Env, problems: string[]): TracingConfig | undefined {
     headers: headers ?? {},
     serviceName: env.OTEL_SERVICE_NAME || resourceAttributes?.['service.name'] || 'parley',
     resourceAttributes: resourceAttributes ?? {},
+    trustTraceparent,
   };
 }

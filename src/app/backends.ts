@@ -6,6 +6,7 @@ import type { Config } from '../config';
 import type { Services } from '../context';
 import { openDatabase } from '../database/open-database';
 import { searchPathOption } from '../database/data-source';
+import { isPoolBusy } from '../database/pool-wait';
 import { createSql } from '../database/sql';
 import { createInProcessBus, createRedisBus, createShardedRedisBus, type EventBus } from '../events/bus';
 import { createStringTable, type StringTable } from '../events/strings';
@@ -151,7 +152,13 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
     logger,
     tracing,
   };
-  const readiness: ReadinessCheck[] = [{ name: 'database', check: () => dataSource.query('SELECT 1'), required: true }, ...stores.readiness];
+  // A pool too busy to lend a connection within DATABASE_POOL_QUEUE_TIMEOUT is overload, not an
+  // unreachable PostgreSQL: the instance sheds what it cannot take, and leaving the balancer
+  // together with every other busy instance would turn overload into an outage.
+  const databaseAnswers = () => dataSource.query('SELECT 1').catch((error: unknown) => {
+    if (!isPoolBusy(error)) throw error;
+  });
+  const readiness: ReadinessCheck[] = [{ name: 'database', check: databaseAnswers, required: true }, ...stores.readiness];
   metrics.gaugeOnScrape('parley_dependency_up', 'Whether each dependency answered at this scrape: 1 up, 0 down.', ['dependency'], async () => {
     const states = await probeDependencies(readiness);
     return seriesBy('dependency', Object.fromEntries(Object.entries(states).map(([name, state]) => [name, state === 'up' ? 1 : 0])));
@@ -185,7 +192,7 @@ async function connectRedis(
     lifecycle.add('redis', () => cluster.quit());
     await cluster.connect();
     publisher = cluster;
-    bus = createShardedRedisBus(cluster, keyPrefix, strings, tracing);
+    bus = createShardedRedisBus(cluster, keyPrefix, strings, (error, channel) => logger.error({ err: error, channel }, 'a sharded event could not be handled'), tracing);
   } else {
     const url = config.redis.url!;
     const single = new Redis(url, { ...options, commandTimeout: config.redis.commandTimeoutMs });
@@ -201,6 +208,7 @@ async function connectRedis(
     bus,
     presence: createRedisPresence({
       redis: publisher,
+      hashTagged: Boolean(config.redis.cluster),
       keyPrefix,
       instanceId,
       ttlMs: config.realtime.presenceTtlMs,
@@ -219,8 +227,21 @@ async function connectRedis(
     }),
     apqCache: createRedisApqCache(publisher, `${keyPrefix}apq:`, warn('APQ cache unavailable; treated as a miss')),
     // Not required: without Redis an instance still serves and commits, and repairs delivery later.
-    readiness: [{ name: 'redis', check: () => publisher.ping(), required: false }],
+    readiness: [{ name: 'redis', check: () => redisAnswers(publisher), required: false }],
   };
+}
+
+/**
+ * Whether Redis serves: a PING for one node. A cluster node answers PING even when the cluster
+ * has lost slots (a master gone with no replica), so there the check asks for cluster_state:ok.
+ */
+async function redisAnswers(redis: Redis | Cluster): Promise<void> {
+  if (!(redis instanceof Cluster)) {
+    await redis.ping();
+    return;
+  }
+  const info = String(await redis.cluster('INFO'));
+  if (!info.includes('cluster_state:ok')) throw new Error(`the Redis Cluster is not ok: ${/cluster_state:(\w+)/.exec(info)?.[1] ?? 'unknown'}`);
 }
 
 /** Single-instance mode: everything in this process. */

@@ -17,7 +17,7 @@ import { routeOf } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
 import { apqDocumentSizeLimit, apqRegistrationPlugin } from '../security/apq-registration';
 import { authenticate } from '../security/auth';
-import { bodyErrorHandler, createLastErrorHandler } from '../security/http-errors';
+import { bodyErrorHandler, createLastErrorHandler, ERROR_CODES } from '../security/http-errors';
 import { inFlightLimit } from '../security/in-flight-limit';
 import { InvalidTokenError } from '../security/jwt';
 import { JwksUnavailableError } from '../security/jwks';
@@ -136,7 +136,7 @@ function mountRoutes(app: Express, { config, logger, backends, graphql, clientAd
  * (`debug` for probes and scrapes, `info` for the rest). A request the client gave up on counts as
  * status 499, as nginx logs it.
  */
-function requestRecord({ instanceId, logger, backends }: HttpOptions): express.RequestHandler {
+function requestRecord({ config, instanceId, logger, backends }: HttpOptions): express.RequestHandler {
   const { metrics, tracing } = backends.services;
   const log = logger.child({ component: 'http' });
   return (req, res, next) => {
@@ -150,12 +150,19 @@ function requestRecord({ instanceId, logger, backends }: HttpOptions): express.R
     const route = routeOf(path);
     // The request's span, joining the caller's trace when it sent a traceparent; everything the
     // request does runs inside it.
-    const traceparent = req.headers.traceparent;
-    const span = tracing.start(`${req.method} ${route}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': route, 'parley.request_id': requestId } }, typeof traceparent === 'string' ? traceparent : undefined);
+    const header = req.headers.traceparent;
+    const traceparent = typeof header === 'string' ? header : undefined;
+    const trusted = config.tracing?.trustTraceparent ?? false;
+    const span = tracing.start(
+      `${methodOf(req.method)} ${route}`,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': route, 'parley.request_id': requestId }, ...(trusted ? {} : { linkTo: traceparent }) },
+      trusted ? traceparent : undefined,
+    );
     res.once('close', () => {
       const ms = performance.now() - startedAt;
       const status = res.writableFinished ? res.statusCode : 499;
-      metrics.httpRequest(req.method, route, status, ms / 1000);
+      metrics.httpRequest(methodOf(req.method), route, status, ms / 1000);
+      for (const code of (res.locals[ERROR_CODES] as string[] | undefined) ?? []) metrics.errorSent(code);
       if (span) {
         span.span.setAttribute('http.response.status_code', status);
         span.end(status >= 500 ? new Error(`HTTP ${status}`) : undefined);
@@ -172,6 +179,10 @@ function requestRecord({ instanceId, logger, backends }: HttpOptions): express.R
     else next();
   };
 }
+
+/** The methods HTTP metrics name; the others (llhttp parses some thirty) count as `other`. */
+const METHODS = new Set(['GET', 'POST', 'OPTIONS', 'HEAD']);
+const methodOf = (method: string) => (METHODS.has(method) ? method : 'other');
 
 /** Keeps a caller's request id when it looks like one (for tracing across services), else makes one. */
 function requestIdFrom(header: string | string[] | undefined): string {

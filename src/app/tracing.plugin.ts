@@ -14,8 +14,10 @@ export function createTracingPlugin(tracing: Tracing): ApolloServerPlugin<Contex
       return {
         async didResolveOperation({ operation, operationName }) {
           const type = operation?.operation ?? 'unknown';
-          open?.span.updateName(`${type} ${operationName ?? 'anonymous'}`);
-          open?.span.setAttributes({ 'graphql.operation.type': type, 'graphql.operation.name': operationName ?? 'anonymous' });
+          // A client picks the name: bounded, so a span name cannot carry a payload.
+          const name = (operationName ?? 'anonymous').slice(0, 100);
+          open?.span.updateName(`${type} ${name}`);
+          open?.span.setAttributes({ 'graphql.operation.type': type, 'graphql.operation.name': name });
         },
         async willSendResponse({ errors }) {
           if (errors?.length) open?.span.setAttribute('graphql.errors', errors.length);

@@ -17,9 +17,19 @@ export async function withAdvisoryLock<T>(dataSource: DataSource, name: string, 
   // null, and a null key locks nothing.
   const key = `parley:${name}:${(dataSource.options as { schema?: string }).schema ?? 'public'}`;
   try {
-    await runner.startTransaction();
+    // Waiting holds no transaction: behind PgBouncer a transaction blocked on the lock would pin a
+    // server connection, and enough instances starting at once would leave none for the holder's work.
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
+      await runner.startTransaction();
+      // The holder sits idle in its transaction while `work` runs on other connections: a server's
+      // idle_in_transaction_session_timeout must not end it (and free the lock) mid-migration.
+      await runner.query(`SET LOCAL idle_in_transaction_session_timeout = 0`);
+      const [{ locked }] = (await runner.query(`SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`, [key])) as { locked: boolean }[];
+      if (locked) break;
+      await runner.rollbackTransaction();
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
     try {
-      await runner.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [key]);
       const result = await work();
       await runner.commitTransaction();
       return result;
@@ -28,6 +38,7 @@ export async function withAdvisoryLock<T>(dataSource: DataSource, name: string, 
       throw error;
     }
   } finally {
+    if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
     await runner.release();
   }
 }

@@ -37,8 +37,12 @@ function poolsOf(dataSource: DataSource): Pool[] {
  * "relation does not exist" at the first request.
  */
 async function checkSearchPath(dataSource: DataSource, config: Config): Promise<void> {
-  const [{ path }] = (await dataSource.query(`SELECT current_setting('search_path') AS path`)) as { path: string }[];
-  const first = path.split(',')[0].trim().replace(/^"(.*)"$/, '$1');
+  const [{ path, user }] = (await dataSource.query(`SELECT current_setting('search_path') AS path, current_user AS user`)) as { path: string; user: string }[];
+  // PostgreSQL's default, `"$user", public`, starts with the role's own schema, which rarely exists:
+  // without one of that name, the first schema that can be written to is the next.
+  const entries = path.split(',').map((entry) => entry.trim().replace(/^"(.*)"$/, '$1'));
+  const [{ exists }] = (await dataSource.query(`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS exists`, [user])) as { exists: boolean }[];
+  const first = entries[0] === '$user' && !exists ? entries[1] : entries[0] === '$user' ? user : entries[0];
   if (first === config.database.schema) return;
   const how = config.database.pgbouncer
     ? `Behind PgBouncer (DATABASE_PGBOUNCER=on) its database entry must set it: connect_query='SET search_path TO ${config.database.schema}' (or ALTER ROLE … SET search_path).`

@@ -20,6 +20,12 @@ export class PoolBusyError extends Error {
   }
 }
 
+/** Whether `error` (or the driver error TypeORM wraps in it) is a PoolBusyError. */
+export function isPoolBusy(error: unknown): boolean {
+  const inner = (error as { driverError?: unknown } | null)?.driverError ?? error;
+  return (inner as { code?: unknown } | null)?.code === 'PARLEY_POOL_BUSY';
+}
+
 /**
  * Bounds how long a caller waits for a connection when every one of the pool's is busy, so that
  * overload is refused (SERVICE_UNAVAILABLE) instead of queued for seconds. Only the wait in the

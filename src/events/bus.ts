@@ -34,18 +34,25 @@ export interface EventBus extends PubSub {
 }
 
 function adapt(engine: PubSubEngine, prefix: string, strings: StringTable, onReconnect: EventBus['onReconnect'], tracing: Tracing = noTracing): EventBus {
+  // A publish inside a traced request is a span, and the payload carries it: the delivery on every
+  // instance joins that trace. Publishes outside any trace (timers: metrics, presence sweeps) make none.
   const publishTo: EventBus['publishTo'] = tracing.enabled
-    ? // The publish is a span, and the payload carries it: the delivery on another instance joins this trace.
-      (topic, payload) =>
-        tracing.inSpan(`publish ${topic.split(':')[0]}`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'redis', 'messaging.destination.name': prefix + topic } }, () =>
-          engine.publish(prefix + topic, { ...payload, traceparent: tracing.traceparent() }),
-        )
+    ? (topic, payload) =>
+        tracing.traceparent() === undefined
+          ? engine.publish(prefix + topic, payload)
+          : tracing.inSpan(`publish ${topic.split(':')[0]}`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'redis', 'messaging.destination.name': prefix + topic } }, () =>
+              engine.publish(prefix + topic, { ...payload, traceparent: tracing.traceparent() }),
+            )
     : (topic, payload) => engine.publish(prefix + topic, payload);
+  // One delivery span per event per instance, around its first listener: every listener of a
+  // channel gets the same parsed object, and a span per listener would be one per subscriber.
+  const spanned = new WeakSet<object>();
   const delivered = <P>(topic: string, handler: (payload: P) => void) =>
     tracing.enabled
       ? (payload: P) => {
           const traceparent = (payload as { traceparent?: unknown }).traceparent;
-          if (typeof traceparent !== 'string') return handler(payload);
+          if (typeof traceparent !== 'string' || spanned.has(payload as object)) return handler(payload);
+          spanned.add(payload as object);
           tracing.inSpan(`deliver ${topic.split(':')[0]}`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'redis', 'messaging.destination.name': prefix + topic } }, () => handler(payload), traceparent);
         }
       : handler;
@@ -97,15 +104,32 @@ export function createRedisBus(publisher: Redis, subscriber: Redis, keyPrefix: s
 class ShardedPubSub extends PubSubEngine {
   private readonly channels = new Map<string, Set<number>>();
   private readonly handlers = new Map<number, { channel: string; onMessage: (payload: unknown) => void }>();
+  /** SSUBSCRIBEs not answered yet: a later listener of the channel waits for its channel's. */
+  private readonly pending = new Map<string, Promise<void>>();
   private nextId = 0;
 
-  constructor(private readonly cluster: Cluster) {
+  constructor(
+    private readonly cluster: Cluster,
+    onError: (error: unknown, channel: string) => void,
+  ) {
     super();
     cluster.on('smessage', (channel: string, message: string) => {
       const ids = this.channels.get(channel);
       if (!ids) return;
-      const payload: unknown = JSON.parse(message);
-      for (const id of ids) this.handlers.get(id)?.onMessage(payload);
+      // Anything with access to the cluster can publish: a bad message is dropped, not thrown into ioredis's socket handler.
+      let payload: unknown;
+      try {
+        payload = JSON.parse(message);
+      } catch (error) {
+        return onError(error, channel);
+      }
+      for (const id of ids) {
+        try {
+          this.handlers.get(id)?.onMessage(payload);
+        } catch (error) {
+          onError(error, channel);
+        }
+      }
     });
   }
 
@@ -113,20 +137,28 @@ class ShardedPubSub extends PubSubEngine {
     await this.cluster.spublish(channel, JSON.stringify(payload));
   }
 
+  /** Resolves once the channel's SSUBSCRIBE is answered, for the first listener of a channel and every later one alike. */
   async subscribe(channel: string, onMessage: (payload: unknown) => void): Promise<number> {
     const id = this.nextId++;
     this.handlers.set(id, { channel, onMessage });
     let ids = this.channels.get(channel);
+    let subscribing = this.pending.get(channel);
     if (!ids) {
       this.channels.set(channel, (ids = new Set()));
-      ids.add(id);
-      try {
-        await this.cluster.ssubscribe(channel);
-      } catch (error) {
-        this.unsubscribe(id);
-        throw error;
-      }
-    } else ids.add(id);
+      subscribing = this.cluster.ssubscribe(channel).then(() => undefined);
+      this.pending.set(channel, subscribing);
+      void subscribing.then(
+        () => this.pending.delete(channel),
+        () => this.pending.delete(channel),
+      );
+    }
+    ids.add(id);
+    try {
+      await subscribing;
+    } catch (error) {
+      this.unsubscribe(id);
+      throw error;
+    }
     return id;
   }
 
@@ -154,7 +186,7 @@ class ShardedPubSub extends PubSubEngine {
  * listeners catch up from the event log, once each new subscriber has answered a PING (it answers
  * after the SSUBSCRIBEs sent before it, so anything published later reaches them live).
  */
-export function createShardedRedisBus(cluster: Cluster, keyPrefix: string, strings: StringTable, tracing?: Tracing): EventBus {
+export function createShardedRedisBus(cluster: Cluster, keyPrefix: string, strings: StringTable, onError: (error: unknown, channel: string) => void, tracing?: Tracing): EventBus {
   const listeners = new Set<() => void>();
   // Also said once at start-up, and after a resharding: a catch-up then finds nothing, which is harmless.
   cluster.on('subscribersReady', () => {
@@ -165,7 +197,7 @@ export function createShardedRedisBus(cluster: Cluster, keyPrefix: string, strin
     listeners.add(listener);
     return () => void listeners.delete(listener);
   };
-  return adapt(new ShardedPubSub(cluster), keyPrefix, strings, onReconnect, tracing);
+  return adapt(new ShardedPubSub(cluster, onError), keyPrefix, strings, onReconnect, tracing);
 }
 
 /** The connections ioredis keeps for sharded subscriptions, one per master (its internals, read defensively). */
@@ -174,17 +206,37 @@ function shardedSubscriberConnections(cluster: Cluster): Redis[] {
   return [...(group?.shardedSubscribers?.values() ?? [])].map((s) => s.getInstance()).filter((r): r is Redis => r !== null);
 }
 
-/** Resolves once `redis` is ready and has answered a PING (or has ended: nothing to wait for). */
-async function answered(redis: Redis): Promise<void> {
-  if (redis.status === 'end') return;
-  if (redis.status !== 'ready') {
-    await new Promise<void>((resolve) => {
-      const settle = () => {
-        redis.off('ready', settle).off('end', settle);
-        resolve();
-      };
-      redis.on('ready', settle).on('end', settle);
-    });
+/** How long a catch-up waits for a sharded subscriber to answer before it runs anyway. */
+const SUBSCRIBER_ANSWER_TIMEOUT_MS = 5_000;
+
+/**
+ * Resolves once `redis` has answered a PING, when it is a connection in use: one that is not
+ * connecting at all (`wait`: a master none of this instance's channels hash to) or has ended has
+ * nothing to wait for. Never waits longer than SUBSCRIBER_ANSWER_TIMEOUT_MS: a catch-up that runs
+ * early only reads the log sooner; one that never runs loses what was published meanwhile.
+ */
+export async function answered(redis: Redis): Promise<void> {
+  if (redis.status === 'wait' || redis.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  let settle = () => undefined as void;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, SUBSCRIBER_ANSWER_TIMEOUT_MS);
+    timer.unref();
+  });
+  const ready =
+    redis.status === 'ready'
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          settle = () => {
+            redis.off('ready', settle).off('end', settle);
+            resolve();
+          };
+          redis.on('ready', settle).on('end', settle);
+        });
+  try {
+    await Promise.race([ready.then(() => (redis.status === 'ready' ? redis.ping().then(() => undefined, () => undefined) : undefined)), timeout]);
+  } finally {
+    clearTimeout(timer);
+    settle();
   }
-  if (redis.status === 'ready') await redis.ping().catch(() => undefined);
 }

@@ -8,6 +8,8 @@ const MAX_OPERATION_NAMES = 200;
 export type Outcome = 'ok' | 'error';
 /** Distinct error codes kept as label values (Parley's are a short fixed list; this bounds a surprise). */
 const MAX_ERROR_CODES = 50;
+/** How long a gauge read at scrape time may take before the scrape goes on with its last values. */
+const SCRAPE_READ_TIMEOUT_MS = 2_000;
 
 /** The routes HTTP metrics and request logs name; anything else is "other" (a path is the client's to pick). */
 const ROUTES = new Set(['/graphql', '/healthz', '/readyz', '/metrics', '/webhooks/inbound', '/demo', '/dashboard']);
@@ -92,6 +94,10 @@ export function createMetrics() {
   const jobRuns = new Counter({ name: 'parley_job_runs_total', help: 'Background job runs by queue (the job\'s name) and outcome.', labelNames: ['queue', 'outcome'] as const, registers: [registry] });
   const jobDuration = new Histogram({ name: 'parley_job_duration_seconds', help: 'Background job run time, by queue.', labelNames: ['queue'] as const, registers: [registry] });
 
+  // Series that alerts take an increase() of start at 0, not at their first event: increase()
+  // cannot see a series' first sample, so an instance's first dead delivery would go unseen.
+  for (const outcome of ['delivered', 'failed', 'dead'] as const) webhookAttempts.inc({ outcome }, 0);
+  for (const code of ['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAILABLE', 'UNAUTHENTICATED']) errors.inc({ code }, 0);
   const countError = (code: string) => {
     if (!codes.has(code)) {
       if (codes.size < MAX_ERROR_CODES) codes.add(code);
@@ -126,7 +132,6 @@ export function createMetrics() {
     },
     requestShed() {
       shed.inc();
-      countError('SERVICE_UNAVAILABLE');
     },
     connectionRefused(cap: 'user' | 'address') {
       refusedConnections.labels(cap).inc();
@@ -185,11 +190,19 @@ export function createMetrics() {
         registers: [registry],
         async collect() {
           let series: [Record<L, string>, number][];
+          let timer: NodeJS.Timeout | undefined;
           try {
-            series = await read();
+            // A read that hangs (packets dropped on the way to PostgreSQL) must not hang the whole
+            // scrape: every series, parley_dependency_up among them, would vanish with it.
+            series = await Promise.race([
+              read(),
+              new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer in time')), SCRAPE_READ_TIMEOUT_MS))),
+            ]);
           } catch {
             // PostgreSQL is away: keep the last values rather than fail the whole scrape.
             return;
+          } finally {
+            clearTimeout(timer);
           }
           this.reset();
           for (const [labels, value] of series) this.set(labels, value);

@@ -12,6 +12,8 @@ import type { TracingConfig } from '../config';
 export interface SpanOptions {
   kind?: SpanKind;
   attributes?: Attributes;
+  /** A caller's `traceparent` that is not trusted as the parent: the span starts a trace of its own, linked to it. */
+  linkTo?: string;
 }
 
 /**
@@ -72,12 +74,13 @@ export function createTracing(config: TracingConfig | undefined, instanceId: str
   });
   const tracer = provider.getTracer('parley');
 
-  const parentOf = (traceparent: string | undefined): Context =>
-    traceparent ? propagator.extract(ROOT_CONTEXT, { traceparent }, { get: (carrier, key) => carrier[key as 'traceparent'], keys: () => ['traceparent'] }) : (active.getStore()?.context ?? ROOT_CONTEXT);
+  const extract = (traceparent: string) => propagator.extract(ROOT_CONTEXT, { traceparent }, { get: (carrier, key) => carrier[key as 'traceparent'], keys: () => ['traceparent'] });
+  const parentOf = (traceparent: string | undefined): Context => (traceparent ? extract(traceparent) : (active.getStore()?.context ?? ROOT_CONTEXT));
 
   const start = (name: string, options: SpanOptions, traceparent?: string): OpenSpan => {
     const parent = parentOf(traceparent);
-    const span = tracer.startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes }, parent);
+    const linked = options.linkTo ? trace.getSpanContext(extract(options.linkTo)) : undefined;
+    const span = tracer.startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, ...(linked ? { links: [{ context: linked }] } : {}) }, parent);
     const store: Active = { tracer, context: trace.setSpan(parent, span) };
     return {
       span,
@@ -148,7 +151,10 @@ function otlpHttpExporter(config: TracingConfig): SpanExporter {
       const body = (json ? JsonTraceSerializer : ProtobufTraceSerializer).serializeRequest(spans);
       if (!body) return done({ code: ExportResultCode.FAILED, error: new Error('spans could not be serialised') });
       const sent = new Promise<void>((settle) => {
+        let finished = false;
         const finish = (result: ExportResult) => {
+          if (finished) return;
+          finished = true;
           settle();
           done(result);
         };
@@ -161,6 +167,9 @@ function otlpHttpExporter(config: TracingConfig): SpanExporter {
               const ok = response.statusCode !== undefined && response.statusCode < 300;
               finish(ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(`the collector answered ${response.statusCode}`) });
             });
+            // A connection closed mid-answer ends neither with 'end' nor with 'error'.
+            response.once('close', () => finish({ code: ExportResultCode.FAILED, error: new Error('the collector closed the connection before answering in full') }));
+            response.once('error', (error) => finish({ code: ExportResultCode.FAILED, error }));
           },
         );
         request.once('timeout', () => request.destroy(new Error(`no answer from the collector within ${EXPORT_TIMEOUT_MS} ms`)));

@@ -102,6 +102,8 @@ const ALIVE = '.';
 export interface RedisPresenceOptions {
   /** One node, or a Redis Cluster. */
   redis: Redis | Cluster;
+  /** Every key under one hash tag: needed on a Redis Cluster. */
+  hashTagged?: boolean;
   keyPrefix: string;
   instanceId: string;
   /** How long an instance's entries outlive its last heartbeat, in ms. Heartbeats run every ttlMs / 3. */
@@ -119,19 +121,20 @@ export interface RedisPresenceOptions {
 }
 
 /**
- * Keys (all under the hash tag `{presence}`): `{presence}:user:<id>` hash, field = instance id,
- * value = expiry (ms since epoch); `{presence}:instance:<id>` set of the users an instance holds;
- * `{presence}:instances` sorted set of instance ids by expiry. Every heartbeat also reaps instances whose expiry has passed: one
+ * Keys (`presence:…`, or `{presence}:…` on a Redis Cluster): `presence:user:<id>` hash, field =
+ * instance id, value = expiry (ms since epoch); `presence:instance:<id>` set of the users an
+ * instance holds; `presence:instances` sorted set of instance ids by expiry. Every heartbeat also reaps instances whose expiry has passed: one
  * instance (a short lock decides which) removes a dead instance's entries and reports the users
  * left with no live instance as expired.
  */
 export function createRedisPresence(options: RedisPresenceOptions): PresenceStore {
   const { redis, keyPrefix, instanceId, ttlMs, now = Date.now } = options;
   const local = new LocalCounts();
-  // One hash tag for every presence key: its scripts and pipelines touch several at once, which a
-  // Redis Cluster allows only within one slot. Presence is per-user heartbeats, not per-message
-  // traffic, so one shard carries it.
-  const base = `${keyPrefix}{presence}`;
+  // On a Redis Cluster, one hash tag for every presence key: its scripts and pipelines touch several
+  // at once, which a cluster allows only within one slot. Presence is per-user heartbeats, not
+  // per-message traffic, so one shard carries it. On one node the keys keep their names, so a
+  // rolling update from an earlier release sees the same presence.
+  const base = options.hashTagged ? `${keyPrefix}{presence}` : `${keyPrefix}presence`;
   const userKey = (userId: string) => `${base}:user:${userId}`;
   const instanceKey = (id: string) => `${base}:instance:${id}`;
   const instancesKey = `${base}:instances`;

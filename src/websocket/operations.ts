@@ -104,7 +104,7 @@ export function createOperationHooks(options: OperationOptions): OperationHooks 
         metrics.operation('ws', operation.type, operation.name, errors?.length ? 'error' : 'ok', (performance.now() - operation.startedAt) / 1000);
       if (ast.operation !== 'subscription') {
         // Over WebSocket, an operation is the root of its trace (a socket carries no traceparent per message).
-        const result = await services.tracing.inSpan(`${ast.operation} ${operation.name ?? 'anonymous'}`, { kind: SpanKind.SERVER, attributes: { 'graphql.operation.type': ast.operation, 'parley.transport': 'ws' } }, () => execute(args));
+        const result = await services.tracing.inSpan(`${ast.operation} ${(operation.name ?? 'anonymous').slice(0, 100)}`, { kind: SpanKind.SERVER, attributes: { 'graphql.operation.type': ast.operation, 'parley.transport': 'ws' } }, () => execute(args));
         answered(result.errors);
         return { result };
       }

@@ -162,13 +162,13 @@ describe('presence', () => {
     const expiresAt = Date.now() + 100;
     await redis
       .pipeline()
-      .hset(`${prefix}{presence}:user:${ghost.user.id}`, 'dead-instance', expiresAt)
-      .sadd(`${prefix}{presence}:instance:dead-instance`, ghost.user.id)
-      .zadd(`${prefix}{presence}:instances`, expiresAt, 'dead-instance')
+      .hset(`${prefix}presence:user:${ghost.user.id}`, 'dead-instance', expiresAt)
+      .sadd(`${prefix}presence:instance:dead-instance`, ghost.user.id)
+      .zadd(`${prefix}presence:instances`, expiresAt, 'dead-instance')
       .exec();
     const offline = await nextData<{ online: boolean }>(presence, 'presence', PRESENCE_TTL_MS * 3);
     expect(offline).toMatchObject({ online: false, user: { handle: ghost.user.handle } });
-    expect(await redis.zscore(`${prefix}{presence}:instances`, 'dead-instance')).toBeNull();
+    expect(await redis.zscore(`${prefix}presence:instances`, 'dead-instance')).toBeNull();
     await expectEventually(async () => {
       const [{ lastSeenAt }] = await a.services.dataSource.query(`SELECT last_seen_at AS "lastSeenAt" FROM users WHERE id = $1`, [ghost.user.id]);
       expect(lastSeenAt).not.toBeNull();
@@ -182,17 +182,17 @@ describe('presence', () => {
     // The whole cluster was down longer than the instance set lives: only the online set and a
     // stale heartbeat remain, and nothing says whom the dead instance held.
     const prefix = a.config.redis.keyPrefix;
-    const countBefore = await redis.scard(`${prefix}{presence}:online`);
+    const countBefore = await redis.scard(`${prefix}presence:online`);
     await redis
       .pipeline()
-      .hset(`${prefix}{presence}:user:${ghost.user.id}`, 'long-dead-instance', Date.now() - 60_000)
-      .sadd(`${prefix}{presence}:online`, ghost.user.id)
-      .zadd(`${prefix}{presence}:instances`, Date.now() - 60_000, 'long-dead-instance')
+      .hset(`${prefix}presence:user:${ghost.user.id}`, 'long-dead-instance', Date.now() - 60_000)
+      .sadd(`${prefix}presence:online`, ghost.user.id)
+      .zadd(`${prefix}presence:instances`, Date.now() - 60_000, 'long-dead-instance')
       .exec();
     const offline = await nextData<{ online: boolean }>(presence, 'presence', PRESENCE_TTL_MS * 3);
     expect(offline).toMatchObject({ online: false, user: { handle: ghost.user.handle } });
-    expect(await redis.sismember(`${prefix}{presence}:online`, ghost.user.id)).toBe(0);
-    expect(await redis.scard(`${prefix}{presence}:online`)).toBe(countBefore);
+    expect(await redis.sismember(`${prefix}presence:online`, ghost.user.id)).toBe(0);
+    expect(await redis.scard(`${prefix}presence:online`)).toBe(countBefore);
   });
 
   it('refuses a non-member with FORBIDDEN', async () => {

@@ -135,6 +135,8 @@ describe('metrics that the dashboard, the alert rules and the operations guide n
     expect(errorCodes(await gql(a, '{ me { id } }', {}, { token: 'not-a-token' }))).toEqual(['UNAUTHENTICATED']);
     expect(errorCodes(await gql(a, 'query Broken { me { nope } }', {}, { token: someone.token }))).toEqual(['GRAPHQL_VALIDATION_FAILED']);
     await fetch(a.url.replace(/\/graphql$/, '/readyz'));
+    // Refused before Apollo saw it (a body that is not JSON): counted by its code too.
+    expect((await fetch(a.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' })).status).toBe(400);
     const text = await (await fetch(metricsUrl(a))).text();
 
     const missing = [...named].filter((name) => !text.includes(`# TYPE ${name} `));
@@ -145,6 +147,9 @@ describe('metrics that the dashboard, the alert rules and the operations guide n
     sample(/^parley_graphql_operation_duration_seconds_count\{transport="http",type="query",operation="Me"\} [1-9]/m);
     sample(/^parley_graphql_errors_total\{code="UNAUTHENTICATED"\} [1-9]/m);
     sample(/^parley_graphql_errors_total\{code="GRAPHQL_VALIDATION_FAILED"\} [1-9]/m);
+    sample(/^parley_graphql_errors_total\{code="BAD_REQUEST"\} [1-9]/m);
+    // Series that alerts take an increase() of exist from the start.
+    sample(/^parley_webhook_attempts_total\{outcome="dead"\} 0$/m);
     sample(/^parley_dependency_up\{dependency="database"\} 1$/m);
     sample(/^parley_dependency_up\{dependency="redis"\} 1$/m);
     sample(/^parley_db_pool_connections\{pool="primary",state="max"\} 4$/m);

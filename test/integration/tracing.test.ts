@@ -125,6 +125,31 @@ describe('OpenTelemetry traces', () => {
     }, { timeoutMs: 15_000 });
   });
 
+  it('do not let an untrusted caller pick the trace: its traceparent becomes a link of a trace of its own', async () => {
+    const untrusting = await startTestApp({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      TRACING_TRUST_TRACEPARENT: 'false',
+      DATABASE_SCHEMA: a.config.database.schema,
+      REDIS_KEY_PREFIX: a.config.redis.keyPrefix,
+      JOBS_ENABLED: 'false',
+    });
+    try {
+      const traceparent = newTraceparent();
+      const response = await fetch(untrusting.url.replace(/\/graphql$/, '/healthz'), { headers: { traceparent } });
+      expect(response.status).toBe(200);
+      await expectEventually(async () => {
+        await untrusting.services.tracing.flush();
+        const mine = receiver.spans.filter((s) => s.instance === untrusting.instanceId && s.name === 'GET /healthz');
+        expect(mine).toHaveLength(1);
+        expect(mine[0].traceId).not.toBe(traceparent.split('-')[1]);
+        expect(mine[0].parentSpanId).toBe('');
+      });
+    } finally {
+      await untrusting.stop();
+    }
+  });
+
   it('join an inbound webhook’s job to the request that queued it', async () => {
     const [agent, customer] = await Promise.all([createUser(a), createUser(a)]);
     const support = await openConversation(a, [agent, customer], 'SUPPORT');
