@@ -160,7 +160,8 @@ export async function openBackends({ config, logger, instanceId, onQuery, onRoun
   });
   const readiness: ReadinessCheck[] = [{ name: 'database', check: databaseAnswers, required: true }, ...stores.readiness];
   metrics.gaugeOnScrape('parley_dependency_up', 'Whether each dependency answered at this scrape: 1 up, 0 down.', ['dependency'], async () => {
-    const states = await probeDependencies(readiness);
+    // Within the scrape's own limit on a read (2 s), so a dependency that does not answer reads as down, not as its last value.
+    const states = await probeDependencies(readiness, 1_000);
     return seriesBy('dependency', Object.fromEntries(Object.entries(states).map(([name, state]) => [name, state === 'up' ? 1 : 0])));
   });
   return { services, readiness, rateLimiter: stores.rateLimiter, connectionLimits, apqCache: stores.apqCache, embedded: database.embedded };

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { withTimeout } from './health';
 import { LATENCY_BOUNDS_MS } from './latency-buckets';
 import { createLiveFigures } from './live-figures';
 
@@ -190,19 +191,13 @@ export function createMetrics() {
         registers: [registry],
         async collect() {
           let series: [Record<L, string>, number][];
-          let timer: NodeJS.Timeout | undefined;
           try {
             // A read that hangs (packets dropped on the way to PostgreSQL) must not hang the whole
             // scrape: every series, parley_dependency_up among them, would vanish with it.
-            series = await Promise.race([
-              read(),
-              new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer in time')), SCRAPE_READ_TIMEOUT_MS))),
-            ]);
+            series = await withTimeout(read(), SCRAPE_READ_TIMEOUT_MS);
           } catch {
             // PostgreSQL is away: keep the last values rather than fail the whole scrape.
             return;
-          } finally {
-            clearTimeout(timer);
           }
           this.reset();
           for (const [labels, value] of series) this.set(labels, value);

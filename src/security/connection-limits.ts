@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { addressKey } from './client-address';
 
 /** Open WebSockets one user, and one client address, may hold across the cluster. */
@@ -142,8 +142,11 @@ export function createRedisConnectionLimits(options: RedisConnectionLimitsOption
     const entries = local.entries();
     if (entries.length === 0 || redis.status !== 'ready') return;
     const expiry = now() + ttlMs;
-    // One pipeline per key: the keys hash to different slots, and a Redis Cluster runs a pipeline on one slot only.
-    await Promise.all(entries.map(([key, count]) => redis.pipeline().hset(hashOf(key), instanceId, count, `${instanceId}@`, expiry).pexpire(hashOf(key), ttlMs).exec()));
+    const announce = (pipeline: ChainableCommander, [key, count]: [string, number]) => pipeline.hset(hashOf(key), instanceId, count, `${instanceId}@`, expiry).pexpire(hashOf(key), ttlMs);
+    // The keys hash to different slots, and a Redis Cluster runs a pipeline within one slot only:
+    // there, one pipeline per key; on one node, one pipeline (one write) for them all.
+    if (redis.isCluster) await Promise.all(entries.map((entry) => announce(redis.pipeline(), entry).exec()));
+    else await entries.reduce(announce, redis.pipeline()).exec();
   };
   const timer = setInterval(() => void heartbeat().catch(options.onError), Math.floor(ttlMs / 3));
   timer.unref();
