@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { latencyHistogram } from '../lib/histogram';
-import autocannon from 'autocannon';
+import { sendBody, sendLoad } from '../lib/send-load';
 import { Fleet, settle, type FleetStats } from '../lib/fleet';
 import type { Progress } from '../lib/progress';
 import { startParley } from '../lib/server';
 import { prepareConversations, SUBSCRIPTION, type PreparedConversation } from './fanout';
 
-const SEND = `mutation ($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`;
 
 export interface ChatStep {
   /** Messages per second asked of the load generator, and what it achieved. */
@@ -88,7 +87,7 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
     }
     const send = async (index: number) => {
       const conversation = conversations[index % conversations.length];
-      const body = JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `t:${Date.now()}`, clientMessageId: randomUUID() } } });
+      const body = sendBody(conversation);
       // A refusal under load (SERVICE_UNAVAILABLE) is sent again with the same clientMessageId, as clients do.
       for (let attempt = 0; ; attempt++) {
         const response = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${conversation.publisher}` }, body });
@@ -103,55 +102,12 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
     const warm = await settle(fleet, conversationCount * perConversation, 30_000);
     if (warm.received < conversationCount * perConversation) throw new Error(`warm-up reached ${warm.received} subscribers`);
 
-    /** Sends under load: stored (answered without errors) and refused (SERVICE_UNAVAILABLE) counted; anything else fails the suite. */
-    const load = async (options: { connections: number; overallRate?: number; amount?: number; duration?: number }) => {
-      let next = 0;
-      let bad = 0;
-      let refused = 0;
-      let stored = 0;
-      let firstBad = '';
-      // autocannon's own duration runs to the rate tick after the last answer, a second past the
-      // load; the rate is counted from the first send to the last answer instead.
-      let firstSentAt = 0;
-      let lastAnsweredAt = 0;
-      const result = await autocannon({
-        url: server.url,
-        ...options,
-        requests: [
-          {
-            method: 'POST',
-            setupRequest: (request) => {
-              firstSentAt ||= performance.now();
-              const conversation = conversations[next++ % conversations.length];
-              return {
-                ...request,
-                headers: { 'content-type': 'application/json', authorization: `Bearer ${conversation.publisher}` },
-                body: JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `t:${Date.now()}`, clientMessageId: randomUUID() } } }),
-              };
-            },
-            onResponse: (status, body) => {
-              lastAnsweredAt = performance.now();
-              // A refusal comes as 200 (the mutation failed) or 503 (the request's context could not be made).
-              if (body.includes('"SERVICE_UNAVAILABLE"')) refused += 1;
-              else if (status === 200 && !body.includes('"errors"')) stored += 1;
-              else {
-                bad += 1;
-                firstBad ||= `${status} ${body.slice(0, 300)}`;
-              }
-            },
-          },
-        ],
-      });
-      if (bad > 0 || result.errors > 0) throw new Error(`${bad} failed sends and ${result.errors} errors; first: ${firstBad}`);
-      return { result, refused, stored, seconds: (lastAnsweredAt - firstSentAt) / 1000 };
-    };
-
     const steps: ChatStep[] = [];
     for (const rate of env.rates) {
       env.progress.step(`S6: ${rate} messages/s`);
       await fleet.reset();
       // A fixed amount, not a duration: every issued send is answered, so the counts are exact.
-      const { result, refused, stored, seconds } = await load({ connections: 32, overallRate: rate, amount: rate * env.seconds });
+      const { result, refused, stored, seconds } = await sendLoad(server.url, conversations, { connections: 32, overallRate: rate, amount: rate * env.seconds });
       const delivery = await settle(fleet, stored * perConversation, 30_000);
       steps.push({
         rate,
@@ -194,7 +150,7 @@ async function overloadStep(url: string, conversations: PreparedConversation[], 
       const conversation = conversations[next++ % conversations.length];
       const key = randomUUID();
       keys.push(key);
-      const body = JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `t:${Date.now()}`, clientMessageId: key } } });
+      const body = sendBody(conversation, key);
       const first = performance.now();
       for (;;) {
         const sent = performance.now();

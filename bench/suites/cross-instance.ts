@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { sendBody } from '../lib/send-load';
 import { Fleet, settle, type FleetStats } from '../lib/fleet';
 import type { Progress } from '../lib/progress';
 import { startParley, type ServerProcess } from '../lib/server';
@@ -16,7 +16,6 @@ export interface CrossInstanceResult {
   addedP99Ms: number;
 }
 
-const SEND = `mutation ($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`;
 
 async function measure(publishTo: ServerProcess, subscribeTo: ServerProcess, setup: Awaited<ReturnType<typeof prepareConversations>>, options: { subscribers: number; rate: number; messages: number }) {
   const fleet = new Fleet();
@@ -35,7 +34,7 @@ async function measure(publishTo: ServerProcess, subscribeTo: ServerProcess, set
       const response = await fetch(publishTo.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${conversation.publisher}` },
-        body: JSON.stringify({ query: SEND, variables: { input: { conversationId: conversation.id, body: `t:${Date.now()}`, clientMessageId: randomUUID() } } }),
+        body: sendBody(conversation),
       });
       if (!response.ok || (await response.text()).includes('"errors"')) throw new Error('sendMessage failed');
     };

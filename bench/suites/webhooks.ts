@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import { signInbound } from '../../src/webhooks/inbound';
 import type { Progress } from '../lib/progress';
+import { SEND } from '../lib/send-load';
 import { startParley } from '../lib/server';
 import { ratio } from '../stats';
 import { prepareConversations } from './fanout';
@@ -26,7 +27,6 @@ export interface WebhooksResult {
 }
 
 const SECRET = 'benchmark-webhook-secret';
-const SEND = `mutation ($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`;
 
 /** Runs `count` calls of `call` with `concurrency` in flight; returns elapsed seconds. */
 async function concurrently(count: number, concurrency: number, call: (i: number) => Promise<void>): Promise<number> {
