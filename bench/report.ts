@@ -8,6 +8,8 @@ import type { CrossInstanceResult } from './suites/cross-instance';
 import type { FanoutResult } from './suites/fanout';
 import type { NestedQueryResult } from './suites/nested-query';
 import type { PaginationDepthResult } from './suites/pagination-depth';
+import type { ScalingResult } from './suites/scaling';
+import { capacityMarkdown, measuredCosts, messageCostAt, splitCosts } from './capacity';
 import type { SoakResult } from './soak/soak';
 import type { WebhooksResult } from './suites/webhooks';
 
@@ -23,6 +25,7 @@ export interface Results {
     crossInstance?: CrossInstanceResult;
     chat?: ChatResult;
     webhooks?: WebhooksResult;
+    scaling?: ScalingResult;
   };
   /** Per suite, where the Parley processes spent their CPU (a BENCH_PROFILE_DIR run). */
   profiles?: Record<string, ProfileSummary>;
@@ -67,6 +70,12 @@ function targets({ suites: s }: Results): string[] {
     rows.push(
       `| S6 | 512 clients sending at once: sendMessage p99 < 1 s, refused not queued, nothing duplicated | p99 ${o.mutationP99} ms, ${(o.refusedShare * 100).toFixed(1)}% refused, ${n(o.duplicates ?? 0)} duplicated | ${verdict(o.mutationP99 < 1_000 && o.deliveredRatio === 1 && (o.duplicates ?? 0) === 0)} |`,
     );
+  }
+  if (s.scaling) {
+    const last = s.scaling.ratios.at(-1)!;
+    const rate = s.scaling.steps[0].fixedRate.rate;
+    rows.push(`| S8 | Parley CPU per message flat from 1 to ${last.instances} instances (≤ 1.2×): all CPU over the messages | ×${last.cpuPerMessage} at ${rate} msg/s, ×${last.cpuPerMessageAtSaturation} at saturation | ${verdict(last.cpuPerMessage <= 1.2)} |`);
+    rows.push(`| S8 | the same at the margin (what one more message costs; clock-driven work cancelled) | ×${last.marginalCpuPerMessage} | ${verdict(last.marginalCpuPerMessage <= 1.2)} |`);
   }
   if (s.webhooks) rows.push(`| S7 | webhooks processed ≥ 0.9× the same messages through sendMessage | ${n(s.webhooks.processedPerSecond)} processed/s, ×${s.webhooks.processedRatio}; ${n(s.webhooks.acceptedPerSecond)} accepted/s | ${verdict(s.webhooks.processedRatio >= 0.9)} |`);
   return rows;
@@ -139,7 +148,7 @@ function fanoutSection(f: FanoutResult): string {
   const rows = f.parley.map((p) => {
     const raw = f.raw.find((r) => r.subscribers === p.subscribers && r.rate === p.rate)!;
     const ratio = f.ratios.find((r) => r.subscribers === p.subscribers && r.rate === p.rate)!;
-    return `| ${n(p.subscribers)} | ${p.rate} | ${(p.deliveredRatio * 100).toFixed(2)}% | ${p.latency.p50} / ${p.latency.p99} | ${raw.latency.p50} / ${raw.latency.p99} | ×${ratio.p99} | ${p.loopDelayP99Ms} / ${raw.loopDelayP99Ms} | ${p.publish ? p.publish.p99 : ''}${p.refusedSends ? ` (${n(p.refusedSends)} refused, retried)` : ''} |`;
+    return `| ${n(p.subscribers)} | ${p.rate} | ${(p.deliveredRatio * 100).toFixed(2)}% | ${p.latency.p50} / ${p.latency.p99} | ${raw.latency.p50} / ${raw.latency.p99} | ×${ratio.p99} | ${p.loopDelayP99Ms} / ${raw.loopDelayP99Ms} | ${p.cpuUsPerDelivery ?? '–'} / ${raw.cpuUsPerDelivery ?? '–'} | ${p.publish ? p.publish.p99 : ''}${p.refusedSends ? ` (${n(p.refusedSends)} refused, retried)` : ''} |`;
   });
   const counts = [...new Set(f.parley.map((p) => p.subscribers))];
   const img = chart('s3-fanout-p99', barChart({ title: 'S3 publish → receive p99 at 5 msg/s', unit: 'ms', categories: counts.map(n), series: [
@@ -158,8 +167,8 @@ send to a subscriber's receipt (a send refused under overload is retried with it
 attempt). Baseline: a bare \`ws\` server broadcasting a pre-serialised frame of the same shape
 to the same sockets.
 
-| subscribers | msg/s | delivered | Parley p50 / p99 ms | raw ws p50 / p99 ms | p99 ratio | event-loop p99 ms (Parley / raw) | sendMessage p99 ms |
-| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| subscribers | msg/s | delivered | Parley p50 / p99 ms | raw ws p50 / p99 ms | p99 ratio | event-loop p99 ms (Parley / raw) | CPU µs per delivery (Parley / raw) | sendMessage p99 ms |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${rows.join('\n')}
 
 ${img}
@@ -252,6 +261,107 @@ every message is stored and published by the inbound-webhook job.
 | processed / s | ${n(w.processedPerSecond)} | ${n(w.baselineProcessedPerSecond)} (the same messages through \`sendMessage\`) | ×${w.processedRatio} |
 
 ${img}
+`;
+}
+
+function scalingSection(r: ScalingResult): string {
+  const sizes = r.steps.map((s) => `${s.instances}`);
+  const img = chart('s8-scaling', barChart({ title: `S8 CPU per message at ${r.steps[0].fixedRate.rate} msg/s, by instance count`, unit: 'ms', categories: sizes.map((s) => `${s} inst.`), series: [
+    { name: 'Parley (all instances)', values: r.steps.map((s) => s.fixedRate.cpuMsPerMessage.parley) },
+    { name: 'PostgreSQL', values: r.steps.map((s) => s.fixedRate.cpuMsPerMessage.postgres) },
+    { name: 'nginx', values: r.steps.map((s) => s.fixedRate.cpuMsPerMessage.nginx) },
+    { name: 'Redis', values: r.steps.map((s) => s.fixedRate.cpuMsPerMessage.redis) },
+  ] }));
+  const column = (cell: (s: ScalingResult['steps'][number]) => string) => r.steps.map(cell).join(' | ');
+  const ratio = (s: ScalingResult['steps'][number]) => r.ratios.find((x) => x.instances === s.instances)!;
+  const ms = (value: number) => `${value} ms`;
+  const split = r.steps.find((s) => s.split)?.split;
+  return `## S8 — scaling out
+
+1, 2 and 4 Parley instances behind nginx (\`npm run cluster\`'s topology: deploy/nginx's rules, \`least_conn\`) on one
+PostgreSQL and one Redis. ${n(r.conversations * r.subscribersPerConversation)} graphql-ws subscribers of ${r.conversations} conversations (${r.subscribersPerConversation} each) connect
+through nginx, which spreads them over the instances, so most conversations have subscribers on every
+instance; \`sendMessage\` goes through nginx too, round-robin over the conversations. Each size runs the
+same two fixed rates, half and full, for the same time (like for like: CPU per message; the two together
+separate what each message costs from what runs by the clock) and then saturation (64 connections). Every
+instance first takes ${n(2_000)} sends: a fresh Node process spends seconds of CPU compiling its code, which would
+otherwise count against each instance added. CPU is read from
+/proc for every process: each instance, nginx (master and worker), every PostgreSQL process, and Redis's
+\`INFO cpu\`, from the first send until the last delivery arrived. Everything shares ${r.steps.length > 1 ? 'the same' : ''} two cores, so
+throughput cannot grow with instances here: **the CPU per message is the result**.
+
+| | ${column((s) => `${s.instances} instance${s.instances > 1 ? 's' : ''}`)} |
+| --- | ${column(() => '---:')} |
+| sockets per instance | ${column((s) => s.socketsPerInstance.map(n).join(' / '))} |
+| instances subscribed per conversation (Redis \`NUMSUB\`) | ${column((s) => `${s.instancesPerConversation}`)} |
+| **at ${r.steps[0].fixedRate.rate} msg/s**: stored / s | ${column((s) => n(s.fixedRate.storedPerSecond))} |
+| sendMessage p50 / p99 | ${column((s) => `${s.fixedRate.mutationP50} / ${s.fixedRate.mutationP99} ms`)} |
+| send → receive p50 / p99, delivered | ${column((s) => `${s.fixedRate.delivery.p50} / ${s.fixedRate.delivery.p99} ms, ${(s.fixedRate.deliveredRatio * 100).toFixed(2)}%`)} |
+| **Parley CPU per message, all instances** | ${column((s) => `**${ms(s.fixedRate.cpuMsPerMessage.parley)}** (×${ratio(s).cpuPerMessage})`)} |
+| … less idle use | ${column((s) => ms(s.fixedRate.parleyNetMsPerMessage))} |
+| … at the margin (${r.steps[0].halfRate.rate} → ${r.steps[0].fixedRate.rate} msg/s) | ${column((s) => `${ms(s.marginal.parleyMs)} (×${ratio(s).marginalCpuPerMessage})`)} |
+| Parley CPU that runs by the clock under load (all instances) | ${column((s) => `${s.marginal.parleyClockMsPerSecond} ms/s`)} |
+| PostgreSQL CPU per message at the margin; transactions per message | ${column((s) => `${ms(s.marginal.postgresMs)}; ${s.fixedRate.transactionsPerMessage}`)} |
+| … each instance, per message it stored | ${column((s) => s.fixedRate.cpuMsPerMessage.perInstance.join(' / '))} ms |
+| nginx / PostgreSQL / Redis CPU per message | ${column((s) => `${s.fixedRate.cpuMsPerMessage.nginx} / ${s.fixedRate.cpuMsPerMessage.postgres} / ${s.fixedRate.cpuMsPerMessage.redis} ms`)} |
+| **at saturation**: stored / s | ${column((s) => `**${n(s.saturation.storedPerSecond)}** (×${ratio(s).throughput})${s.saturation.refused ? `, ${n(s.saturation.refused)} refused` : ''}`)} |
+| sendMessage p50 / p99, delivered | ${column((s) => `${s.saturation.mutationP50} / ${s.saturation.mutationP99} ms, ${(s.saturation.deliveredRatio * 100).toFixed(2)}%`)} |
+| Parley CPU per message, all instances | ${column((s) => `${ms(s.saturation.cpuMsPerMessage.parley)} (×${ratio(s).cpuPerMessageAtSaturation})`)} |
+| nginx / PostgreSQL / Redis CPU per message | ${column((s) => `${s.saturation.cpuMsPerMessage.nginx} / ${s.saturation.cpuMsPerMessage.postgres} / ${s.saturation.cpuMsPerMessage.redis} ms`)} |
+| at rest: instances' CPU without / with the sockets | ${column((s) => `${s.idleCpuMsPerSecond.empty} / ${s.idleCpuMsPerSecond.withSockets} ms/s`)} |
+| accepting a socket | ${column((s) => ms(s.connectCpuMsPerSocket))} |
+| WAL / storage per message | ${column((s) => `${n(s.fixedRate.walBytesPerMessage)} / ${n(s.fixedRate.storageBytesPerMessage)} B`)} |
+
+${
+  split
+    ? `**Where the CPU per message goes**: the same ${split.load.rate} msg/s sent to the first of two instances only, so the second
+just receives from Redis and delivers to its ${n(r.steps.find((s) => s.split)!.socketsPerInstance[1])} sockets (${split.receiverDeliveriesPerMessage} deliveries per message):
+accepting a \`sendMessage\` costs **${split.acceptMs} ms** (the first instance less the second), receiving and delivering
+**${split.receiverMs} ms** on each instance that holds a recipient (the second, idle use taken out). Sockets land on instances at
+random, so a conversation's recipients sit on about as many instances as it has recipients, up to the instance count, and
+every one of them receives the message: the CPU per message grows with instances until it reaches that count.
+The least-squares slope of the net CPU per message over instances per conversation says the same: ${r.costs.receiveMsPerInstance} ms per instance.`
+    : ''
+}
+
+${img}
+`;
+}
+
+export const CAPACITY_START = '<!-- capacity model: written by npm run bench from bench/results.json -->';
+export const CAPACITY_END = '<!-- end of capacity model -->';
+
+/** The model as this run computes it, or undefined when the run lacks S3 or S8. */
+export function capacityModel(results: Results): string | undefined {
+  const costs = measuredCosts(results.suites.fanout, results.suites.scaling);
+  return costs && capacityMarkdown(costs, results.at.slice(0, 10));
+}
+
+function capacitySection(results: Results): string {
+  const model = capacityModel(results);
+  const costs = measuredCosts(results.suites.fanout, results.suites.scaling);
+  const scaling = results.suites.scaling;
+  if (!model || !costs || !scaling) return '';
+  // docs/operations.md carries the same model between its markers.
+  const file = path.join(ROOT, 'docs/operations.md');
+  const guide = readFileSync(file, 'utf8');
+  const start = guide.indexOf(CAPACITY_START);
+  const end = guide.indexOf(CAPACITY_END);
+  if (start >= 0 && end > start) writeFileSync(file, `${guide.slice(0, start + CAPACITY_START.length)}\n${model}${guide.slice(end)}`);
+  const check = scaling.steps.map(
+    (s) =>
+      `| ${s.instances} | ${s.instancesPerConversation} | ${messageCostAt(costs, s.instancesPerConversation, scaling.subscribersPerConversation).toFixed(2)} ms | ${messageCostAt(splitCosts(costs), s.instancesPerConversation, scaling.subscribersPerConversation).toFixed(2)} ms | ${s.fixedRate.parleyNetMsPerMessage} ms |`,
+  );
+  return `## Capacity model
+
+From S3, S4 and S8 of this run ([docs/operations.md](docs/operations.md#capacity-model-a-model) carries the same table).
+
+${model}
+The line against S8's own steps, and the split's costs (Parley CPU per message at the fixed rate, idle use taken out):
+
+| instances | receiving each message | the line | the split | measured |
+| ---: | ---: | ---: | ---: | ---: |
+${check.join('\n')}
 `;
 }
 
@@ -353,6 +463,8 @@ export function writeReport(results: Results): void {
     s.crossInstance && crossSection(s.crossInstance),
     s.chat && chatSection(s.chat),
     s.webhooks && webhooksSection(s.webhooks),
+    s.scaling && scalingSection(s.scaling),
+    capacitySection(results),
   ].filter(Boolean);
   const markdown = `# Benchmarks
 

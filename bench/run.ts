@@ -15,9 +15,10 @@ import { crossInstance } from './suites/cross-instance';
 import { fanout } from './suites/fanout';
 import { NESTED_QUERY_STEPS, nestedQuery } from './suites/nested-query';
 import { paginationDepth } from './suites/pagination-depth';
+import { scaling } from './suites/scaling';
 import { webhooks } from './suites/webhooks';
 
-const ALL = ['S1', 'S2', 'S3', 'S5', 'S6', 'S7'] as const;
+const ALL = ['S1', 'S2', 'S3', 'S5', 'S6', 'S7', 'S8'] as const;
 type Suite = (typeof ALL)[number];
 
 /**
@@ -42,7 +43,8 @@ async function main(): Promise<void> {
   };
   const fanoutCounts = quick ? [200, 500] : [1_000, 5_000, 10_000];
   const chatRates = quick ? [100, 200] : [250, 500, 1_000, 1_500, 2_000];
-  const steps = (only.has('S1') ? NESTED_QUERY_STEPS : 0) + (only.has('S2') ? 1 : 0) + (only.has('S3') ? fanoutCounts.length * 4 + 1 : 0) + (only.has('S5') ? 2 : 0) + (only.has('S6') ? chatRates.length + 1 : 0) + (only.has('S7') ? 3 : 0);
+  const scalingSizes = quick ? [1, 2] : [1, 2, 4];
+  const steps = (only.has('S1') ? NESTED_QUERY_STEPS : 0) + (only.has('S2') ? 1 : 0) + (only.has('S3') ? fanoutCounts.length * 4 + 1 : 0) + (only.has('S5') ? 2 : 0) + (only.has('S6') ? chatRates.length + 1 : 0) + (only.has('S7') ? 3 : 0) + (only.has('S8') ? scalingSizes.length * 2 + 1 : 0);
   const progress = createProgress(steps);
   const results: Results = {
     at: new Date().toISOString(),
@@ -95,6 +97,13 @@ async function main(): Promise<void> {
       const schema = schemaFor('S7');
       await freshSchema(databaseUrl, schema);
       results.suites.webhooks = await profiled('S7', () => webhooks({ databaseUrl, schema, count: quick ? 300 : 2_000, progress }));
+    }
+    if (only.has('S8')) {
+      const schema = schemaFor('S8');
+      await freshSchema(databaseUrl, schema);
+      results.suites.scaling = await profiled('S8', () =>
+        scaling({ databaseUrl, schema, redisUrl, instances: scalingSizes, rate: quick ? 50 : 100, seconds: quick ? 4 : 15, saturationMessages: quick ? 600 : 3_000, idleSeconds: quick ? 3 : 12, progress }),
+      );
     }
   } finally {
     progress.stop();

@@ -25,3 +25,13 @@ export function summarize(samples: number[]): LatencySummary {
 export function ratio(a: number, b: number): number {
   return Math.round((a / b) * 100) / 100;
 }
+
+/** Slope and intercept of the least-squares line through `points`. */
+export function fit(points: { x: number; y: number }[]): { slope: number; intercept: number } {
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const mx = mean(points.map((p) => p.x));
+  const my = mean(points.map((p) => p.y));
+  const sxx = points.reduce((sum, p) => sum + (p.x - mx) ** 2, 0);
+  const slope = sxx === 0 ? 0 : points.reduce((sum, p) => sum + (p.x - mx) * (p.y - my), 0) / sxx;
+  return { slope, intercept: my - slope * mx };
+}

@@ -22,6 +22,8 @@ export interface ClusterOptions {
   instanceEnv?: Record<string, string>[];
   /** Where nginx's configuration, pid and logs go. */
   workDir?: string;
+  /** Node options of every instance (default SERVER_NODE_OPTIONS, as production runs it). */
+  nodeOptions?: string[];
 }
 
 export interface Instance {
@@ -35,6 +37,8 @@ export interface Cluster {
   /** `http://127.0.0.1:<port>/graphql` through nginx. */
   url: string;
   instances: Instance[];
+  /** nginx's master process (its worker is a child). */
+  nginxPid: number;
   /** Starts instance `index` again (after a stop or kill) on its port. */
   restart(index: number): Promise<void>;
   stop(): Promise<void>;
@@ -123,6 +127,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ...options.instanceEnv?.[index],
   });
   const main = path.join(ROOT, 'dist/src/main.js');
+  const nodeOptions = options.nodeOptions ?? SERVER_NODE_OPTIONS;
   const instances: Instance[] = [];
   let nginx: ChildProcess | undefined;
   const stop = async () => {
@@ -137,7 +142,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   try {
     // The first instance runs the migrations before the others start.
     for (const [index, instancePort] of ports.entries()) {
-      const server = await startNodeServer(main, env(index), instancePort, SERVER_NODE_OPTIONS);
+      const server = await startNodeServer(main, env(index), instancePort, nodeOptions);
       instances.push({ name: `parley-${index + 1}`, server, url: `${server.base}/graphql` });
     }
     nginx = await startNginx(workDir, nginxConfig(workDir, port, ports), port);
@@ -148,8 +153,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   return {
     url: `http://127.0.0.1:${port}/graphql`,
     instances,
+    nginxPid: nginx.pid!,
     async restart(index) {
-      const server = await startNodeServer(main, env(index), ports[index], SERVER_NODE_OPTIONS);
+      const server = await startNodeServer(main, env(index), ports[index], nodeOptions);
       instances[index] = { ...instances[index], server, url: `${server.base}/graphql` };
     },
     stop,

@@ -3,13 +3,13 @@ import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { createTokenService } from '../../src/security/jwt';
+import { SEND } from '../lib/send-load';
 import { Fleet, settle, type FleetStats } from '../lib/fleet';
 import { latencyHistogram, percentilesOf, type Percentiles } from '../lib/histogram';
 import { BENCH_SECRET, freePort, ROOT, startParley, startProcess, type ServerProcess } from '../lib/server';
 import type { Progress } from '../lib/progress';
 
 export const SUBSCRIPTION = `subscription ($id: ID!, $after: Int) { conversationEvents(conversationId: $id, afterSeq: $after) { seq ... on MessageAdded { message { id body } } } }`;
-const SEND = `mutation ($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`;
 
 export interface FanoutPhase {
   subscribers: number;
@@ -23,6 +23,8 @@ export interface FanoutPhase {
   latency: FleetStats;
   /** The server's event-loop delay p99 during the phase, ms. */
   loopDelayP99Ms: number;
+  /** The server's CPU per delivered message (the publishes included: a handful against thousands of deliveries), µs. */
+  cpuUsPerDelivery: number;
   /** sendMessage round trips (Parley only), ms, from the first attempt. */
   publish?: Percentiles;
   /** Attempts refused with SERVICE_UNAVAILABLE and retried (Parley only). */
@@ -145,6 +147,8 @@ interface Target {
   /** Sends refused so far (overload), each retried. */
   refused?(): number;
   loopDelayP99Ms(): Promise<number>;
+  /** CPU the server process has used so far, seconds. */
+  cpuSeconds(): number;
   memory(): Promise<{ heap: number; rss: number }>;
   collectGarbage(): void;
   stop(): Promise<void>;
@@ -172,6 +176,7 @@ async function runPhases(target: Target, options: FanoutOptions, label: string, 
       await target.loopDelayP99Ms();
       const publish = latencyHistogram();
       const refusedBefore = target.refused?.() ?? 0;
+      const cpuBefore = target.cpuSeconds();
       await publishAt(rate, messages, async (text) => {
         const started = performance.now();
         await target.send(text);
@@ -179,6 +184,7 @@ async function runPhases(target: Target, options: FanoutOptions, label: string, 
       });
       const expected = messages * connected;
       const latency = await settle(target.fleet, expected, 30_000);
+      const cpuSeconds = target.cpuSeconds() - cpuBefore;
       phases.push({
         subscribers: count,
         rate,
@@ -188,6 +194,7 @@ async function runPhases(target: Target, options: FanoutOptions, label: string, 
         deliveredRatio: Math.round((latency.received / expected) * 10_000) / 10_000,
         latency,
         loopDelayP99Ms: Math.round((await target.loopDelayP99Ms()) * 100) / 100,
+        cpuUsPerDelivery: Math.round((cpuSeconds * 1e7) / Math.max(1, latency.received)) / 10,
         ...(withPublishLatency ? { publish: percentilesOf(publish), refusedSends: (target.refused?.() ?? 0) - refusedBefore } : {}),
       });
     }
@@ -244,6 +251,7 @@ export async function fanout(options: FanoutOptions): Promise<FanoutResult> {
         }
       },
       loopDelayP99Ms: async () => metric(await server!.scrape(), 'nodejs_eventloop_lag_p99_seconds') * 1000,
+      cpuSeconds: () => server!.cpuSeconds(),
       memory: async () => {
         const text = await server!.scrape();
         return { heap: metric(text, 'nodejs_heap_size_used_bytes'), rss: metric(text, 'process_resident_memory_bytes') };
@@ -276,6 +284,7 @@ export async function fanout(options: FanoutOptions): Promise<FanoutResult> {
           await (await fetch(`${base}/broadcast`, { method: 'POST', body: JSON.stringify({ text }) })).text();
         },
         loopDelayP99Ms: async () => ((await (await fetch(`${base}/loop`)).json()) as { p99: number }).p99 * 1000,
+        cpuSeconds: () => baseline.cpuSeconds(),
         memory: async () => {
           const usage = (await (await fetch(`${base}/memory`)).json()) as { heapUsed: number; rss: number };
           return { heap: usage.heapUsed, rss: usage.rss };
