@@ -40,6 +40,9 @@ export interface MeasuredCosts {
   /** The load balancer (nginx), PostgreSQL and Redis per message (S8), ms; Redis per instance subscribed to the channel too. */
   nginxMs: number;
   postgresMs: number;
+  /** PostgreSQL at rest (S8): a base and each instance's pools, job polling and heartbeats, CPU ms per second. */
+  postgresIdleMs: number;
+  postgresIdleMsPerInstance: number;
   redisMs: number;
   redisMsPerInstance: number;
   /** PostgreSQL write-ahead log and table growth per message (S8), bytes. */
@@ -111,8 +114,9 @@ export function measuredCosts(fanout: FanoutResult | undefined, scaling: Scaling
   const deliveries = fanout.parley.filter((p) => p.subscribers === top && p.cpuUsPerDelivery !== undefined);
   const c = scaling.costs;
   if (deliveries.length === 0 || c.acceptMs === undefined || c.receiverMs === undefined || c.receiverDeliveriesPerMessage === undefined) return undefined;
-  // The dearer of the two rates: the higher one shares more of the work per event.
-  const deliveryMs = Math.max(...deliveries.map((p) => p.cpuUsPerDelivery)) / 1000;
+  // The higher rate's: the sockets' clock-driven work (keep-alive pings), which the model counts per
+  // socket, weighs least in its window.
+  const deliveryMs = deliveries.reduce((best, p) => (p.rate > best.rate ? p : best)).cpuUsPerDelivery / 1000;
   const line = fit(scaling.steps.map((s) => ({ x: s.instancesPerConversation, y: s.fixedRate.parleyNetMsPerMessage })));
   return {
     messageMs: Math.max(0, line.intercept),
@@ -129,6 +133,8 @@ export function measuredCosts(fanout: FanoutResult | undefined, scaling: Scaling
     rssSubscription: Math.max(0, fanout.memory.parley.rssPerSocket - fanout.memory.parleyIdle.rssPerSocket),
     nginxMs: c.nginxMsPerMessage,
     postgresMs: c.postgresMsPerMessage,
+    postgresIdleMs: c.postgresIdleMs,
+    postgresIdleMsPerInstance: c.postgresIdleMsPerInstance,
     redisMs: Math.max(0, c.redisMsPerMessage),
     redisMsPerInstance: Math.max(0, c.redisMsPerSubscribedInstance),
     walBytes: c.walBytesPerMessage,
@@ -154,7 +160,7 @@ export const splitCosts = (costs: MeasuredCosts): MeasuredCosts => ({
 export function plan(costs: MeasuredCosts, workload: Workload, headroom: Headroom = HEADROOM): Plan {
   const { sockets, messagesPerSecond: rate, recipients, subscriptionsPerSocket } = workload;
   const rssPerSocket = costs.rssSocket + (subscriptionsPerSocket - 1) * costs.rssSubscription;
-  const socketsPerInstanceByMemory = (headroom.instanceMemoryBytes * headroom.instanceMemory - costs.rssInstance) / rssPerSocket;
+  const socketsPerInstanceByMemory = Math.floor((headroom.instanceMemoryBytes * headroom.instanceMemory - costs.rssInstance) / rssPerSocket);
   if (socketsPerInstanceByMemory <= 0) throw new Error('an instance at rest already uses its memory budget');
   const instancesForMemory = Math.ceil(sockets / socketsPerInstanceByMemory);
   const messageMs = (n: number) => messageCost(costs, n, recipients);
@@ -162,15 +168,16 @@ export function plan(costs: MeasuredCosts, workload: Workload, headroom: Headroo
   // More instances spread a conversation's recipients over more of them, and each receives the message:
   // the count that carries the load is a fixed point, found by walking up from the least.
   let instances = Math.max(1, instancesForMemory);
-  let instancesForCpu = 1;
-  for (let i = 0; i < 10_000; i++) {
-    instancesForCpu = Math.ceil(busyMs(instances) / (1000 * headroom.instanceCpu));
-    if (instancesForCpu <= instances) break;
+  const forCpu = (n: number) => Math.ceil(busyMs(n) / (1000 * headroom.instanceCpu));
+  while (forCpu(instances) > instances) {
     instances += 1;
+    if (instances > 1_000_000) throw new Error(`no instance count carries ${workload.name}: each instance added costs more than it brings`);
   }
+  const instancesForCpu = forCpu(instances);
   const parleyCores = busyMs(instances) / 1000;
   const socketsPerInstance = Math.ceil(sockets / instances);
-  const spareCores = (instances - 1) * (1 - parleyCores / instances);
+  // The survivors carry the whole load, the failed instance's share included, and take its sockets with what is left.
+  const spareCores = instances - 1 - parleyCores;
   const redisCores = (rate * (costs.redisMs + receivingInstances(instances, recipients) * costs.redisMsPerInstance)) / 1000;
   return {
     workload,
@@ -186,7 +193,7 @@ export function plan(costs: MeasuredCosts, workload: Workload, headroom: Headroo
     loadBalancerCores: (rate * costs.nginxMs) / 1000 / headroom.loadBalancerCpu,
     redisCores,
     redisShards: Math.max(1, Math.ceil(redisCores / headroom.redisShardCpu)),
-    postgresCores: (rate * costs.postgresMs) / 1000 / headroom.postgresCpu,
+    postgresCores: (rate * costs.postgresMs + costs.postgresIdleMs + instances * costs.postgresIdleMsPerInstance) / 1000 / headroom.postgresCpu,
     poolConnections: instances * POOL_MAX,
     walMegabytesPerSecond: (rate * costs.walBytes) / 1e6,
     storageGigabytesPerDay: (rate * costs.storageBytes * 86_400) / 1e9,
@@ -196,31 +203,35 @@ export function plan(costs: MeasuredCosts, workload: Workload, headroom: Headroo
 const n = (value: number, digits = 0) => value.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 /** The model as markdown: the measured costs, then a plan per workload. */
-export function capacityMarkdown(costs: MeasuredCosts, at: string, workloads: Workload[] = WORKLOADS, headroom: Headroom = HEADROOM): string {
+export function capacityMarkdown(costs: MeasuredCosts, source: { at: string; instances: number[]; subscribers: number }, workloads: Workload[] = WORKLOADS, headroom: Headroom = HEADROOM): string {
+  const sizes = source.instances.join(', ').replace(/, (\d+)$/, ' and $1');
   const plans = workloads.map((w) => plan(costs, w, headroom));
   const splitPlans = workloads.map((w) => plan(splitCosts(costs), w, headroom));
   const row = (label: string, cell: (p: Plan) => string) => `| ${label} | ${plans.map(cell).join(' | ')} |`;
-  return `**A model, not a measurement**: the costs below were measured by \`npm run bench\` (${at}) on two shared
-cores, where a socket write costs about 100 µs; the plans scale them linearly to loads this machine cannot
-produce, and extend S8's line from 4 instances to many. Expect ordinary server cores to do more per core, and
+  return `**A model, not a measurement**: the costs below were measured by \`npm run bench\` (${source.at}) on two shared
+cores of a sandboxed machine where system calls are slow; the plans scale them linearly to loads this machine
+cannot produce, and extend S8's line from ${source.instances.at(-1)} instances to many. Expect ordinary server cores to do more per core, and
 re-run the bench on your hardware before buying it.
 
 | measured cost | per | value | from |
 | --- | --- | ---: | --- |
-| Parley CPU for a message with ${costs.recipientsMeasured} deliveries | message | ${n(costs.messageMs, 2)} ms | S8: the line through 1, 2 and 4 instances, idle use taken out … |
+| Parley CPU for a message with ${costs.recipientsMeasured} deliveries | message | ${n(costs.messageMs, 2)} ms | S8: the line through ${sizes} instances, idle use taken out … |
 | … and for each instance holding a recipient | message × instance | ${n(costs.receiveMs, 2)} ms | … its slope |
 | … split instead: accepting a \`sendMessage\`; receiving it on an instance | message; message × instance | ${n(costs.acceptMs, 2)} ms; ${n(costs.receiveOnlyMs, 2)} ms | S8, 2 instances, every send through one |
-| … one delivery more or less | delivery | ${n(costs.deliveryMs * 1000)} µs | S3, 10k subscribers |
-| an open, subscribed, silent socket | socket × second | ${n(costs.idleSocketMs * 1000, 2)} µs | S8, one keep-alive period |
+| … one delivery more or less | delivery | ${n(costs.deliveryMs * 1000)} µs | S3, ${n(source.subscribers)} subscribers |
+| an open, subscribed, silent socket | socket × second | ${n(costs.idleSocketMs * 1000, 2)} µs | S8: at rest with the sockets less without them, one keep-alive period each (1,000 sockets against 10 ms CPU ticks: rough) |
 | accepting a socket (upgrade, \`connection_init\`, subscribe) | socket | ${n(costs.connectMs, 2)} ms | S8 |
 | an instance at rest | instance | ${n(costs.idleInstanceMs, 1)} ms/s CPU, ${n(costs.rssInstance / 2 ** 20)} MiB RSS | S8 |
 | memory of a subscribed socket / of one more subscription | socket | ${n(costs.rssSocket / 1024, 1)} KiB / ${n(costs.rssSubscription / 1024, 1)} KiB RSS | S4 |
-| nginx | message | ${n(costs.nginxMs, 2)} ms | S8 |
-| PostgreSQL | message | ${n(costs.postgresMs, 2)} ms CPU, ${n(costs.walBytes)} B of WAL, ${n(costs.storageBytes)} B stored | S8 |
-| Redis | message | ${n(costs.redisMs, 3)} ms + ${n(costs.redisMsPerInstance, 3)} ms per subscribed instance | S8 |
+| nginx, the deliveries' WebSocket frames included | message | ${n(costs.nginxMs, 2)} ms | S8, at the margin |
+| PostgreSQL | message | ${n(costs.postgresMs, 2)} ms CPU, ${n(costs.walBytes)} B of WAL, ${n(costs.storageBytes)} B stored | S8, at the margin, the dearest size |
+| PostgreSQL at rest | instance | ${n(costs.postgresIdleMsPerInstance, 1)} ms/s CPU (pools, job polling, heartbeats) | S8 |
+| Redis | message | ${n(costs.redisMs, 3)} ms + ${n(costs.redisMsPerInstance, 3)} ms per subscribed instance | S8, at the margin |
 
-Headroom: instances at ${headroom.instanceCpu * 100}% of one core (the HPA target) and ${headroom.instanceMemory * 100}% of a ${n(headroom.instanceMemoryBytes / 2 ** 30)} GiB
-limit (deploy/k8s), PostgreSQL and nginx at ${headroom.postgresCpu * 100}% CPU, a Redis shard at ${headroom.redisShardCpu * 100}% of its one command thread. Sockets land
+Headroom: instances of one core (Node runs JavaScript on one thread) at ${headroom.instanceCpu * 100}% of it, the HPA's target, and ${headroom.instanceMemory * 100}% of a ${n(headroom.instanceMemoryBytes / 2 ** 30)} GiB
+limit (deploy/k8s), PostgreSQL and nginx at ${headroom.postgresCpu * 100}% CPU, a Redis shard at ${headroom.redisShardCpu * 100}% of its one command thread.
+deploy/k8s/parley.yaml requests half a core and lets the HPA scale to 20 replicas: at these sizes, request
+a whole core (or count twice the instances) and raise \`maxReplicas\`. Sockets land
 on instances at random, so a message is received by every instance that holds one of its recipients.
 
 | | ${plans.map((p) => p.workload.name).join(' | ')} |

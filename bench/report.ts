@@ -71,13 +71,13 @@ function targets({ suites: s }: Results): string[] {
       `| S6 | 512 clients sending at once: sendMessage p99 < 1 s, refused not queued, nothing duplicated | p99 ${o.mutationP99} ms, ${(o.refusedShare * 100).toFixed(1)}% refused, ${n(o.duplicates ?? 0)} duplicated | ${verdict(o.mutationP99 < 1_000 && o.deliveredRatio === 1 && (o.duplicates ?? 0) === 0)} |`,
     );
   }
+  if (s.webhooks) rows.push(`| S7 | webhooks processed ≥ 0.9× the same messages through sendMessage | ${n(s.webhooks.processedPerSecond)} processed/s, ×${s.webhooks.processedRatio}; ${n(s.webhooks.acceptedPerSecond)} accepted/s | ${verdict(s.webhooks.processedRatio >= 0.9)} |`);
   if (s.scaling) {
     const last = s.scaling.ratios.at(-1)!;
     const rate = s.scaling.steps[0].fixedRate.rate;
     rows.push(`| S8 | Parley CPU per message flat from 1 to ${last.instances} instances (≤ 1.2×): all CPU over the messages | ×${last.cpuPerMessage} at ${rate} msg/s, ×${last.cpuPerMessageAtSaturation} at saturation | ${verdict(last.cpuPerMessage <= 1.2)} |`);
     rows.push(`| S8 | the same at the margin (what one more message costs; clock-driven work cancelled) | ×${last.marginalCpuPerMessage} | ${verdict(last.marginalCpuPerMessage <= 1.2)} |`);
   }
-  if (s.webhooks) rows.push(`| S7 | webhooks processed ≥ 0.9× the same messages through sendMessage | ${n(s.webhooks.processedPerSecond)} processed/s, ×${s.webhooks.processedRatio}; ${n(s.webhooks.acceptedPerSecond)} accepted/s | ${verdict(s.webhooks.processedRatio >= 0.9)} |`);
   return rows;
 }
 
@@ -308,7 +308,7 @@ throughput cannot grow with instances here: **the CPU per message is the result*
 | sendMessage p50 / p99, delivered | ${column((s) => `${s.saturation.mutationP50} / ${s.saturation.mutationP99} ms, ${(s.saturation.deliveredRatio * 100).toFixed(2)}%`)} |
 | Parley CPU per message, all instances | ${column((s) => `${ms(s.saturation.cpuMsPerMessage.parley)} (×${ratio(s).cpuPerMessageAtSaturation})`)} |
 | nginx / PostgreSQL / Redis CPU per message | ${column((s) => `${s.saturation.cpuMsPerMessage.nginx} / ${s.saturation.cpuMsPerMessage.postgres} / ${s.saturation.cpuMsPerMessage.redis} ms`)} |
-| at rest: instances' CPU without / with the sockets | ${column((s) => `${s.idleCpuMsPerSecond.empty} / ${s.idleCpuMsPerSecond.withSockets} ms/s`)} |
+| at rest: instances' CPU fresh / with the sockets / warm without them | ${column((s) => `${s.idleCpuMsPerSecond.empty} / ${s.idleCpuMsPerSecond.withSockets} / ${s.idleCpuMsPerSecond.afterSockets ?? '–'} ms/s`)} |
 | accepting a socket | ${column((s) => ms(s.connectCpuMsPerSocket))} |
 | WAL / storage per message | ${column((s) => `${n(s.fixedRate.walBytesPerMessage)} / ${n(s.fixedRate.storageBytesPerMessage)} B`)} |
 
@@ -334,7 +334,9 @@ export const CAPACITY_END = '<!-- end of capacity model -->';
 /** The model as this run computes it, or undefined when the run lacks S3 or S8. */
 export function capacityModel(results: Results): string | undefined {
   const costs = measuredCosts(results.suites.fanout, results.suites.scaling);
-  return costs && capacityMarkdown(costs, results.at.slice(0, 10));
+  const scaling = results.suites.scaling;
+  const subscribers = Math.max(...(results.suites.fanout?.parley.map((p) => p.subscribers) ?? [0]));
+  return costs && scaling && capacityMarkdown(costs, { at: results.at.slice(0, 10), instances: scaling.steps.map((s) => s.instances), subscribers });
 }
 
 function capacitySection(results: Results): string {
@@ -342,12 +344,12 @@ function capacitySection(results: Results): string {
   const costs = measuredCosts(results.suites.fanout, results.suites.scaling);
   const scaling = results.suites.scaling;
   if (!model || !costs || !scaling) return '';
-  // docs/operations.md carries the same model between its markers.
+  // docs/operations.md carries the same model between its markers: a whole run's, not a quick one's.
   const file = path.join(ROOT, 'docs/operations.md');
   const guide = readFileSync(file, 'utf8');
   const start = guide.indexOf(CAPACITY_START);
   const end = guide.indexOf(CAPACITY_END);
-  if (start >= 0 && end > start) writeFileSync(file, `${guide.slice(0, start + CAPACITY_START.length)}\n${model}${guide.slice(end)}`);
+  if (!results.quick && start >= 0 && end > start) writeFileSync(file, `${guide.slice(0, start + CAPACITY_START.length)}\n${model}${guide.slice(end)}`);
   const check = scaling.steps.map(
     (s) =>
       `| ${s.instances} | ${s.instancesPerConversation} | ${messageCostAt(costs, s.instancesPerConversation, scaling.subscribersPerConversation).toFixed(2)} ms | ${messageCostAt(splitCosts(costs), s.instancesPerConversation, scaling.subscribersPerConversation).toFixed(2)} ms | ${s.fixedRate.parleyNetMsPerMessage} ms |`,

@@ -35,3 +35,22 @@ export function fit(points: { x: number; y: number }[]): { slope: number; interc
   const slope = sxx === 0 ? 0 : points.reduce((sum, p) => sum + (p.x - mx) * (p.y - my), 0) / sxx;
   return { slope, intercept: my - slope * mx };
 }
+
+/** One load: the CPU it used over `seconds` while `messages` went through. */
+export interface LoadCpu {
+  cpu: number;
+  seconds: number;
+  messages: number;
+}
+
+/**
+ * Splits the CPU of two loads run at different rates into what runs by the clock and what each
+ * message costs, solving cpu = perSecond × seconds + perMessage × messages for both. Undefined when
+ * the two loads cannot be told apart (the same rate).
+ */
+export function marginalCost(low: LoadCpu, high: LoadCpu): { perMessage: number; perSecond: number } | undefined {
+  const determinant = high.messages * low.seconds - low.messages * high.seconds;
+  if (Math.abs(determinant) < 1e-9 || low.seconds <= 0) return undefined;
+  const perMessage = (high.cpu * low.seconds - low.cpu * high.seconds) / determinant;
+  return { perMessage, perSecond: (low.cpu - perMessage * low.messages) / low.seconds };
+}

@@ -9,7 +9,7 @@ import { Fleet, settle, type FleetStats } from '../lib/fleet';
 import type { Progress } from '../lib/progress';
 import { sendLoad } from '../lib/send-load';
 import { cpuSecondsOf, parleyEnv, parleyNodeOptions, postgresCpuSeconds, processTreeCpuSeconds, rssBytesOf } from '../lib/server';
-import { fit } from '../stats';
+import { fit, marginalCost } from '../stats';
 import { prepareConversations, SUBSCRIPTION, type PreparedConversation } from './fanout';
 
 export interface ScalingLoad {
@@ -34,7 +34,7 @@ export interface ScalingLoad {
    * CPU per stored message, ms: all Parley instances together (what must stay flat as instances
    * are added), each instance per message it accepted, and the shared pieces.
    */
-  cpuMsPerMessage: { parley: number; perInstance: number[]; nginx: number; postgres: number; redis: number };
+  cpuMsPerMessage: { parley: number; perInstance: (number | null)[]; nginx: number; postgres: number; redis: number };
   /** Parley's CPU per message less what the instances use idle with the same sockets open over the same time, ms. */
   parleyNetMsPerMessage: number;
   /** Messages each instance stored (sendMessage through it) and events it handed to its sockets. */
@@ -53,8 +53,11 @@ export interface ScalingLoad {
 
 export interface ScalingStep {
   instances: number;
-  /** CPU all instances use per second at rest, ms: before any socket connects, and with every subscriber connected. */
-  idleCpuMsPerSecond: { empty: number; withSockets: number };
+  /**
+   * CPU all instances use per second at rest, ms: fresh, before any socket connects; with every
+   * subscriber connected; and after the loads, once the sockets closed (warm, like the second).
+   */
+  idleCpuMsPerSecond: { empty: number; withSockets: number; afterSockets: number };
   /** CPU PostgreSQL uses per second while the instances are at rest with the sockets open (pools, job polling), ms. */
   postgresIdleCpuMsPerSecond: number;
   /** What an open, subscribed, silent socket costs per second (keep-alive pings, timers), µs. */
@@ -76,7 +79,7 @@ export interface ScalingStep {
    * metrics) is counted apart. Parley's (all instances) and PostgreSQL's, ms; and what runs by the
    * clock under load, ms per second.
    */
-  marginal: { parleyMs: number; postgresMs: number; parleyClockMsPerSecond: number };
+  marginal: { parleyMs: number; postgresMs: number; redisMs: number; nginxMs: number; parleyClockMsPerSecond: number };
   saturation: ScalingLoad;
   /**
    * Two instances only: the fixed rate sent straight to the first, so the second only receives from
@@ -107,6 +110,7 @@ export interface ScalingResult {
     /** Accepting one socket (upgrade, connection_init, subscribe), ms. */
     connectCpuMsPerSocket: number;
     rssEmptyBytes: number;
+    /** At the margin, with its deliveries' WebSocket frames. */
     nginxMsPerMessage: number;
     /** The slope of the net CPU per message over instances per conversation (least squares over the steps), ms. */
     receiveMsPerInstance: number;
@@ -114,9 +118,12 @@ export interface ScalingResult {
     acceptMs?: number;
     receiverMs?: number;
     receiverDeliveriesPerMessage?: number;
-    /** The highest over the steps (more instances, more pools): idle use taken out. */
+    /** At the margin, the highest over the steps (more instances, more transactions per message). */
     postgresMsPerMessage: number;
-    /** Redis: a publish, and each instance subscribed to the channel it is sent to (least squares too). */
+    /** PostgreSQL at rest: a base, and what each instance adds (pools, job polling, heartbeats), ms per second. */
+    postgresIdleMs: number;
+    postgresIdleMsPerInstance: number;
+    /** Redis at the margin: a publish, and each instance subscribed to the channel it is sent to (least squares over the steps). */
     redisMsPerMessage: number;
     redisMsPerSubscribedInstance: number;
     walBytesPerMessage: number;
@@ -228,7 +235,7 @@ async function measureLoad(
     cpuSeconds: cpu,
     cpuMsPerMessage: {
       parley: perMessage(parleyCpu),
-      perInstance: cpu.instances.map((value, i) => perMessage(value, storedPerInstance[i])),
+      perInstance: cpu.instances.map((value, i) => (storedPerInstance[i] > 0 ? perMessage(value, storedPerInstance[i]) : null)),
       nginx: perMessage(cpu.nginx),
       postgres: perMessage(cpu.postgres),
       redis: perMessage(cpu.redis),
@@ -278,8 +285,12 @@ async function step(options: ScalingOptions, instances: number, db: Client, redi
     // The first tenth of the sockets warm the instances' code up; the rest are what accepting one costs.
     const warmConversations = CONVERSATIONS / 10;
     let beforeConnect = 0;
+    let connectStartedAt = 0;
     for (const [index, conversation] of conversations.entries()) {
-      if (index === warmConversations) beforeConnect = instanceCpu();
+      if (index === warmConversations) {
+        beforeConnect = instanceCpu();
+        connectStartedAt = performance.now();
+      }
       const { failed } = await fleet.connect({
         url: cluster.url.replace(/^http/, 'ws'),
         count: PER_CONVERSATION,
@@ -290,7 +301,9 @@ async function step(options: ScalingOptions, instances: number, db: Client, redi
       });
       if (failed > 0) throw new Error(`${failed} subscribers could not connect through nginx`);
     }
-    const connectCpuMsPerSocket = round(((instanceCpu() - beforeConnect) * 1000) / ((CONVERSATIONS - warmConversations) * PER_CONVERSATION), 3);
+    // Less what the instances use at rest over the same time.
+    const connectCpu = instanceCpu() - beforeConnect - (empty.parley / 1000) * ((performance.now() - connectStartedAt) / 1000);
+    const connectCpuMsPerSocket = round((Math.max(0, connectCpu) * 1000) / ((CONVERSATIONS - warmConversations) * PER_CONVERSATION), 3);
     // Warm up: a message per conversation reaches all subscribers, on every instance...
     await sendLoad(cluster.url, conversations, { connections: 10, amount: CONVERSATIONS });
     const warm = await settle(fleet, CONVERSATIONS * PER_CONVERSATION, 30_000);
@@ -318,14 +331,20 @@ async function step(options: ScalingOptions, instances: number, db: Client, redi
       const perMessage = (cpuSeconds: number) => round((cpuSeconds * 1000) / Math.max(1, load.stored), 3);
       split = { load, acceptMs: perMessage(net[0] - net[1]), receiverMs: perMessage(net[1]), receiverDeliveriesPerMessage: round(load.deliveredPerInstance[1] / Math.max(1, load.stored)) };
     }
+    // The same rest without the sockets, on instances as warm as they were with them: a fresh
+    // process's rest (`empty`) still settles its start-up and costs more than one that has worked.
+    const socketsPerInstance = (await reading(cluster, db, redis, options.schema)).sockets;
+    await fleet.close();
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const afterSockets = await idle(options.idleSeconds);
     return {
       instances,
-      idleCpuMsPerSecond: { empty: empty.parley, withSockets: withSockets.parley },
+      idleCpuMsPerSecond: { empty: empty.parley, withSockets: withSockets.parley, afterSockets: afterSockets.parley },
       postgresIdleCpuMsPerSecond: withSockets.postgres,
-      idleCpuUsPerSocket: round(((withSockets.parley - empty.parley) * 1000) / sockets, 3),
+      idleCpuUsPerSocket: round(((withSockets.parley - afterSockets.parley) * 1000) / sockets, 3),
       connectCpuMsPerSocket,
       rssEmptyBytes,
-      socketsPerInstance: (await reading(cluster, db, redis, options.schema)).sockets,
+      socketsPerInstance,
       instancesPerConversation: spread,
       halfRate,
       fixedRate,
@@ -341,18 +360,25 @@ async function step(options: ScalingOptions, instances: number, db: Client, redi
 }
 
 /**
- * Splits two loads' CPU into what runs by the clock (f per second) and what each message costs (m):
- * cpu = f × seconds + m × messages, solved for both loads.
+ * Splits two loads' CPU into what runs by the clock and what each message costs (stats.ts,
+ * marginalCost), for Parley (all instances), PostgreSQL, Redis and nginx.
  */
 function atTheMargin(low: ScalingLoad, high: ScalingLoad): ScalingStep['marginal'] {
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-  const solve = (lowCpu: number, highCpu: number) => {
-    const perMessage = (highCpu * low.seconds - lowCpu * high.seconds) / (high.stored * low.seconds - low.stored * high.seconds);
-    return { perMessage, perSecond: (lowCpu - perMessage * low.stored) / low.seconds };
+  const solve = (pick: (cpu: ScalingLoad['cpuSeconds']) => number) => {
+    const cost = marginalCost({ cpu: pick(low.cpuSeconds), seconds: low.seconds, messages: low.stored }, { cpu: pick(high.cpuSeconds), seconds: high.seconds, messages: high.stored });
+    if (!cost) throw new Error(`S8: the half-rate and full-rate loads cannot be told apart (${low.stored} and ${high.stored} messages)`);
+    return cost;
   };
-  const parley = solve(sum(low.cpuSeconds.instances), sum(high.cpuSeconds.instances));
-  const postgres = solve(low.cpuSeconds.postgres, high.cpuSeconds.postgres);
-  return { parleyMs: round(parley.perMessage * 1000, 3), postgresMs: round(postgres.perMessage * 1000, 3), parleyClockMsPerSecond: round(parley.perSecond * 1000) };
+  const parley = solve((cpu) => sum(cpu.instances));
+  const ms = (cost: { perMessage: number }) => round(cost.perMessage * 1000, 3);
+  return {
+    parleyMs: ms(parley),
+    postgresMs: ms(solve((cpu) => cpu.postgres)),
+    redisMs: ms(solve((cpu) => cpu.redis)),
+    nginxMs: ms(solve((cpu) => cpu.nginx)),
+    parleyClockMsPerSecond: round(parley.perSecond * 1000),
+  };
 }
 
 /**
@@ -379,11 +405,12 @@ export async function scaling(options: ScalingOptions): Promise<ScalingResult> {
     instances: s.instances,
     throughput: round(s.saturation.storedPerSecond / first.saturation.storedPerSecond),
     cpuPerMessage: round(s.fixedRate.cpuMsPerMessage.parley / first.fixedRate.cpuMsPerMessage.parley),
-    marginalCpuPerMessage: round(s.marginal.parleyMs / first.marginal.parleyMs),
+    marginalCpuPerMessage: round(s.marginal.parleyMs / Math.max(1e-6, first.marginal.parleyMs)),
     cpuPerMessageAtSaturation: round(s.saturation.cpuMsPerMessage.parley / first.saturation.cpuMsPerMessage.parley),
   }));
   const parleyLine = fit(steps.map((s) => ({ x: s.instancesPerConversation, y: s.fixedRate.parleyNetMsPerMessage })));
-  const redisLine = fit(steps.map((s) => ({ x: s.instancesPerConversation, y: s.fixedRate.cpuMsPerMessage.redis })));
+  const redisLine = fit(steps.map((s) => ({ x: s.instancesPerConversation, y: s.marginal.redisMs })));
+  const postgresIdleLine = fit(steps.map((s) => ({ x: s.instances, y: s.postgresIdleCpuMsPerSecond })));
   const mean = (pick: (load: ScalingLoad) => number) => round(steps.reduce((sum, s) => sum + pick(s.fixedRate), 0) / steps.length, 3);
   const split = steps.find((s) => s.split)?.split;
   return {
@@ -394,15 +421,17 @@ export async function scaling(options: ScalingOptions): Promise<ScalingResult> {
     costs: {
       parleyMsPerMessage: first.fixedRate.parleyNetMsPerMessage,
       idleCpuUsPerSocket: round(steps.reduce((sum, s) => sum + s.idleCpuUsPerSocket, 0) / steps.length, 3),
-      idleCpuMsPerInstance: round(steps.reduce((sum, s) => sum + s.idleCpuMsPerSecond.empty / s.instances, 0) / steps.length),
+      idleCpuMsPerInstance: round(steps.reduce((sum, s) => sum + s.idleCpuMsPerSecond.afterSockets / s.instances, 0) / steps.length),
       connectCpuMsPerSocket: round(steps.reduce((sum, s) => sum + s.connectCpuMsPerSocket, 0) / steps.length, 3),
       rssEmptyBytes: Math.round(steps.reduce((sum, s) => sum + s.rssEmptyBytes, 0) / steps.length),
-      nginxMsPerMessage: mean((l) => l.cpuMsPerMessage.nginx),
+      nginxMsPerMessage: round(steps.reduce((sum, s) => sum + s.marginal.nginxMs, 0) / steps.length, 3),
       receiveMsPerInstance: round(parleyLine.slope, 3),
       ...(split ? { acceptMs: split.acceptMs, receiverMs: split.receiverMs, receiverDeliveriesPerMessage: split.receiverDeliveriesPerMessage } : {}),
-      postgresMsPerMessage: Math.max(...steps.map((s) => s.fixedRate.postgresNetMsPerMessage)),
-      redisMsPerMessage: round(redisLine.intercept + redisLine.slope, 3),
-      redisMsPerSubscribedInstance: round(redisLine.slope, 3),
+      postgresMsPerMessage: Math.max(...steps.map((s) => s.marginal.postgresMs)),
+      postgresIdleMsPerInstance: round(Math.max(0, postgresIdleLine.slope)),
+      postgresIdleMs: round(Math.max(0, postgresIdleLine.intercept)),
+      redisMsPerMessage: round(Math.max(0, redisLine.intercept), 3),
+      redisMsPerSubscribedInstance: round(Math.max(0, redisLine.slope), 3),
       walBytesPerMessage: Math.round(mean((l) => l.walBytesPerMessage)),
       storageBytesPerMessage: Math.round(mean((l) => l.storageBytesPerMessage)),
     },
