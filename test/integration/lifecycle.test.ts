@@ -1,3 +1,4 @@
+import type { QueryRunner } from 'typeorm';
 import WebSocket from 'ws';
 import { createUser } from '../factories/user.factory';
 import { expectEventually } from '../helpers/expect-eventually';
@@ -42,6 +43,29 @@ describe('health', () => {
     } finally {
       await app.stop();
       await proxy.close();
+    }
+  });
+
+  it('stays ready, database up, while every pooled connection is busy: overload is shed, not a reason to leave the balancer', async () => {
+    const app = await start({ DATABASE_POOL_MAX: '2', DATABASE_POOL_QUEUE_TIMEOUT: '1ms' });
+    const someone = await createUser(app);
+    // Both of the pool's connections held, as a burst of slow transactions would: one at a time, each
+    // tried again (with a fresh runner: a runner keeps its failed connect) if a background read holds one for the moment.
+    const holders: QueryRunner[] = [];
+    const hold = async () => {
+      const runner = app.services.dataSource.createQueryRunner();
+      await runner.connect();
+      holders.push(runner);
+    };
+    try {
+      for (let i = 0; i < 2; i++) await expectEventually(hold);
+      // The pool is full: a request that needs a connection is refused at once, as overload is.
+      expect(errorCodes(await gql(app, '{ me { id handle } }', {}, { token: someone.token }))).toEqual(['SERVICE_UNAVAILABLE']);
+      expect(await readyz(app)).toEqual({ status: 200, body: { status: 'ready', checks: { database: 'up', redis: 'up' } } });
+      const scrape = await (await fetch(app.url.replace('/graphql', '/metrics'))).text();
+      expect(scrape).toMatch(/^parley_dependency_up\{dependency="database"\} 1$/m);
+    } finally {
+      await Promise.all(holders.map((runner) => runner.release()));
     }
   });
 });

@@ -158,6 +158,24 @@ describe('metrics that the dashboard, the alert rules and the operations guide n
     sample(/^parley_db_pool_connections\{pool="webhooks",state="max"\} 2$/m);
   });
 
+  it('keep their labels few whatever a client sends: odd methods count as other, unknown paths as their route, never the raw URL', async () => {
+    const base = a.url.replace(/\/graphql$/, '');
+    // A method llhttp parses but the metrics do not name, and paths a scanner would try.
+    const odd = await fetch(`${base}/graphql`, { method: 'PROPFIND' });
+    expect(odd.status).toBeGreaterThanOrEqual(400);
+    expect(odd.status).toBeLessThan(500);
+    for (const suffix of ['/wp-login.php', '/.env', `/graphql/${'x'.repeat(40)}`, '/metrics/../etc/passwd']) await fetch(`${base}${suffix}`);
+    const text = await (await fetch(metricsUrl(a))).text();
+    const series = [...text.matchAll(/^parley_http_request_duration_seconds_count\{method="([^"]*)",route="([^"]*)",status="\d+"\} \d+$/gm)];
+    expect(series.length).toBeGreaterThan(0);
+    const methods = new Set(series.map(([, method]) => method));
+    const routes = new Set(series.map(([, , route]) => route));
+    expect(methods).toContain('other');
+    expect([...methods].every((method) => ['GET', 'POST', 'OPTIONS', 'HEAD', 'other'].includes(method))).toBe(true);
+    expect(routes).toContain('other');
+    for (const raw of ['/wp-login.php', '/.env', 'passwd', 'xxxxxxxx']) expect([...routes].some((route) => route.includes(raw))).toBe(false);
+  });
+
   it('log each request once it is over, with its request id, status and operation name', async () => {
     const logged = a.logs.length;
     const response = await fetch(a.url, {
