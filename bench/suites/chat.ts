@@ -6,7 +6,7 @@ import { sendBody, sendLoad } from '../lib/send-load';
 import { Fleet, settle, type FleetStats } from '../lib/fleet';
 import type { Progress } from '../lib/progress';
 import { startParley } from '../lib/server';
-import { prepareConversations, SUBSCRIPTION, type PreparedConversation } from './fanout';
+import { prepareConversations, subscribeMembers, type PreparedConversation } from './fanout';
 
 
 export interface ChatStep {
@@ -74,17 +74,7 @@ export async function chat(env: { databaseUrl: string; schema: string; rates: nu
   const server = await startParley({ databaseUrl: env.databaseUrl, schema: env.schema });
   const fleet = new Fleet();
   try {
-    for (const conversation of conversations) {
-      const { failed } = await fleet.connect({
-        url: server.url.replace(/^http/, 'ws'),
-        count: perConversation,
-        mode: 'graphql',
-        tokens: conversation.subscribers,
-        query: SUBSCRIPTION,
-        variables: { id: conversation.id, after: 0 },
-      });
-      if (failed > 0) throw new Error(`${failed} subscribers could not connect`);
-    }
+    await subscribeMembers(fleet, server.url.replace(/^http/, 'ws'), conversations, perConversation);
     const send = async (index: number) => {
       const conversation = conversations[index % conversations.length];
       const body = sendBody(conversation);

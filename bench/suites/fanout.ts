@@ -103,6 +103,17 @@ export async function prepareConversations(databaseUrl: string, schema: string, 
   }
 }
 
+/**
+ * Connects `perConversation` subscribers of each of `conversations` (their members' tokens), each
+ * subscribed to its conversation's events from the start (afterSeq 0), through `url` (ws://…).
+ */
+export async function subscribeMembers(fleet: Fleet, url: string, conversations: PreparedConversation[], perConversation: number): Promise<void> {
+  for (const conversation of conversations) {
+    const { failed } = await fleet.connect({ url, count: perConversation, mode: 'graphql', tokens: conversation.subscribers, query: SUBSCRIPTION, variables: { id: conversation.id, after: 0 } });
+    if (failed > 0) throw new Error(`${failed} subscribers could not connect to ${url}`);
+  }
+}
+
 async function headSeq(databaseUrl: string, schema: string, conversationId: string): Promise<number> {
   const db = new Client({ connectionString: databaseUrl, options: `-c search_path=${schema}` });
   await db.connect();

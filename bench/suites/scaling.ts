@@ -10,7 +10,7 @@ import type { Progress } from '../lib/progress';
 import { sendLoad } from '../lib/send-load';
 import { cpuSecondsOf, parleyEnv, parleyNodeOptions, postgresCpuSeconds, processTreeCpuSeconds, rssBytesOf } from '../lib/server';
 import { fit, marginalCost } from '../stats';
-import { prepareConversations, SUBSCRIPTION, type PreparedConversation } from './fanout';
+import { prepareConversations, subscribeMembers, type PreparedConversation } from './fanout';
 
 export interface ScalingLoad {
   /** Messages per second asked (the fixed-rate load); absent at saturation. */
@@ -284,23 +284,11 @@ async function step(options: ScalingOptions, instances: number, db: Client, redi
     const rssEmptyBytes = Math.round(cluster.instances.reduce((sum, instance) => sum + rssBytesOf(instance.server.child.pid!), 0) / instances);
     // The first tenth of the sockets warm the instances' code up; the rest are what accepting one costs.
     const warmConversations = CONVERSATIONS / 10;
-    let beforeConnect = 0;
-    let connectStartedAt = 0;
-    for (const [index, conversation] of conversations.entries()) {
-      if (index === warmConversations) {
-        beforeConnect = instanceCpu();
-        connectStartedAt = performance.now();
-      }
-      const { failed } = await fleet.connect({
-        url: cluster.url.replace(/^http/, 'ws'),
-        count: PER_CONVERSATION,
-        mode: 'graphql',
-        tokens: conversation.subscribers,
-        query: SUBSCRIPTION,
-        variables: { id: conversation.id, after: 0 },
-      });
-      if (failed > 0) throw new Error(`${failed} subscribers could not connect through nginx`);
-    }
+    const wsUrl = cluster.url.replace(/^http/, 'ws');
+    await subscribeMembers(fleet, wsUrl, conversations.slice(0, warmConversations), PER_CONVERSATION);
+    const beforeConnect = instanceCpu();
+    const connectStartedAt = performance.now();
+    await subscribeMembers(fleet, wsUrl, conversations.slice(warmConversations), PER_CONVERSATION);
     // Less what the instances use at rest over the same time.
     const connectCpu = instanceCpu() - beforeConnect - (empty.parley / 1000) * ((performance.now() - connectStartedAt) / 1000);
     const connectCpuMsPerSocket = round((Math.max(0, connectCpu) * 1000) / ((CONVERSATIONS - warmConversations) * PER_CONVERSATION), 3);

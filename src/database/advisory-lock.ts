@@ -29,15 +29,11 @@ export async function withAdvisoryLock<T>(dataSource: DataSource, name: string, 
       await runner.rollbackTransaction();
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
-    try {
-      const result = await work();
-      await runner.commitTransaction();
-      return result;
-    } catch (error) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-      throw error;
-    }
+    const result = await work();
+    await runner.commitTransaction();
+    return result;
   } finally {
+    // After a failure (in `work`, or while waiting): the open transaction goes, and the lock with it.
     if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
     await runner.release();
   }

@@ -12,11 +12,6 @@ export interface DataSourceOptions {
 }
 
 /**
- * Builds (does not connect) the TypeORM DataSource. Every connection starts with Parley's schema on
- * its search_path, so unqualified SQL in migrations and services lands there. With read replicas,
- * TypeORM sends SELECTs outside transactions to them and everything else to the primary.
- */
-/**
  * The startup parameter that puts Parley's schema first on every connection's search_path; none
  * behind PgBouncer, which refuses it (its database entry sets the search_path: `connect_query`).
  */
@@ -24,6 +19,11 @@ export function searchPathOption(config: Config): { options?: string } {
   return config.database.pgbouncer ? {} : { options: `-c search_path=${config.database.schema}` };
 }
 
+/**
+ * Builds (does not connect) the TypeORM DataSource. Every connection starts with Parley's schema on
+ * its search_path, so unqualified SQL in migrations and services lands there. With read replicas,
+ * TypeORM sends SELECTs outside transactions to them and everything else to the primary.
+ */
 export function createDataSource(config: Config, { url, onQuery }: DataSourceOptions): DataSource {
   const schema = config.database.schema;
   const extra = {

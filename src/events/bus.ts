@@ -3,6 +3,7 @@ import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Cluster, Redis } from 'ioredis';
 import type { PubSub } from 'type-graphql';
 import { SpanKind } from '@opentelemetry/api';
+import { withTimeout } from '../observability/health';
 import { noTracing, type Tracing } from '../observability/tracing';
 import type { StringTable } from './strings';
 import type { Topic } from './topics';
@@ -217,26 +218,19 @@ const SUBSCRIBER_ANSWER_TIMEOUT_MS = 5_000;
  */
 export async function answered(redis: Redis): Promise<void> {
   if (redis.status === 'wait' || redis.status === 'end') return;
-  let timer: NodeJS.Timeout | undefined;
-  let settle = () => undefined as void;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, SUBSCRIBER_ANSWER_TIMEOUT_MS);
-    timer.unref();
-  });
+  let stopWaiting = () => undefined as void;
   const ready =
     redis.status === 'ready'
       ? Promise.resolve()
       : new Promise<void>((resolve) => {
-          settle = () => {
-            redis.off('ready', settle).off('end', settle);
+          stopWaiting = () => {
+            redis.off('ready', stopWaiting).off('end', stopWaiting);
             resolve();
           };
-          redis.on('ready', settle).on('end', settle);
+          redis.on('ready', stopWaiting).on('end', stopWaiting);
         });
-  try {
-    await Promise.race([ready.then(() => (redis.status === 'ready' ? redis.ping().then(() => undefined, () => undefined) : undefined)), timeout]);
-  } finally {
-    clearTimeout(timer);
-    settle();
-  }
+  const pinged = ready.then(() => (redis.status === 'ready' ? redis.ping().then(() => undefined, () => undefined) : undefined));
+  await withTimeout(pinged, SUBSCRIBER_ANSWER_TIMEOUT_MS)
+    .catch(() => undefined)
+    .finally(stopWaiting);
 }

@@ -5,15 +5,15 @@ import type { Logger } from '../observability/logger';
 const JSON_TYPE = 'application/json';
 const GRAPHQL_RESPONSE_TYPE = 'application/graphql-response+json';
 
+/** Where `sendGraphQLErrors` leaves the codes it answered with, in `res.locals`. */
+export const ERROR_CODES = 'parleyErrorCodes';
+
 /**
  * Answers a refusal made before Apollo Server sees the request, as Apollo Server answers its own
  * (GraphQL over HTTP): `application/graphql-response+json` when the client prefers it, as Apollo
  * Client 4 does (it then reads a 4xx body as GraphQL errors with their codes, not as a bare
  * ServerError), else `application/json`.
  */
-/** Where `sendGraphQLErrors` leaves the codes it answered with, in `res.locals`. */
-export const ERROR_CODES = 'parleyErrorCodes';
-
 export function sendGraphQLErrors(req: Request, res: Response, status: number, errors: { message: string; extensions: { code: string } & Record<string, unknown> }[]): void {
   const type = req.accepts([JSON_TYPE, GRAPHQL_RESPONSE_TYPE]) || JSON_TYPE;
   // Answered before Apollo (and its formatError) saw the request: the request's record counts these codes.
